@@ -1,0 +1,36 @@
+# The three jobs of edge-actors. Each creates .venv when it is missing and installs
+# what it needs into it; nothing is installed outside the repository.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: run test bench lint typecheck clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): setup.cfg pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[local,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m transport.demo $(ARGS)
+
+test: $(STAMP) lint typecheck
+	$(PY) -m pytest $(ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check actors messages transport tests benchmarks
+	$(PY) -m ruff format --check actors messages transport tests benchmarks
+
+typecheck: $(STAMP)
+	$(PY) -m mypy --strict actors messages transport
+
+bench: $(STAMP)
+	$(PY) -m benchmarks $(ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,25 @@
+"""The edge-actors runtime: pykka actors hosted on asyncio, and the domain actors.
+
+``AsyncioActor`` is a ``pykka.Actor``: ``start()``, ``tell``, ``ask``, ``proxy``,
+``on_start``/``on_receive``/``on_stop``/``on_failure`` work as pykka documents
+them, while the actor costs a few hundred bytes and no thread. ``ask()`` returns
+an ``AsyncioFuture`` that asyncio awaits without blocking the loop.
+"""
+
+from actors._actor import AsyncioActor, ask, stop_all
+from actors._errors import BlockingOnLoopError, ConnectionClosedError, NoEventLoopError
+from actors._future import AsyncioFuture, awaitable
+from actors._registry import ActorDirectory, directory
+
+__all__ = [
+    "ActorDirectory",
+    "AsyncioActor",
+    "AsyncioFuture",
+    "BlockingOnLoopError",
+    "ConnectionClosedError",
+    "NoEventLoopError",
+    "ask",
+    "awaitable",
+    "directory",
+    "stop_all",
+]

@@ -1,0 +1,469 @@
+"""``AsyncioActor``: a pykka actor whose mailbox is drained by an asyncio event loop.
+
+An actor with no mail costs no task and no thread: it is an object with a
+mailbox. When mail arrives, the mailbox asks the loop (``call_soon``) to run the
+actor for one turn; a turn handles at most ``mailbox_batch`` messages and, if
+more are queued, schedules the next turn behind every other ready callback, so
+100,000 actors share one loop fairly. A handler that returns a coroutine (an
+``async def`` ``on_receive`` or proxied method) is awaited in a task before the
+next message: one message at a time, in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import logging
+import sys
+import threading
+import uuid
+from collections import deque
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
+
+import pykka
+from pykka import ActorDeadError, ActorRef, messages
+from pykka._envelope import Envelope
+
+from actors._errors import NoEventLoopError
+from actors._future import AsyncioFuture
+from actors._registry import directory
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
+__all__ = ["AsyncioActor", "ask", "stop_all"]
+
+logger = logging.getLogger("actors")
+
+_get_running_loop = asyncio._get_running_loop
+_PYKKA_MESSAGES = (
+    messages.ProxyCall,
+    messages.ProxyGetAttr,
+    messages.ProxySetAttr,
+)
+_start_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "actors_start_loop", default=None
+)
+
+# URNs: one random UUID per process, with a counter in its last 48 bits. Unique
+# like uuid4().urn, at a fraction of the cost.
+_urn_prefix = uuid.uuid4().urn[:-12]
+_urn_counter = itertools.count(1)
+
+
+class _StopFlag:
+    """The ``actor_stopped`` of an ``AsyncioActor``: what ``threading.Event`` offers pykka.
+
+    ``is_set()`` is a plain read; the event for ``wait()`` is made only when a
+    thread waits.
+    """
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._set:
+            return True
+        if self._event is None:
+            self._event = threading.Event()
+            if self._set:
+                self._event.set()
+        return self._event.wait(timeout)
+
+
+class _Mailbox:
+    """The inbox of one ``AsyncioActor``: a deque that exists only while mail waits.
+
+    ``put()`` is safe from any thread; the deque itself is touched only on the
+    actor's loop.
+    """
+
+    __slots__ = ("_actor", "_loop", "_queue", "_scheduled")
+
+    def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop) -> None:
+        self._actor: AsyncioActor | None = actor
+        self._loop = loop
+        self._queue: deque[Envelope[Any]] | None = None
+        self._scheduled = False
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        if _get_running_loop() is self._loop:
+            self._append(envelope)
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._append, envelope)
+        except RuntimeError:  # the loop is closed
+            _refuse(envelope, f"the event loop of {self._actor} is closed")
+            raise ActorDeadError(f"the event loop hosting {self._actor} is closed") from None
+
+    def _append(self, envelope: Envelope[Any]) -> None:
+        actor = self._actor
+        if actor is None:
+            _refuse(envelope, "the actor stopped before handling the message")
+            return
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(envelope)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(actor._run_turn)
+
+    def get(self) -> Envelope[Any]:
+        if not self._queue:
+            msg = "the mailbox is empty"
+            raise IndexError(msg)
+        return self._queue.popleft()
+
+    def empty(self) -> bool:
+        return not self._queue
+
+    def __len__(self) -> int:
+        return len(self._queue) if self._queue else 0
+
+
+def _refuse(envelope: Envelope[Any], why: str) -> None:
+    reply_to = envelope.reply_to
+    if reply_to is None:
+        return
+    if isinstance(envelope.message, messages._ActorStop):
+        reply_to.set(None)
+        return
+    error = ActorDeadError(why)
+    reply_to.set_exception((ActorDeadError, error, None))
+
+
+class _AsyncioActorRef(ActorRef[Any]):
+    """The ref of an ``AsyncioActor``: pykka's ``ActorRef`` with a non-blocking ``stop``."""
+
+    def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
+        """Ask the actor to stop after the messages already queued.
+
+        With ``block=False`` (the form to use on an event loop) it returns an
+        ``AsyncioFuture`` of ``True``, or ``False`` if the actor was already dead.
+        ``block=True`` waits as pykka does; on a loop thread it raises
+        ``BlockingOnLoopError``, so write ``await ref.stop(block=False)`` there.
+        """
+        asked = cast("AsyncioFuture[Any]", self.ask(messages._ActorStop(), block=False))
+        stopped = asked._chain(lambda _: True)
+        converted: AsyncioFuture[bool] = AsyncioFuture()
+
+        def settle(source: AsyncioFuture[bool]) -> None:
+            try:
+                converted.set(source._result())
+            except ActorDeadError:
+                converted.set(False)
+            except BaseException:
+                converted.set_exception()
+
+        stopped.add_done_callback(settle)
+        if block:
+            return converted.get(timeout=timeout)
+        return converted
+
+
+class AsyncioActor(pykka.Actor):
+    """A pykka actor hosted on an asyncio event loop; use it like ``ThreadingActor``.
+
+    ``start()`` must run on the thread of a running loop (the actor lives on that
+    loop for its whole life) or go through ``start_on(loop, ...)`` from another
+    thread; anywhere else it raises ``NoEventLoopError``. ``tell``, ``ask`` and
+    ``proxy`` work from any thread. ``on_start``, ``on_receive``, proxied methods
+    and ``on_stop`` run on the loop's thread and may be ``async def``. ``ask()``
+    returns an ``AsyncioFuture``: await it on a loop, ``get()`` it elsewhere.
+
+    Started actors are kept in ``actors.directory``, not in pykka's
+    ``ActorRegistry``, unless ``register_with_pykka`` is true.
+    """
+
+    mailbox_batch: ClassVar[int] = 64
+    """Messages handled per turn before the actor yields the loop to others."""
+
+    register_with_pykka: ClassVar[bool] = False
+    """Also register in ``pykka.ActorRegistry`` (O(n) to unregister: keep it for few actors)."""
+
+    actor_loop: asyncio.AbstractEventLoop
+    """The event loop this actor runs on, fixed when it is created."""
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        """Create the actor, bound to the running loop or the one given to ``start_on``.
+
+        Sets what pykka's ``Actor.__init__`` sets (``actor_urn``, ``actor_inbox``,
+        ``actor_stopped``, ``actor_ref``), more cheaply. Subclasses call it first.
+        """
+        loop = _start_loop.get() or _get_running_loop()
+        if loop is None:
+            msg = (
+                f"{type(self).__name__}.start() needs a running asyncio event loop: "
+                "call it from async code, or use start_on(loop, ...) from another thread"
+            )
+            raise NoEventLoopError(msg)
+        self.actor_loop = loop
+        self.actor_urn = f"{_urn_prefix}{next(_urn_counter):012x}"
+        self.actor_inbox = _Mailbox(self, loop)
+        self.actor_stopped = cast("threading.Event", _StopFlag())
+        self._actor_ref = _AsyncioActorRef(self)
+
+    @classmethod
+    def start(cls, *args: Any, **kwargs: Any) -> ActorRef[Self]:
+        """Create, register and start the actor; ``on_start`` runs on its loop next.
+
+        The arguments go to the constructor. Call on the loop's thread (or use
+        ``start_on``). Returns the actor's ref at once.
+        """
+        actor = cls(*args, **kwargs)
+        ref = actor.actor_ref
+        directory.register(actor)
+        if cls.register_with_pykka:
+            pykka.ActorRegistry.register(ref)
+        actor._start_actor_loop()
+        return ref
+
+    @classmethod
+    def start_on(cls, loop: asyncio.AbstractEventLoop, *args: Any, **kwargs: Any) -> ActorRef[Self]:
+        """Start the actor on ``loop`` from any thread, even one with no loop of its own.
+
+        The constructor runs in the calling thread; ``on_start`` and every
+        message run on ``loop``.
+        """
+        token = _start_loop.set(loop)
+        try:
+            return cls.start(*args, **kwargs)
+        finally:
+            _start_loop.reset(token)
+
+    @staticmethod
+    def _create_actor_inbox() -> Any:
+        msg = "AsyncioActor creates its mailbox in __init__"
+        raise NotImplementedError(msg)
+
+    @staticmethod
+    def _create_future() -> pykka.Future[Any]:
+        return AsyncioFuture()
+
+    def _start_actor_loop(self) -> None:
+        if type(self).on_start is pykka.Actor.on_start:
+            return  # nothing to run first: the first mail schedules the first turn
+        mailbox = cast("_Mailbox", self.actor_inbox)
+        mailbox._scheduled = True  # hold mail back until on_start is done
+        if _get_running_loop() is self.actor_loop:
+            self.actor_loop.call_soon(self._begin)
+        else:
+            self.actor_loop.call_soon_threadsafe(self._begin)
+
+    # -- the turn: everything below runs on the actor's loop ---------------------
+
+    def _begin(self) -> None:
+        try:
+            on_start: Callable[[], Any] = self.on_start  # may be `async def`
+            result = on_start()
+        except Exception:
+            self._fail_start()
+            return
+        if type(result) is CoroutineType:
+            self.actor_loop.create_task(self._finish_start(result))
+            return
+        self._run_turn()
+
+    async def _finish_start(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await coroutine
+        except Exception:
+            self._fail_start()
+            return
+        self._run_turn()
+
+    def _fail_start(self) -> None:
+        self._handle_failure(*sys.exc_info())
+        self._teardown()
+
+    def _run_turn(self) -> None:
+        mailbox = cast("_Mailbox", self.actor_inbox)
+        queue = mailbox._queue
+        budget = self.mailbox_batch
+        stopped = cast("_StopFlag", self.actor_stopped)
+        while queue and budget:
+            budget -= 1
+            envelope = queue.popleft()
+            message = envelope.message
+            try:
+                if isinstance(message, messages._ActorStop):
+                    self._begin_stop(envelope)
+                    return
+                if type(message) in _PYKKA_MESSAGES:
+                    result = self._handle_receive(message)
+                else:
+                    result = self.on_receive(message)
+            except Exception:
+                self._handle_error(envelope)
+            except BaseException:
+                self._handle_fatal()
+                raise
+            else:
+                if type(result) is CoroutineType:
+                    self.actor_loop.create_task(self._finish_async(envelope, result))
+                    return
+                if envelope.reply_to is not None:
+                    envelope.reply_to.set(result)
+            if stopped._set:
+                self._teardown()
+                return
+        if queue:
+            self.actor_loop.call_soon(self._run_turn)
+        else:
+            mailbox._queue = None  # an idle actor keeps no deque
+            mailbox._scheduled = False
+
+    async def _finish_async(
+        self, envelope: Envelope[Any], coroutine: Coroutine[Any, Any, Any]
+    ) -> None:
+        try:
+            result = await coroutine
+        except Exception:
+            self._handle_error(envelope)
+        except asyncio.CancelledError:
+            # The loop is shutting down under us: this actor cannot go on.
+            _refuse(envelope, f"{self} was cancelled while handling the message")
+            self._finish_stop()
+            raise
+        else:
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(result)
+        if cast("_StopFlag", self.actor_stopped)._set:
+            self._teardown()
+        else:
+            self._run_turn()
+
+    def _handle_error(self, envelope: Envelope[Any]) -> None:
+        """pykka's rule: an ask gets the exception; a tell's exception stops the actor."""
+        if envelope.reply_to is not None:
+            logger.info("Exception returned from %s to caller:", self, exc_info=True)
+            envelope.reply_to.set_exception()
+            return
+        exc_info = sys.exc_info()
+        self._handle_failure(*exc_info)
+        try:
+            on_failure: Callable[..., Any] = self.on_failure
+            result = on_failure(*exc_info)
+            if type(result) is CoroutineType:
+                result.close()
+                logger.error("%s.on_failure must not be async; it was not awaited", self)
+        except Exception:
+            self._handle_failure(*sys.exc_info())
+
+    def _handle_fatal(self) -> None:
+        logger.debug("%r in %s. Stopping the actor.", sys.exc_info()[1], self)
+        self._finish_stop()
+        self._teardown()
+
+    def _begin_stop(self, envelope: Envelope[Any]) -> None:
+        self._finish_stop()
+        try:
+            on_stop: Callable[[], Any] = self.on_stop  # may be `async def`
+            result = on_stop()
+        except Exception:
+            self._handle_failure(*sys.exc_info())
+            result = None
+        if type(result) is CoroutineType:
+            self.actor_loop.create_task(self._finish_on_stop(envelope, result))
+            return
+        if envelope.reply_to is not None:
+            envelope.reply_to.set(None)
+        self._teardown()
+
+    async def _finish_on_stop(
+        self, envelope: Envelope[Any], coroutine: Coroutine[Any, Any, Any]
+    ) -> None:
+        try:
+            await coroutine
+        except Exception:
+            self._handle_failure(*sys.exc_info())
+        finally:
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(None)
+            self._teardown()
+
+    def _finish_stop(self) -> None:
+        self._unregister()
+        cast("_StopFlag", self.actor_stopped).set()
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Stopped %s", self)
+
+    def _unregister(self) -> None:
+        directory.unregister(self)
+        if self.register_with_pykka:
+            pykka.ActorRegistry.unregister(self.actor_ref)
+
+    def _stop(self) -> None:
+        # pykka's path (used only if someone calls it directly): stop now.
+        self._finish_stop()
+        try:
+            self.on_stop()
+        except Exception:
+            self._handle_failure(*sys.exc_info())
+        self._teardown()
+
+    def _handle_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        logger.error(
+            "Unhandled exception in %s:",
+            self,
+            exc_info=(exception_type, exception_value, traceback),
+        )
+        self._unregister()
+        cast("_StopFlag", self.actor_stopped).set()
+
+    def _teardown(self) -> None:
+        """Fail what is still queued with ``ActorDeadError`` and drop the mailbox."""
+        mailbox = cast("_Mailbox", self.actor_inbox)
+        queue, mailbox._queue = mailbox._queue, None
+        mailbox._actor = None  # later puts are refused; breaks the actor <-> mailbox cycle
+        mailbox._scheduled = True
+        while queue:
+            _refuse(queue.popleft(), f"{self.actor_ref} stopped before handling the message")
+
+
+def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
+    """Ask any pykka actor and get an ``AsyncioFuture`` for the answer.
+
+    For an ``AsyncioActor`` this is ``ref.ask(message, block=False)``. For a
+    ``ThreadingActor`` the answer, set in the actor's thread, wakes the awaiting
+    task through ``call_soon_threadsafe``: no thread blocks and none is borrowed.
+    Call it from any thread.
+    """
+    future: AsyncioFuture[Any] = AsyncioFuture()
+    if not ref.is_alive():
+        future.set_exception((ActorDeadError, ActorDeadError(f"{ref} not found"), None))
+        return future
+    ref.actor_inbox.put(Envelope(message, reply_to=future))
+    return future
+
+
+async def stop_all() -> int:
+    """Stop every live ``AsyncioActor`` of this loop and wait until all have stopped.
+
+    Call it on the loop before it closes (the end of ``main()``, a test's
+    teardown). Returns how many actors it stopped.
+    """
+    loop = asyncio.get_running_loop()
+    refs = [
+        ref
+        for ref in directory.get_all()
+        if cast("AsyncioActor", ref._actor_weakref()).actor_loop is loop
+    ]
+    futures = [ref.stop(block=False) for ref in refs]
+    for future in futures:
+        await future
+    return len(refs)

@@ -1,0 +1,236 @@
+"""``AsyncioFuture``: a pykka ``Future`` that asyncio can await without blocking.
+
+pykka's own ``Future.__await__`` yields once and then calls the blocking ``get()``,
+which freezes the event loop until the answer arrives. This future keeps its
+result behind a lock shared by all futures, runs done-callbacks in the thread
+that sets it, and wakes an awaiting task on its own loop (directly when set on
+that loop's thread, with ``call_soon_threadsafe`` otherwise). ``get()`` blocks
+only on threads that run no event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import queue
+import sys
+import threading
+from collections.abc import Callable, Generator, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import pykka
+
+from actors._errors import BlockingOnLoopError
+
+if TYPE_CHECKING:
+    from pykka._types import OptExcInfo
+
+__all__ = ["AsyncioFuture", "awaitable"]
+
+T = TypeVar("T")
+M = TypeVar("M")
+R = TypeVar("R")
+J = TypeVar("J")
+
+_PENDING, _VALUE, _ERROR = 0, 1, 2
+_lock = threading.Lock()
+_get_running_loop = asyncio._get_running_loop
+
+
+class AsyncioFuture(pykka.Future[T]):
+    """The future returned by ``ask()`` on an ``AsyncioActor`` (and by ``actors.ask``).
+
+    - ``await future`` from any event loop suspends only the awaiting task;
+    - ``future.get(timeout=...)`` works from threads that run no event loop, such
+      as a pykka ``ThreadingActor`` or a plain thread; on a loop thread it raises
+      ``BlockingOnLoopError`` unless the result is already there;
+    - ``set()`` and ``set_exception()`` may be called from any thread, once.
+    """
+
+    def __init__(self) -> None:
+        # pykka's Future.__init__ allocates a sentinel per future; share one.
+        self._get_hook = None
+        self._get_hook_result = _UNSET_HOOK_RESULT
+        self._state = _PENDING
+        self._value: Any = None
+        self._exc_info: OptExcInfo | None = None
+        self._callbacks: list[Callable[[AsyncioFuture[T]], None]] | None = None
+
+    def __repr__(self) -> str:
+        state = ("pending", "done", "failed")[self._state]
+        return f"<actors.AsyncioFuture {state}>"
+
+    def done(self) -> bool:
+        """Whether a value or an exception has been set. Any thread."""
+        return self._state != _PENDING or self._get_hook is not None
+
+    def set(self, value: Any | None = None) -> None:
+        """Set the value and wake every waiter. Any thread; ``queue.Full`` if already set."""
+        self._resolve(_VALUE, value, None)
+
+    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
+        """Set an exception (default: the one being handled). Any thread, once."""
+        if exc_info is None:
+            exc_info = sys.exc_info()
+        self._resolve(_ERROR, None, exc_info)
+
+    def _resolve(self, state: int, value: Any, exc_info: OptExcInfo | None) -> None:
+        with _lock:
+            if self._state != _PENDING or self._get_hook is not None:
+                raise queue.Full
+            self._value = value
+            self._exc_info = exc_info
+            self._state = state
+            callbacks, self._callbacks = self._callbacks, None
+        if callbacks:
+            for callback in callbacks:
+                callback(self)
+
+    def add_done_callback(self, callback: Callable[[AsyncioFuture[T]], None]) -> None:
+        """Call ``callback(self)`` once the future is done.
+
+        It runs in the thread that sets the future, or at once in the calling
+        thread if the future is already done. Keep it short and non-blocking.
+        """
+        with _lock:
+            if self._state == _PENDING:
+                if self._callbacks is None:
+                    self._callbacks = [callback]
+                else:
+                    self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def _result(self) -> T:
+        if self._state == _ERROR:
+            assert self._exc_info is not None
+            exc_type, exc_value, exc_traceback = self._exc_info
+            if exc_value is None:
+                assert exc_type is not None
+                exc_value = exc_type()
+            raise exc_value.with_traceback(exc_traceback)
+        return cast("T", self._value)
+
+    def get(self, *, timeout: float | None = None) -> T:
+        """Return the value, or raise the exception, waiting up to ``timeout`` seconds.
+
+        Raises ``pykka.Timeout`` when the time runs out, and ``BlockingOnLoopError``
+        when called on an event loop thread before the result is there.
+        """
+        if self._get_hook is not None:
+            return super().get(timeout=timeout)
+        if self._state == _PENDING:
+            if _get_running_loop() is not None:
+                msg = (
+                    "Future.get() would block the event loop that runs this thread; "
+                    "`await` the future instead"
+                )
+                raise BlockingOnLoopError(msg)
+            event = threading.Event()
+            self.add_done_callback(lambda _: event.set())
+            if not event.wait(timeout):
+                msg = f"{timeout} seconds"
+                raise pykka.Timeout(msg)
+        return self._result()
+
+    def __await__(self) -> Generator[Any, None, T]:
+        if self._get_hook is not None:
+            # A generic get hook can only be evaluated by blocking: do it off the loop.
+            return (yield from asyncio.to_thread(self.get).__await__())
+        if self._state == _PENDING:
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+            self.add_done_callback(functools.partial(_wake, loop, waiter))
+            yield from waiter.__await__()
+        return self._result()
+
+    __iter__ = __await__
+
+    def _chain(self, func: Callable[[T], M]) -> AsyncioFuture[M]:
+        """A new future holding ``func(value)``, or this future's exception."""
+        chained: AsyncioFuture[M] = AsyncioFuture()
+
+        def forward(source: AsyncioFuture[T]) -> None:
+            try:
+                result = func(source._result())
+            except BaseException:
+                chained.set_exception()
+            else:
+                chained.set(result)
+
+        self.add_done_callback(forward)
+        return chained
+
+    def map(self, func: Callable[[T], M]) -> pykka.Future[M]:
+        """As pykka's ``map()``, without blocking: the new future is awaitable too."""
+        return self._chain(func)
+
+    def filter(
+        self: pykka.Future[Iterable[J]], func: Callable[[J], bool]
+    ) -> pykka.Future[Iterable[J]]:
+        """As pykka's ``filter()``, without blocking."""
+        source = cast("AsyncioFuture[Iterable[J]]", self)
+        return source._chain(lambda items: list(filter(func, items)))
+
+    def reduce(
+        self: pykka.Future[Iterable[J]], func: Callable[[R, J], R], *args: R
+    ) -> pykka.Future[R]:
+        """As pykka's ``reduce()``, without blocking."""
+        source = cast("AsyncioFuture[Iterable[J]]", self)
+        return source._chain(lambda items: functools.reduce(func, items, *args))
+
+    def join(self: pykka.Future[Any], *futures: pykka.Future[Any]) -> pykka.Future[Iterable[Any]]:
+        """As pykka's ``join()``: a future of all results, in order, without blocking."""
+        members = [self, *futures]
+        joined: AsyncioFuture[Iterable[Any]] = AsyncioFuture()
+        if not all(isinstance(f, AsyncioFuture) for f in members):
+            joined.set_get_hook(lambda timeout: [f.get(timeout=timeout) for f in members])
+            return joined
+        remaining = [len(members)]
+
+        def arrived(_: AsyncioFuture[Any]) -> None:
+            with _lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                try:
+                    values = [cast("AsyncioFuture[Any]", f)._result() for f in members]
+                except BaseException:
+                    joined.set_exception()
+                else:
+                    joined.set(values)
+
+        for member in members:
+            cast("AsyncioFuture[Any]", member).add_done_callback(arrived)
+        return joined
+
+
+_UNSET_HOOK_RESULT: Any = pykka._future._Unset()
+
+
+def _wake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], _: object) -> None:
+    if _get_running_loop() is loop:
+        if not waiter.done():
+            waiter.set_result(None)
+        return
+    with contextlib.suppress(RuntimeError):  # a closed loop has nobody left to wake
+        loop.call_soon_threadsafe(_set_if_pending, waiter)
+
+
+def _set_if_pending(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def awaitable(future: pykka.Future[T]) -> Any:
+    """Return something the running loop can await for ``future``'s value.
+
+    An ``AsyncioFuture`` is returned as it is. Any other pykka future (a
+    ``ThreadingFuture`` from a ``ThreadingActor``'s proxy, say) is waited for in
+    a worker thread, so the loop never blocks; prefer ``actors.ask()``, which
+    needs no thread.
+    """
+    if isinstance(future, AsyncioFuture):
+        return future
+    return asyncio.to_thread(future.get)

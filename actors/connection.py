@@ -1,0 +1,195 @@
+"""``ConnectionActor``: one per joined call; its mailbox is the call as the edge sees it.
+
+It receives ``ParticipantJoined``, ``ParticipantLeft``, ``TrackAdded``,
+``TrackRemoved`` and ``Close``, keeps the call's participants and track table,
+turns each message into the events it means, and tells the registry the change
+(the registry publishes presence, then emits the events). Odd input follows one
+rule per case, so presence is never lost or corrupted:
+
+==========================================  ==============================================
+input                                       rule
+==========================================  ==============================================
+``ParticipantJoined`` for a present id      ignored (debug log): a repeat, not a new session
+``ParticipantLeft`` for an unknown id       ignored (debug log): it never joined, or left
+``ParticipantLeft`` with tracks published   ``TrackRemoved`` for each track first, then left
+``TrackAdded`` from an unknown participant  the participant joins first, then the track
+``TrackAdded`` for a known track id         ignored (debug log)
+``TrackRemoved`` for an unknown track       ignored (debug log)
+a message for another call id               ignored (warning): misrouted
+any message after ``Close``                 dropped (debug log); nothing is emitted
+anything else                               ``TypeError`` for an ask; logged for a tell
+==========================================  ==============================================
+
+Every session of the agent's own user is left out of presence and events. All
+handlers run on the actor's loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from actors._actor import AsyncioActor
+from actors.presence import PresenceCell
+from actors.registry import Change, CloseCall, Flush, OpenCall, ParticipantRegistry
+from messages import (
+    CallEndedEvent,
+    Close,
+    ConnectionClosedEvent,
+    Participant,
+    ParticipantJoined,
+    ParticipantJoinedEvent,
+    ParticipantLeft,
+    ParticipantLeftEvent,
+    TrackAdded,
+    TrackAddedEvent,
+    TrackRemoved,
+    TrackRemovedEvent,
+    TrackType,
+)
+
+__all__ = ["ConnectionActor"]
+
+logger = logging.getLogger("actors.connection")
+
+
+class ConnectionActor(AsyncioActor):
+    """The actor behind one ``Connection``; start it on the edge's loop.
+
+    ``emit`` receives the events (through the registry, after presence is
+    published); ``on_closed(reason)`` is called once, on the actor's loop, when
+    a ``Close`` has been handled, so the owner can release the transport.
+    """
+
+    mailbox_batch = 128
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        call_id: str,
+        call: Any,
+        agent_user_id: str,
+        registry: pykka.ActorRef[ParticipantRegistry],
+        cell: PresenceCell,
+        emit: Callable[[Any], None],
+        on_closed: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.key = key
+        self.call_id = call_id
+        self.call = call
+        self.agent_user_id = agent_user_id
+        self._registry = registry
+        self._on_closed = on_closed
+        self._participants: dict[str, Participant] = {}
+        self._tracks: dict[str, tuple[Participant, TrackType]] = {}
+        self._closed = False
+        registry.tell(OpenCall(key, call_id, agent_user_id, cell, emit))
+
+    @property
+    def closed(self) -> bool:
+        """Whether a ``Close`` has been handled (read on the actor's loop)."""
+        return self._closed
+
+    def on_receive(self, message: Any) -> Any:
+        kind = type(message)
+        if kind is Flush:
+            return None
+        if kind not in _HANDLED:
+            msg = f"ConnectionActor does not handle {kind.__name__}"
+            raise TypeError(msg)
+        if self._closed:
+            logger.debug("%s is closed; dropping %r", self.key, message)
+            return None
+        if message.call_id != self.call_id:
+            logger.warning("%s is for call %s; dropping %r", self.key, self.call_id, message)
+            return None
+        if kind is ParticipantJoined:
+            self._joined(message.participant)
+        elif kind is TrackAdded:
+            self._track_added(message)
+        elif kind is TrackRemoved:
+            self._track_removed(message)
+        elif kind is ParticipantLeft:
+            self._left(message.participant, message.reason)
+        else:
+            self._close(message.reason)
+        return None
+
+    def _is_agent(self, participant: Participant) -> bool:
+        return participant.user_id == self.agent_user_id
+
+    def _joined(self, participant: Participant) -> None:
+        if self._is_agent(participant):
+            return
+        if participant.id in self._participants:
+            logger.debug("%s: %s joined twice; ignored", self.key, participant.id)
+            return
+        self._participants[participant.id] = participant
+        event = ParticipantJoinedEvent(participant, self.call)
+        self._registry.tell(Change(self.key, (event,), joined=participant))
+
+    def _track_added(self, message: TrackAdded) -> None:
+        participant = message.participant
+        if self._is_agent(participant):
+            return
+        if message.track_id in self._tracks:
+            logger.debug("%s: track %s added twice; ignored", self.key, message.track_id)
+            return
+        if participant.id not in self._participants:
+            self._joined(participant)
+        known = self._participants[participant.id]
+        self._tracks[message.track_id] = (known, message.track_type)
+        event = TrackAddedEvent(message.track_id, message.track_type, known, self.call)
+        self._registry.tell(Change(self.key, (event,)))
+
+    def _track_removed(self, message: TrackRemoved) -> None:
+        entry = self._tracks.pop(message.track_id, None)
+        if entry is None:
+            logger.debug("%s: unknown track %s removed; ignored", self.key, message.track_id)
+            return
+        owner, track_type = entry
+        event = TrackRemovedEvent(message.track_id, track_type, owner, self.call)
+        self._registry.tell(Change(self.key, (event,)))
+
+    def _removals(self, participant_id: str | None) -> list[Any]:
+        """Remove the tracks of one participant (or all, for ``None``); return their events."""
+        gone = [
+            track_id
+            for track_id, (owner, _) in self._tracks.items()
+            if participant_id is None or owner.id == participant_id
+        ]
+        events: list[Any] = []
+        for track_id in gone:
+            owner, track_type = self._tracks.pop(track_id)
+            events.append(TrackRemovedEvent(track_id, track_type, owner, self.call))
+        return events
+
+    def _left(self, participant: Participant, reason: str) -> None:
+        known = self._participants.pop(participant.id, None)
+        if known is None:
+            if not self._is_agent(participant):
+                logger.debug("%s: %s left but was not present; ignored", self.key, participant.id)
+            return
+        events = self._removals(known.id)
+        events.append(ParticipantLeftEvent(known, self.call, reason))
+        self._registry.tell(Change(self.key, tuple(events), left=known))
+
+    def _close(self, reason: str) -> None:
+        self._closed = True
+        events: list[Any] = []
+        if reason == "call_ended":
+            events.append(CallEndedEvent(self.call, reason))
+        events.append(ConnectionClosedEvent(self.call, reason))
+        self._participants.clear()
+        self._tracks.clear()
+        self._registry.tell(CloseCall(self.key, reason, tuple(events)))
+        if self._on_closed is not None:
+            self._on_closed(reason)
+
+
+_HANDLED = frozenset((ParticipantJoined, ParticipantLeft, TrackAdded, TrackRemoved, Close))

@@ -1,0 +1,181 @@
+"""``Connection``: the agent's handle on one joined call.
+
+Every method runs on the edge's event loop. Nothing here holds presence: reads
+come from the ``Presence`` snapshot the registry publishes after each change,
+waits are futures the registry resolves, and ``close()`` goes through the
+connection actor's mailbox like every other change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+import pykka
+
+import actors
+from actors import ConnectionClosedError
+from actors.connection import ConnectionActor
+from actors.presence import ConnectionState, Presence, PresenceCell
+from actors.registry import FLUSH, AddWaiter, ParticipantRegistry, RemoveWaiter
+from messages import Close, Participant, User
+
+if TYPE_CHECKING:
+    from transport._edge import Call, EdgeTransport
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger("transport.connection")
+
+
+class Connection:
+    """An agent's connection to a call, made by ``EdgeTransport.join()``.
+
+    Lifecycle (the seed's table): ``WAITING`` until someone other than the
+    agent joins, ``ACTIVE`` while anyone is present, ``IDLE`` once all have
+    left, ``CLOSED`` after ``close()`` or when the call ends.
+    """
+
+    def __init__(
+        self,
+        *,
+        edge: EdgeTransport,
+        call: Call,
+        agent_user: User,
+        key: str,
+        registry: pykka.ActorRef[ParticipantRegistry],
+    ) -> None:
+        self.edge = edge
+        self.call = call
+        self.agent_user = agent_user
+        self.key = key
+        self._registry = registry
+        self._cell = PresenceCell()
+        self._closing: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self.actor_ref: pykka.ActorRef[ConnectionActor] = ConnectionActor.start(
+            key=key,
+            call_id=call.id,
+            call=call,
+            agent_user_id=agent_user.id,
+            registry=registry,
+            cell=self._cell,
+            emit=edge.events.send,
+            on_closed=self._closed_by_actor,
+        )
+        """The connection actor: tell it protocol messages from your own actors."""
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.key} {self.state.value}>"
+
+    @property
+    def presence(self) -> Presence:
+        """The latest presence snapshot (participants, idle_since, state, version)."""
+        return self._cell.presence
+
+    @property
+    def participants(self) -> tuple[Participant, ...]:
+        """Who is in the call now, agent excluded, in join order (an immutable snapshot)."""
+        return self._cell.presence.participants
+
+    @property
+    def state(self) -> ConnectionState:
+        """``WAITING``, ``ACTIVE``, ``IDLE`` or ``CLOSED``."""
+        return self._cell.presence.state
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed or closing."""
+        return self._closing is not None or self.state is ConnectionState.CLOSED
+
+    def idle_since(self) -> float:
+        """The ``time.time()`` at which the last participant left, or ``0.0``.
+
+        ``0.0`` while waiting for the first participant and while anyone is
+        present; after a rejoin, ``0.0`` again.
+        """
+        return self._cell.presence.idle_since
+
+    async def wait_for_participant(
+        self, timeout: float | None = None, *, user_id: str | None = None
+    ) -> None:
+        """Return once a participant other than the agent (of ``user_id``, if given) is present.
+
+        Returns at once if one is present now; otherwise waits for the next
+        such join (a call that everyone has left waits for a new join). Raises
+        ``asyncio.TimeoutError`` after ``timeout`` seconds (``None``: no limit)
+        and ``ConnectionClosedError`` if the connection is or becomes closed.
+        A timed-out or cancelled wait leaves nothing behind.
+        """
+        presence = self._cell.presence
+        if presence.state is ConnectionState.CLOSED or self._closing is not None:
+            msg = f"connection {self.key} is closed"
+            raise ConnectionClosedError(msg)
+        if _satisfied(presence.participants, user_id):
+            return
+        future: asyncio.Future[None] = self._loop.create_future()
+        try:
+            self._registry.tell(AddWaiter(self.key, future, user_id))
+        except pykka.ActorDeadError:
+            msg = f"connection {self.key} is closed: its registry stopped"
+            raise ConnectionClosedError(msg) from None
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except BaseException:
+            if not future.done() or future.cancelled():
+                future.cancel()
+                with contextlib.suppress(pykka.ActorDeadError):
+                    self._registry.tell(RemoveWaiter(self.key, future))
+            raise
+
+    async def flush(self) -> None:
+        """Return once every message told to this connection before the call is fully handled.
+
+        Handled means: the actor took it, the registry published the presence it
+        implies, and the edge's handlers received its events.
+        """
+        if self.actor_ref.is_alive():
+            await actors.ask(self.actor_ref, FLUSH)
+        if self._registry.is_alive():
+            await actors.ask(self._registry, FLUSH)
+        await self.edge.events.drain()
+
+    async def close(self) -> None:
+        """Close the connection: idempotent, and safe to call concurrently.
+
+        Fails pending waits with ``ConnectionClosedError``, emits
+        ``ConnectionClosedEvent`` (delivered before this returns), stops the
+        connection actor, then lets the edge disconnect and stop its tracks.
+        A caller cancelled while waiting does not interrupt the close.
+        """
+        if self._closing is None:
+            self._closing = self._loop.create_task(self._close("closed"))
+        await asyncio.shield(self._closing)
+
+    def _closed_by_actor(self, reason: str) -> None:
+        # Runs on the actor's loop when it handled a Close (the call ended, say).
+        if self._closing is None:
+            self._closing = self._loop.create_task(self._close(reason))
+
+    async def _close(self, reason: str) -> None:
+        self.edge._forget(self)
+        try:
+            if self.actor_ref.is_alive():
+                await actors.ask(self.actor_ref, Close(self.call.id, reason))
+                await self.actor_ref.stop(block=False)
+            if self._registry.is_alive():
+                await actors.ask(self._registry, FLUSH)
+            await self.edge._release(self)
+        except Exception:
+            logger.exception("closing %s did not finish cleanly", self.key)
+        finally:
+            await self.edge.events.drain()
+
+
+def _satisfied(participants: tuple[Participant, ...], user_id: str | None) -> bool:
+    if user_id is None:
+        return bool(participants)
+    return any(p.user_id == user_id for p in participants)

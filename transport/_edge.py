@@ -1,0 +1,172 @@
+"""``EdgeTransport``: the contract every edge implements, and the part they share.
+
+An edge authenticates the agent, creates calls, and joins them. ``join()`` is
+the same for every edge: it starts a connection actor, wraps it in a
+``Connection`` and lets the edge attach its transport (``_open``). The edge then
+turns what happens in the call into protocol messages and ``deliver()``s them
+to the connections of that call. All of it runs on one event loop, the edge's.
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import pykka
+
+from actors.registry import RegistryShards
+from messages import Message, User
+from transport._connection import Connection
+from transport.events import EventBus
+
+__all__ = ["Call", "EdgeTransport"]
+
+logger = logging.getLogger("transport.edge")
+
+
+@runtime_checkable
+class Call(Protocol):
+    """A call an edge can join; edges return their own type with at least ``id``."""
+
+    @property
+    def id(self) -> str: ...
+
+
+class EdgeTransport(abc.ABC):
+    """Base of every edge (``MemoryEdge``, ``LocalEdge``, ``StreamEdge``).
+
+    One edge holds any number of connections to any number of calls. Its
+    registry actors start on the first ``join()``, on that loop; ``close()``
+    closes every connection and stops them. ``registry_shards`` spreads calls
+    over that many registry actors; ``clock`` stamps ``idle_since``.
+    """
+
+    events: EventBus
+    """The edge's bus: ``@edge.events.subscribe`` an ``async def`` handler."""
+
+    def __init__(self, *, registry_shards: int = 1, clock: Callable[[], float] = time.time) -> None:
+        if registry_shards < 1:
+            msg = f"registry_shards must be at least 1, not {registry_shards}"
+            raise ValueError(msg)
+        self.events = EventBus()
+        self._registry_shards = registry_shards
+        self._clock = clock
+        self._registries: RegistryShards | None = None
+        self._by_call: dict[str, dict[str, Connection]] = {}
+        self._keys = itertools.count(1)
+
+    @abc.abstractmethod
+    async def authenticate(self, user: User) -> None:
+        """Make ``user`` (the agent's account) known to the edge before joining."""
+
+    @abc.abstractmethod
+    async def create_call(self, call_id: str, **kwargs: Any) -> Call:
+        """Get or create the call ``call_id``."""
+
+    async def join(self, agent: Any, call: Call, **kwargs: Any) -> Connection:
+        """Join ``call`` as ``agent`` and return the ``Connection``.
+
+        ``agent`` is a ``User`` or an object with an ``agent_user`` attribute
+        (a vision-agents ``Agent``). Extra keyword arguments go to the edge.
+        """
+        agent_user = _agent_user(agent)
+        if self._registries is None:
+            self._registries = RegistryShards.start(self._registry_shards, self._clock)
+        key = f"{call.id}#{next(self._keys)}"
+        connection = Connection(
+            edge=self,
+            call=call,
+            agent_user=agent_user,
+            key=key,
+            registry=self._registries.for_call(call.id),
+        )
+        self._by_call.setdefault(call.id, {})[key] = connection
+        try:
+            await self._open(connection, **kwargs)
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
+
+    def connections(self, call_id: str | None = None) -> tuple[Connection, ...]:
+        """The open connections (of ``call_id``, if given)."""
+        if call_id is not None:
+            return tuple(self._by_call.get(call_id, {}).values())
+        return tuple(c for members in self._by_call.values() for c in members.values())
+
+    def deliver(self, message: Message) -> None:
+        """Tell ``message`` to every open connection of ``message.call_id``.
+
+        Edges call it on their loop as things happen in the call; the actors do
+        the rest. A connection closing at the same moment simply misses it.
+        """
+        members = self._by_call.get(message.call_id)
+        if not members:
+            return
+        for connection in tuple(members.values()):
+            try:
+                connection.actor_ref.tell(message)
+            except pykka.ActorDeadError:
+                logger.debug("%s closed before %r reached it", connection.key, message)
+
+    async def close(self) -> None:
+        """Close every connection, stop the registry actors, then shut the edge down."""
+        for connection in self.connections():
+            await connection.close()
+        if self._registries is not None:
+            await self._registries.stop()
+            self._registries = None
+        await self._shutdown()
+        await self.events.drain()
+
+    async def __aenter__(self) -> EdgeTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- hooks for edge implementations ------------------------------------------
+
+    async def _open(self, connection: Connection, **kwargs: Any) -> None:  # noqa: B027
+        """Attach the transport for a new connection (on the edge's loop).
+
+        Tell the connection about participants and tracks already in the call
+        (``connection.actor_ref.tell(message)``). The default does nothing.
+        """
+
+    async def _release(self, connection: Connection) -> None:  # noqa: B027
+        """Disconnect a closing connection and stop its tracks; called once per connection."""
+
+    async def _shutdown(self) -> None:  # noqa: B027
+        """Release what the edge itself holds (servers, clients); called by ``close()``."""
+
+    def _forget(self, connection: Connection) -> None:
+        members = self._by_call.get(connection.call.id)
+        if members is not None:
+            members.pop(connection.key, None)
+            if not members:
+                del self._by_call[connection.call.id]
+
+
+def _agent_user(agent: Any) -> User:
+    if isinstance(agent, User):
+        return agent
+    user = getattr(agent, "agent_user", None)
+    if isinstance(user, User):
+        return user
+    if user is not None and isinstance(getattr(user, "id", None), str):
+        return User(
+            id=user.id,
+            name=getattr(user, "name", "") or "",
+            image=getattr(user, "image", None),
+            custom=dict(getattr(user, "custom", None) or {}),
+        )
+    msg = (
+        f"join() needs the agent as a User or an object with an `agent_user`; "
+        f"got {type(agent).__name__}"
+    )
+    raise TypeError(msg)
