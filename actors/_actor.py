@@ -1,12 +1,13 @@
 """``AsyncioActor``: a pykka actor whose mailbox is drained by an asyncio event loop.
 
 An actor with no mail costs no task and no thread: it is an object with a
-mailbox. When mail arrives, the mailbox asks the loop (``call_soon``) to run the
-actor for one turn; a turn handles at most ``mailbox_batch`` messages and, if
-more are queued, schedules the next turn behind every other ready callback, so
-100,000 actors share one loop fairly. A handler that returns a coroutine (an
-``async def`` ``on_receive`` or proxied method) is awaited in a task before the
-next message: one message at a time, in arrival order.
+mailbox. When mail arrives, the mailbox puts the actor in its loop's run queue;
+the loop's dispatcher gives each queued actor one turn of at most
+``mailbox_batch`` messages and puts it back at the end if more are waiting, so
+100,000 actors share one loop fairly and the loop's other callbacks still run.
+A handler that returns a coroutine (an ``async def`` ``on_receive`` or proxied
+method) is awaited in a task before the next message: one message at a time, in
+arrival order.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import sys
 import threading
 import uuid
+import weakref
 from collections import deque
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
@@ -32,6 +34,8 @@ from actors._registry import directory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
+
+    from pykka._types import OptExcInfo
 
 __all__ = ["AsyncioActor", "ask", "stop_all"]
 
@@ -84,49 +88,105 @@ class _StopFlag:
         return self._event.wait(timeout)
 
 
+class _Dispatcher:
+    """Runs the actors of one event loop that have mail, like a dispatcher in Akka.
+
+    Actors with mail wait in one FIFO run queue; a single ``call_soon`` callback
+    gives each of them one turn (at most ``mailbox_batch`` messages), at most
+    ``actors_per_turn`` actors per loop iteration, then yields to the loop's
+    other callbacks. Touched only on its loop's thread.
+    """
+
+    __slots__ = ("__weakref__", "_loop", "_ready", "_scheduled")
+
+    actors_per_turn = 1024
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._ready: deque[AsyncioActor] = deque()
+        self._scheduled = False
+
+    def schedule(self, actor: AsyncioActor) -> None:
+        self._ready.append(actor)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        ready = self._ready
+        try:
+            for _ in range(min(len(ready), self.actors_per_turn)):
+                ready.popleft()._run_turn()
+        finally:
+            if ready:
+                self._loop.call_soon(self._run)
+            else:
+                self._scheduled = False
+
+
+_dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Dispatcher] = (
+    weakref.WeakKeyDictionary()
+)
+_dispatchers_lock = threading.Lock()
+
+
+def _dispatcher_for(loop: asyncio.AbstractEventLoop) -> _Dispatcher:
+    dispatcher = _dispatchers.get(loop)
+    if dispatcher is None:
+        with _dispatchers_lock:
+            dispatcher = _dispatchers.get(loop)
+            if dispatcher is None:
+                dispatcher = _dispatchers[loop] = _Dispatcher(loop)
+    return dispatcher
+
+
 class _Mailbox:
     """The inbox of one ``AsyncioActor``: a deque that exists only while mail waits.
 
-    ``put()`` is safe from any thread; the deque itself is touched only on the
-    actor's loop.
+    It holds ``Envelope``s (asks, and whatever pykka puts) and bare messages
+    (tells, which need no envelope). ``put()`` is safe from any thread; the
+    deque itself is touched only on the actor's loop.
     """
 
-    __slots__ = ("_actor", "_loop", "_queue", "_scheduled")
+    __slots__ = ("_actor", "_dispatcher", "_loop", "_queue", "_scheduled")
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop) -> None:
         self._actor: AsyncioActor | None = actor
         self._loop = loop
-        self._queue: deque[Envelope[Any]] | None = None
+        self._dispatcher = _dispatcher_for(loop)
+        self._queue: deque[Any] | None = None
         self._scheduled = False
 
-    def put(self, envelope: Envelope[Any], /) -> None:
+    def put(self, item: Any, /) -> None:
+        """Queue an ``Envelope`` (or, from ``tell``, a bare message). Any thread."""
         if _get_running_loop() is self._loop:
-            self._append(envelope)
+            self._append(item)
             return
         try:
-            self._loop.call_soon_threadsafe(self._append, envelope)
+            self._loop.call_soon_threadsafe(self._append, item)
         except RuntimeError:  # the loop is closed
-            _refuse(envelope, f"the event loop of {self._actor} is closed")
+            _refuse(item, f"the event loop of {self._actor} is closed")
             raise ActorDeadError(f"the event loop hosting {self._actor} is closed") from None
 
-    def _append(self, envelope: Envelope[Any]) -> None:
+    def _append(self, item: Any) -> None:
         actor = self._actor
         if actor is None:
-            _refuse(envelope, "the actor stopped before handling the message")
+            _refuse(item, "the actor stopped before handling the message")
             return
         queue = self._queue
         if queue is None:
             queue = self._queue = deque()
-        queue.append(envelope)
+        queue.append(item)
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(actor._run_turn)
+            self._dispatcher.schedule(actor)
 
     def get(self) -> Envelope[Any]:
         if not self._queue:
             msg = "the mailbox is empty"
             raise IndexError(msg)
-        return self._queue.popleft()
+        item = self._queue.popleft()
+        return item if type(item) is Envelope else Envelope(item)
 
     def empty(self) -> bool:
         return not self._queue
@@ -135,19 +195,41 @@ class _Mailbox:
         return len(self._queue) if self._queue else 0
 
 
-def _refuse(envelope: Envelope[Any], why: str) -> None:
-    reply_to = envelope.reply_to
-    if reply_to is None:
+def _refuse(item: Any, why: str) -> None:
+    """Answer a queued ask that will never be handled: ``ActorDeadError`` (stop: ``None``)."""
+    if type(item) is not Envelope or item.reply_to is None:
         return
-    if isinstance(envelope.message, messages._ActorStop):
-        reply_to.set(None)
+    if isinstance(item.message, messages._ActorStop):
+        item.reply_to.set(None)
         return
     error = ActorDeadError(why)
-    reply_to.set_exception((ActorDeadError, error, None))
+    item.reply_to.set_exception((ActorDeadError, error, None))
+
+
+class _StopReply(AsyncioFuture[bool]):
+    """The future of ``stop()``: ``True`` once the actor stops, ``False`` if it was dead."""
+
+    def set(self, value: Any | None = None) -> None:
+        super().set(True)
+
+    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
+        if exc_info is None:
+            exc_info = sys.exc_info()
+        if exc_info[0] is not None and issubclass(exc_info[0], ActorDeadError):
+            super().set(False)
+        else:
+            super().set_exception(exc_info)
 
 
 class _AsyncioActorRef(ActorRef[Any]):
     """The ref of an ``AsyncioActor``: pykka's ``ActorRef`` with a non-blocking ``stop``."""
+
+    def tell(self, message: Any) -> None:
+        """Send ``message`` without waiting (any thread); ``ActorDeadError`` if it stopped."""
+        if self.actor_stopped.is_set():
+            msg = f"{self} not found"
+            raise ActorDeadError(msg)
+        self.actor_inbox.put(message)
 
     def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
         """Ask the actor to stop after the messages already queued.
@@ -157,22 +239,14 @@ class _AsyncioActorRef(ActorRef[Any]):
         ``block=True`` waits as pykka does; on a loop thread it raises
         ``BlockingOnLoopError``, so write ``await ref.stop(block=False)`` there.
         """
-        asked = cast("AsyncioFuture[Any]", self.ask(messages._ActorStop(), block=False))
-        stopped = asked._chain(lambda _: True)
-        converted: AsyncioFuture[bool] = AsyncioFuture()
-
-        def settle(source: AsyncioFuture[bool]) -> None:
-            try:
-                converted.set(source._result())
-            except ActorDeadError:
-                converted.set(False)
-            except BaseException:
-                converted.set_exception()
-
-        stopped.add_done_callback(settle)
+        reply = _StopReply()
+        if self.actor_stopped.is_set():
+            reply.set_exception((ActorDeadError, ActorDeadError(f"{self} not found"), None))
+        else:
+            self.actor_inbox.put(Envelope(messages._ActorStop(), reply_to=reply))
         if block:
-            return converted.get(timeout=timeout)
-        return converted
+            return reply.get(timeout=timeout)
+        return reply
 
 
 class AsyncioActor(pykka.Actor):
@@ -213,9 +287,11 @@ class AsyncioActor(pykka.Actor):
             raise NoEventLoopError(msg)
         self.actor_loop = loop
         self.actor_urn = f"{_urn_prefix}{next(_urn_counter):012x}"
-        self.actor_inbox = _Mailbox(self, loop)
-        self.actor_stopped = cast("threading.Event", _StopFlag())
+        self._mailbox = self.actor_inbox = _Mailbox(self, loop)
+        self._stop_flag = _StopFlag()
+        self.actor_stopped = self._stop_flag  # type: ignore[assignment]  # duck-typed Event
         self._actor_ref = _AsyncioActorRef(self)
+        self._busy: asyncio.Task[None] | None = None  # the task awaiting an async handler
 
     @classmethod
     def start(cls, *args: Any, **kwargs: Any) -> ActorRef[Self]:
@@ -257,8 +333,7 @@ class AsyncioActor(pykka.Actor):
     def _start_actor_loop(self) -> None:
         if type(self).on_start is pykka.Actor.on_start:
             return  # nothing to run first: the first mail schedules the first turn
-        mailbox = cast("_Mailbox", self.actor_inbox)
-        mailbox._scheduled = True  # hold mail back until on_start is done
+        self._mailbox._scheduled = True  # hold mail back until on_start is done
         if _get_running_loop() is self.actor_loop:
             self.actor_loop.call_soon(self._begin)
         else:
@@ -274,7 +349,7 @@ class AsyncioActor(pykka.Actor):
             self._fail_start()
             return
         if type(result) is CoroutineType:
-            self.actor_loop.create_task(self._finish_start(result))
+            self._busy = self.actor_loop.create_task(self._finish_start(result))
             return
         self._run_turn()
 
@@ -284,6 +359,8 @@ class AsyncioActor(pykka.Actor):
         except Exception:
             self._fail_start()
             return
+        finally:
+            self._busy = None
         self._run_turn()
 
     def _fail_start(self) -> None:
@@ -291,67 +368,76 @@ class AsyncioActor(pykka.Actor):
         self._teardown()
 
     def _run_turn(self) -> None:
-        mailbox = cast("_Mailbox", self.actor_inbox)
+        """Handle up to ``mailbox_batch`` messages; called by the loop's dispatcher."""
+        mailbox = self._mailbox
         queue = mailbox._queue
         budget = self.mailbox_batch
-        stopped = cast("_StopFlag", self.actor_stopped)
+        stopped = self._stop_flag
         while queue and budget:
             budget -= 1
-            envelope = queue.popleft()
-            message = envelope.message
+            item = queue.popleft()
+            if type(item) is Envelope:
+                message, reply_to = item.message, item.reply_to
+            else:
+                message, reply_to = item, None
             try:
-                if isinstance(message, messages._ActorStop):
-                    self._begin_stop(envelope)
+                if type(message) is messages._ActorStop:
+                    self._begin_stop(reply_to)
                     return
                 if type(message) in _PYKKA_MESSAGES:
                     result = self._handle_receive(message)
                 else:
                     result = self.on_receive(message)
             except Exception:
-                self._handle_error(envelope)
+                self._handle_error(reply_to)
             except BaseException:
                 self._handle_fatal()
                 raise
             else:
                 if type(result) is CoroutineType:
-                    self.actor_loop.create_task(self._finish_async(envelope, result))
+                    self._busy = self.actor_loop.create_task(self._finish_async(reply_to, result))
                     return
-                if envelope.reply_to is not None:
-                    envelope.reply_to.set(result)
+                if reply_to is not None:
+                    reply_to.set(result)
             if stopped._set:
                 self._teardown()
                 return
         if queue:
-            self.actor_loop.call_soon(self._run_turn)
+            mailbox._dispatcher.schedule(self)
         else:
             mailbox._queue = None  # an idle actor keeps no deque
             mailbox._scheduled = False
 
     async def _finish_async(
-        self, envelope: Envelope[Any], coroutine: Coroutine[Any, Any, Any]
+        self, reply_to: pykka.Future[Any] | None, coroutine: Coroutine[Any, Any, Any]
     ) -> None:
         try:
             result = await coroutine
         except Exception:
-            self._handle_error(envelope)
+            self._handle_error(reply_to)
         except asyncio.CancelledError:
             # The loop is shutting down under us: this actor cannot go on.
-            _refuse(envelope, f"{self} was cancelled while handling the message")
+            if reply_to is not None:
+                error = ActorDeadError(f"{self} was cancelled while handling the message")
+                reply_to.set_exception((ActorDeadError, error, None))
             self._finish_stop()
+            self._teardown()
             raise
         else:
-            if envelope.reply_to is not None:
-                envelope.reply_to.set(result)
-        if cast("_StopFlag", self.actor_stopped)._set:
+            if reply_to is not None:
+                reply_to.set(result)
+        finally:
+            self._busy = None
+        if self._stop_flag._set:
             self._teardown()
         else:
-            self._run_turn()
+            self._mailbox._dispatcher.schedule(self)
 
-    def _handle_error(self, envelope: Envelope[Any]) -> None:
+    def _handle_error(self, reply_to: pykka.Future[Any] | None) -> None:
         """pykka's rule: an ask gets the exception; a tell's exception stops the actor."""
-        if envelope.reply_to is not None:
+        if reply_to is not None:
             logger.info("Exception returned from %s to caller:", self, exc_info=True)
-            envelope.reply_to.set_exception()
+            reply_to.set_exception()
             return
         exc_info = sys.exc_info()
         self._handle_failure(*exc_info)
@@ -369,7 +455,7 @@ class AsyncioActor(pykka.Actor):
         self._finish_stop()
         self._teardown()
 
-    def _begin_stop(self, envelope: Envelope[Any]) -> None:
+    def _begin_stop(self, reply_to: pykka.Future[Any] | None) -> None:
         self._finish_stop()
         try:
             on_stop: Callable[[], Any] = self.on_stop  # may be `async def`
@@ -378,27 +464,28 @@ class AsyncioActor(pykka.Actor):
             self._handle_failure(*sys.exc_info())
             result = None
         if type(result) is CoroutineType:
-            self.actor_loop.create_task(self._finish_on_stop(envelope, result))
+            self._busy = self.actor_loop.create_task(self._finish_on_stop(reply_to, result))
             return
-        if envelope.reply_to is not None:
-            envelope.reply_to.set(None)
+        if reply_to is not None:
+            reply_to.set(None)
         self._teardown()
 
     async def _finish_on_stop(
-        self, envelope: Envelope[Any], coroutine: Coroutine[Any, Any, Any]
+        self, reply_to: pykka.Future[Any] | None, coroutine: Coroutine[Any, Any, Any]
     ) -> None:
         try:
             await coroutine
         except Exception:
             self._handle_failure(*sys.exc_info())
         finally:
-            if envelope.reply_to is not None:
-                envelope.reply_to.set(None)
+            self._busy = None
+            if reply_to is not None:
+                reply_to.set(None)
             self._teardown()
 
     def _finish_stop(self) -> None:
         self._unregister()
-        cast("_StopFlag", self.actor_stopped).set()
+        self._stop_flag.set()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Stopped %s", self)
 
@@ -423,11 +510,11 @@ class AsyncioActor(pykka.Actor):
             exc_info=(exception_type, exception_value, traceback),
         )
         self._unregister()
-        cast("_StopFlag", self.actor_stopped).set()
+        self._stop_flag.set()
 
     def _teardown(self) -> None:
         """Fail what is still queued with ``ActorDeadError`` and drop the mailbox."""
-        mailbox = cast("_Mailbox", self.actor_inbox)
+        mailbox = self._mailbox
         queue, mailbox._queue = mailbox._queue, None
         mailbox._actor = None  # later puts are refused; breaks the actor <-> mailbox cycle
         mailbox._scheduled = True
@@ -458,12 +545,25 @@ async def stop_all() -> int:
     teardown). Returns how many actors it stopped.
     """
     loop = asyncio.get_running_loop()
-    refs = [
-        ref
-        for ref in directory.get_all()
-        if cast("AsyncioActor", ref._actor_weakref()).actor_loop is loop
+    mine = [
+        actor
+        for members in list(directory._by_class.values())
+        for actor in list(members.values())
+        if actor.actor_loop is loop
     ]
-    futures = [ref.stop(block=False) for ref in refs]
-    for future in futures:
-        await future
-    return len(refs)
+    if not mine:
+        return 0
+    all_stopped: asyncio.Future[None] = loop.create_future()
+    remaining = len(mine)
+
+    def one_stopped(_: object) -> None:
+        nonlocal remaining
+        remaining -= 1  # every reply is set on this loop's thread
+        if remaining == 0 and not all_stopped.done():
+            all_stopped.set_result(None)
+
+    for actor in mine:
+        reply = cast("AsyncioFuture[bool]", actor.actor_ref.stop(block=False))
+        reply.add_done_callback(one_stopped)
+    await all_stopped
+    return len(mine)

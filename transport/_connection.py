@@ -164,7 +164,8 @@ class Connection:
         self.edge._forget(self)
         try:
             if self.actor_ref.is_alive():
-                await actors.ask(self.actor_ref, Close(self.call.id, reason))
+                # Close, then stop: the mailbox keeps them in this order.
+                self.actor_ref.tell(Close(self.call.id, reason))
                 await self.actor_ref.stop(block=False)
             if self._registry.is_alive():
                 await actors.ask(self._registry, FLUSH)

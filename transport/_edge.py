@@ -10,6 +10,7 @@ to the connections of that call. All of it runs on one event loop, the edge's.
 from __future__ import annotations
 
 import abc
+import asyncio
 import itertools
 import logging
 import time
@@ -26,6 +27,8 @@ from transport.events import EventBus
 __all__ = ["Call", "EdgeTransport"]
 
 logger = logging.getLogger("transport.edge")
+
+_CLOSE_BATCH = 256  # connections closed concurrently by EdgeTransport.close()
 
 
 @runtime_checkable
@@ -115,8 +118,10 @@ class EdgeTransport(abc.ABC):
 
     async def close(self) -> None:
         """Close every connection, stop the registry actors, then shut the edge down."""
-        for connection in self.connections():
-            await connection.close()
+        connections = self.connections()
+        for start in range(0, len(connections), _CLOSE_BATCH):
+            batch = connections[start : start + _CLOSE_BATCH]
+            await asyncio.gather(*(connection.close() for connection in batch))
         if self._registries is not None:
             await self._registries.stop()
             self._registries = None
