@@ -42,6 +42,7 @@ __all__ = ["AsyncioActor", "ask", "stop_all"]
 logger = logging.getLogger("actors")
 
 _get_running_loop = asyncio._get_running_loop
+_COMPACT_AFTER = 1024  # handled items a long mailbox drops from its front at once
 _PYKKA_MESSAGES = (
     messages.ProxyCall,
     messages.ProxyGetAttr,
@@ -141,20 +142,24 @@ def _dispatcher_for(loop: asyncio.AbstractEventLoop) -> _Dispatcher:
 
 
 class _Mailbox:
-    """The inbox of one ``AsyncioActor``: a deque that exists only while mail waits.
+    """The inbox of one ``AsyncioActor``: a list that exists only while mail waits.
 
     It holds ``Envelope``s (asks, and whatever pykka puts) and bare messages
-    (tells, which need no envelope). ``put()`` is safe from any thread; the
-    deque itself is touched only on the actor's loop.
+    (tells, which need no envelope). Items before ``_head`` are handled; a turn
+    moves ``_head`` forward and the list is dropped once it is all handled, so
+    a mailbox holding one message costs a four-slot list, not a 64-slot deque
+    block. ``put()`` is safe from any thread; the list itself is touched only on
+    the actor's loop.
     """
 
-    __slots__ = ("_actor", "_dispatcher", "_loop", "_queue", "_scheduled")
+    __slots__ = ("_actor", "_dispatcher", "_head", "_loop", "_queue", "_scheduled")
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop) -> None:
         self._actor: AsyncioActor | None = actor
         self._loop = loop
         self._dispatcher = _dispatcher_for(loop)
-        self._queue: deque[Any] | None = None
+        self._queue: list[Any] | None = None
+        self._head = 0
         self._scheduled = False
 
     def put(self, item: Any, /) -> None:
@@ -175,24 +180,36 @@ class _Mailbox:
             return
         queue = self._queue
         if queue is None:
-            queue = self._queue = deque()
-        queue.append(item)
+            self._queue = [item]
+        else:
+            queue.append(item)
         if not self._scheduled:
             self._scheduled = True
             self._dispatcher.schedule(actor)
 
+    def _take_all(self) -> list[Any]:
+        """Remove and return every unhandled item (used when the actor stops)."""
+        queue, head = self._queue, self._head
+        self._queue, self._head = None, 0
+        return queue[head:] if queue else []
+
     def get(self) -> Envelope[Any]:
-        if not self._queue:
+        queue = self._queue
+        if not queue or self._head >= len(queue):
             msg = "the mailbox is empty"
             raise IndexError(msg)
-        item = self._queue.popleft()
+        item = queue[self._head]
+        queue[self._head] = None
+        self._head += 1
+        if self._head == len(queue):
+            self._queue, self._head = None, 0
         return item if type(item) is Envelope else Envelope(item)
 
     def empty(self) -> bool:
-        return not self._queue
+        return len(self) == 0
 
     def __len__(self) -> int:
-        return len(self._queue) if self._queue else 0
+        return len(self._queue) - self._head if self._queue else 0
 
 
 def _refuse(item: Any, why: str) -> None:
@@ -371,17 +388,22 @@ class AsyncioActor(pykka.Actor):
         """Handle up to ``mailbox_batch`` messages; called by the loop's dispatcher."""
         mailbox = self._mailbox
         queue = mailbox._queue
-        budget = self.mailbox_batch
+        if queue is None:  # a stop drained it
+            return
+        head = mailbox._head
+        limit = head + self.mailbox_batch
         stopped = self._stop_flag
-        while queue and budget:
-            budget -= 1
-            item = queue.popleft()
+        while head < limit and head < len(queue):
+            item = queue[head]
+            queue[head] = None  # handled items are not kept alive
+            head += 1
             if type(item) is Envelope:
                 message, reply_to = item.message, item.reply_to
             else:
                 message, reply_to = item, None
             try:
                 if type(message) is messages._ActorStop:
+                    mailbox._head = head
                     self._begin_stop(reply_to)
                     return
                 if type(message) in _PYKKA_MESSAGES:
@@ -391,21 +413,29 @@ class AsyncioActor(pykka.Actor):
             except Exception:
                 self._handle_error(reply_to)
             except BaseException:
+                mailbox._head = head
                 self._handle_fatal()
                 raise
             else:
                 if type(result) is CoroutineType:
+                    mailbox._head = head
                     self._busy = self.actor_loop.create_task(self._finish_async(reply_to, result))
                     return
                 if reply_to is not None:
                     reply_to.set(result)
             if stopped._set:
+                mailbox._head = head
                 self._teardown()
                 return
-        if queue:
+        if head < len(queue):
+            if head > _COMPACT_AFTER:
+                del queue[:head]
+                head = 0
+            mailbox._head = head
             mailbox._dispatcher.schedule(self)
         else:
-            mailbox._queue = None  # an idle actor keeps no deque
+            mailbox._queue = None  # an idle actor keeps no list
+            mailbox._head = 0
             mailbox._scheduled = False
 
     async def _finish_async(
@@ -515,11 +545,11 @@ class AsyncioActor(pykka.Actor):
     def _teardown(self) -> None:
         """Fail what is still queued with ``ActorDeadError`` and drop the mailbox."""
         mailbox = self._mailbox
-        queue, mailbox._queue = mailbox._queue, None
+        queue = mailbox._take_all()
         mailbox._actor = None  # later puts are refused; breaks the actor <-> mailbox cycle
         mailbox._scheduled = True
-        while queue:
-            _refuse(queue.popleft(), f"{self.actor_ref} stopped before handling the message")
+        for item in queue:
+            _refuse(item, f"{self.actor_ref} stopped before handling the message")
 
 
 def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
