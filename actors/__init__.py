@@ -6,10 +6,16 @@ them, while the actor costs a few hundred bytes and no thread. ``ask()`` returns
 an ``AsyncioFuture`` that asyncio awaits without blocking the loop.
 """
 
-from actors._actor import AsyncioActor, ask, stop_all
-from actors._errors import BlockingOnLoopError, ConnectionClosedError, NoEventLoopError
+from actors._actor import AsyncioActor, ask, send, stop_all
+from actors._errors import (
+    BlockingOnLoopError,
+    ConnectionClosedError,
+    MailboxFullError,
+    NoEventLoopError,
+)
 from actors._future import AsyncioFuture, awaitable
 from actors._registry import ActorDirectory, directory
+from actors._supervision import RestartPolicy
 
 __all__ = [
     "ActorDirectory",
@@ -17,9 +23,12 @@ __all__ = [
     "AsyncioFuture",
     "BlockingOnLoopError",
     "ConnectionClosedError",
+    "MailboxFullError",
     "NoEventLoopError",
+    "RestartPolicy",
     "ask",
     "awaitable",
     "directory",
+    "send",
     "stop_all",
 ]

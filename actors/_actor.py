@@ -28,20 +28,22 @@ import pykka
 from pykka import ActorDeadError, ActorRef, messages
 from pykka._envelope import Envelope
 
-from actors._errors import NoEventLoopError
+from actors._errors import MailboxFullError, NoEventLoopError
 from actors._future import AsyncioFuture
 from actors._registry import directory
+from actors._supervision import RestartBudget, RestartPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
     from pykka._types import OptExcInfo
 
-__all__ = ["AsyncioActor", "ask", "stop_all"]
+__all__ = ["AsyncioActor", "ask", "send", "stop_all"]
 
 logger = logging.getLogger("actors")
 
 _get_running_loop = asyncio._get_running_loop
+_RETRY, _SKIP, _FAIL = object(), object(), object()  # outcomes of AsyncioActor._restart
 _COMPACT_AFTER = 1024  # handled items a long mailbox drops from its front at once
 _PYKKA_MESSAGES = (
     messages.ProxyCall,
@@ -152,15 +154,52 @@ class _Mailbox:
     the actor's loop.
     """
 
-    __slots__ = ("_actor", "_dispatcher", "_head", "_loop", "_queue", "_scheduled")
+    __slots__ = (
+        "_actor",
+        "_dispatcher",
+        "_head",
+        "_loop",
+        "_queue",
+        "_room",
+        "_scheduled",
+        "capacity",
+        "refused",
+    )
 
-    def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop, capacity: int | None
+    ) -> None:
         self._actor: AsyncioActor | None = actor
         self._loop = loop
         self._dispatcher = _dispatcher_for(loop)
         self._queue: list[Any] | None = None
         self._head = 0
         self._scheduled = False
+        self._room: list[asyncio.Future[None]] | None = None  # senders waiting for room
+        self.capacity = capacity
+        self.refused = 0
+
+    def full(self) -> bool:
+        """Whether a bounded mailbox has no room (any thread; a snapshot)."""
+        return self.capacity is not None and len(self) >= self.capacity
+
+    async def room(self) -> None:
+        """Wait on the actor's loop until the mailbox has room."""
+        while self.full() and self._actor is not None:
+            waiter = self._loop.create_future()
+            if self._room is None:
+                self._room = []
+            self._room.append(waiter)
+            await waiter
+
+    def _wake_senders(self) -> None:
+        room = self._room
+        if room is None or self.full():
+            return
+        self._room = None
+        for waiter in room:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def put(self, item: Any, /) -> None:
         """Queue an ``Envelope`` (or, from ``tell``, a bare message). Any thread."""
@@ -241,12 +280,21 @@ class _StopReply(AsyncioFuture[bool]):
 class _AsyncioActorRef(ActorRef[Any]):
     """The ref of an ``AsyncioActor``: pykka's ``ActorRef`` with a non-blocking ``stop``."""
 
+    def __init__(self, actor: AsyncioActor) -> None:
+        super().__init__(actor)
+        self._mailbox = actor._mailbox
+
     def tell(self, message: Any) -> None:
         """Send ``message`` without waiting (any thread); ``ActorDeadError`` if it stopped."""
         if self.actor_stopped.is_set():
             msg = f"{self} not found"
             raise ActorDeadError(msg)
-        self.actor_inbox.put(message)
+        mailbox = self._mailbox
+        if mailbox.capacity is not None and mailbox.full():
+            mailbox.refused += 1
+            msg = f"the mailbox of {self} is full ({mailbox.capacity} messages)"
+            raise MailboxFullError(msg)
+        mailbox.put(message)
 
     def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
         """Ask the actor to stop after the messages already queued.
@@ -283,6 +331,12 @@ class AsyncioActor(pykka.Actor):
     mailbox_batch: ClassVar[int] = 64
     """Messages handled per turn before the actor yields the loop to others."""
 
+    restart_policy: ClassVar[RestartPolicy | None] = None
+    """If set, a failing tell restarts the actor (``on_restart``) instead of stopping it."""
+
+    mailbox_capacity: ClassVar[int | None] = None
+    """Bound on queued messages; past it ``tell`` raises ``MailboxFullError`` (``None``: none)."""
+
     register_with_pykka: ClassVar[bool] = False
     """Also register in ``pykka.ActorRegistry`` (O(n) to unregister: keep it for few actors)."""
 
@@ -304,11 +358,13 @@ class AsyncioActor(pykka.Actor):
             raise NoEventLoopError(msg)
         self.actor_loop = loop
         self.actor_urn = f"{_urn_prefix}{next(_urn_counter):012x}"
-        self._mailbox = self.actor_inbox = _Mailbox(self, loop)
+        self._mailbox = self.actor_inbox = _Mailbox(self, loop, self.mailbox_capacity)
         self._stop_flag = _StopFlag()
         self.actor_stopped = self._stop_flag  # type: ignore[assignment]  # duck-typed Event
         self._actor_ref = _AsyncioActorRef(self)
         self._busy: asyncio.Task[None] | None = None  # the task awaiting an async handler
+        self._restarts: RestartBudget | None = None
+        self._retrying: Any = None  # the mailbox item being retried after a restart
 
     @classmethod
     def start(cls, *args: Any, **kwargs: Any) -> ActorRef[Self]:
@@ -411,6 +467,14 @@ class AsyncioActor(pykka.Actor):
                 else:
                     result = self.on_receive(message)
             except Exception:
+                if reply_to is None and self.restart_policy is not None:
+                    outcome = self._restart(message, item)
+                    if outcome is _RETRY:
+                        head -= 1  # handle the same message once more
+                        queue[head] = item
+                        continue
+                    if outcome is _SKIP:
+                        continue
                 self._handle_error(reply_to)
             except BaseException:
                 mailbox._head = head
@@ -423,10 +487,14 @@ class AsyncioActor(pykka.Actor):
                     return
                 if reply_to is not None:
                     reply_to.set(result)
+                self._retrying = None
             if stopped._set:
                 mailbox._head = head
                 self._teardown()
                 return
+        if mailbox._room is not None:
+            mailbox._head = head
+            mailbox._wake_senders()
         if head < len(queue):
             if head > _COMPACT_AFTER:
                 del queue[:head]
@@ -462,6 +530,43 @@ class AsyncioActor(pykka.Actor):
             self._teardown()
         else:
             self._mailbox._dispatcher.schedule(self)
+
+    def _restart(self, message: Any, item: Any) -> object:
+        """After a tell's handler raised: restart if the policy allows.
+
+        Returns ``_RETRY`` (handle the message once more), ``_SKIP`` (it already
+        failed after a restart: drop it) or ``_FAIL`` (no restarts left).
+        """
+        error = sys.exc_info()[1]
+        assert error is not None
+        assert self.restart_policy is not None
+        if self._restarts is None:
+            self._restarts = RestartBudget(self.restart_policy)
+        if not self._restarts.take():
+            return _FAIL
+        retried = self._retrying is item
+        self._retrying = None if retried else item
+        if retried:
+            logger.error("%s dropped %r: it failed again after a restart", self, message)
+        logger.warning("%s restarts after %r on %r", self, error, message, exc_info=error)
+        try:
+            on_restart: Callable[[BaseException, Any], Any] = self.on_restart
+            on_restart(error, message)
+        except Exception:
+            logger.exception("%s.on_restart failed", self)
+            return _FAIL
+        return _SKIP if retried else _RETRY
+
+    @property
+    def restart_count(self) -> int:
+        """How many times this actor has restarted (read on its loop)."""
+        return 0 if self._restarts is None else self._restarts.total
+
+    def on_restart(self, error: BaseException, message: Any) -> None:
+        """Rebuild state after a failed tell; runs on the actor's loop, before the retry.
+
+        Called only for actors with a ``restart_policy``. The default does nothing.
+        """
 
     def _handle_error(self, reply_to: pykka.Future[Any] | None) -> None:
         """pykka's rule: an ask gets the exception; a tell's exception stops the actor."""
@@ -546,6 +651,10 @@ class AsyncioActor(pykka.Actor):
         """Fail what is still queued with ``ActorDeadError`` and drop the mailbox."""
         mailbox = self._mailbox
         queue = mailbox._take_all()
+        room, mailbox._room = mailbox._room, None
+        for waiter in room or ():
+            if not waiter.done():
+                waiter.set_result(None)
         mailbox._actor = None  # later puts are refused; breaks the actor <-> mailbox cycle
         mailbox._scheduled = True
         for item in queue:
@@ -566,6 +675,22 @@ def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
         return future
     ref.actor_inbox.put(Envelope(message, reply_to=future))
     return future
+
+
+async def send(ref: ActorRef[Any], message: Any) -> None:
+    """Tell ``message`` to an ``AsyncioActor``, first waiting for room in a bounded mailbox.
+
+    The way to send presence messages that must not be dropped: where ``tell``
+    would raise ``MailboxFullError``, this waits. Call it on the actor's loop.
+    Raises ``ActorDeadError`` if the actor stops.
+    """
+    mailbox = ref.actor_inbox
+    if isinstance(mailbox, _Mailbox) and mailbox.capacity is not None:
+        await mailbox.room()
+    if not ref.is_alive():
+        msg = f"{ref} not found"
+        raise ActorDeadError(msg)
+    mailbox.put(message)
 
 
 async def stop_all() -> int:

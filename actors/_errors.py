@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["BlockingOnLoopError", "ConnectionClosedError", "NoEventLoopError"]
+__all__ = [
+    "BlockingOnLoopError",
+    "ConnectionClosedError",
+    "MailboxFullError",
+    "NoEventLoopError",
+]
 
 
 class NoEventLoopError(RuntimeError):
@@ -24,3 +29,10 @@ class BlockingOnLoopError(RuntimeError):
 
 class ConnectionClosedError(RuntimeError):
     """The connection was closed while the caller was waiting on it, or before."""
+
+
+class MailboxFullError(RuntimeError):
+    """A ``tell`` found the actor's bounded mailbox full; nothing was queued.
+
+    Retry later, or ``await actors.send(ref, message)``, which waits for room.
+    """

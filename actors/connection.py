@@ -22,6 +22,16 @@ anything else                               ``TypeError`` for an ask; logged for
 
 Every session of the agent's own user is left out of presence and events. All
 handlers run on the actor's loop.
+
+Supervision: a handler that raises restarts the actor (``restart_policy``: 3
+restarts within 60 s) and the message is handled once more; past the budget
+the connection closes with a ``ConnectionClosedEvent`` whose reason is
+``failed: <error>``. While its registry shard is down, changes wait in an
+outbox; the shard is replaced and the actor receives ``Reattach``, then sends
+the new registry the presence last published, the changes it missed, the
+presence now and the waits that were pending, in that order. Waits and their
+cancellations go through this actor too, so they always follow the
+``OpenCall`` they belong to.
 """
 
 from __future__ import annotations
@@ -33,8 +43,20 @@ from typing import Any
 import pykka
 
 from actors._actor import AsyncioActor
+from actors._errors import ConnectionClosedError
+from actors._supervision import RestartPolicy
 from actors.presence import PresenceCell
-from actors.registry import Change, CloseCall, Flush, OpenCall, ParticipantRegistry
+from actors.registry import (
+    AddWaiter,
+    Change,
+    CloseCall,
+    Flush,
+    OpenCall,
+    ParticipantRegistry,
+    Reattach,
+    RemoveWaiter,
+    _settle,
+)
 from messages import (
     CallEndedEvent,
     Close,
@@ -65,6 +87,7 @@ class ConnectionActor(AsyncioActor):
     """
 
     mailbox_batch = 128
+    restart_policy = RestartPolicy(max_restarts=3, within=60.0)
 
     def __init__(
         self,
@@ -84,10 +107,13 @@ class ConnectionActor(AsyncioActor):
         self.call = call
         self.agent_user_id = agent_user_id
         self._registry = registry
+        self._cell = cell
+        self._emit = emit
         self._on_closed = on_closed
         self._participants: dict[str, Participant] = {}
         self._tracks: dict[str, tuple[Participant, TrackType]] = {}
         self._closed = False
+        self._outbox: list[Any] = []  # changes kept while the registry is down
         registry.tell(OpenCall(key, call_id, agent_user_id, cell, emit))
 
     @property
@@ -98,6 +124,15 @@ class ConnectionActor(AsyncioActor):
     def on_receive(self, message: Any) -> Any:
         kind = type(message)
         if kind is Flush:
+            return None
+        if kind is Reattach:
+            self._reattach(message)
+            return None
+        if kind is AddWaiter:
+            self._add_waiter(message)
+            return None
+        if kind is RemoveWaiter:
+            self._tell_registry(message)
             return None
         if kind not in _HANDLED:
             msg = f"ConnectionActor does not handle {kind.__name__}"
@@ -123,15 +158,28 @@ class ConnectionActor(AsyncioActor):
     def _is_agent(self, participant: Participant) -> bool:
         return participant.user_id == self.agent_user_id
 
+    def _tell_registry(self, message: Any) -> None:
+        """Tell the registry; while it is down, keep the message for the replacement."""
+        if self._outbox:
+            self._outbox.append(message)
+            return
+        try:
+            self._registry.tell(message)
+        except pykka.ActorDeadError:
+            self._outbox.append(message)
+
+    def _presence(self) -> tuple[Participant, ...]:
+        return tuple(self._participants.values())
+
     def _joined(self, participant: Participant) -> None:
         if self._is_agent(participant):
             return
         if participant.id in self._participants:
             logger.debug("%s: %s joined twice; ignored", self.key, participant.id)
             return
-        self._participants[participant.id] = participant
         event = ParticipantJoinedEvent(participant, self.call)
-        self._registry.tell(Change(self.key, (event,), joined=participant))
+        self._participants[participant.id] = participant
+        self._tell_registry(Change(self.key, (event,), self._presence()))
 
     def _track_added(self, message: TrackAdded) -> None:
         participant = message.participant
@@ -143,53 +191,77 @@ class ConnectionActor(AsyncioActor):
         if participant.id not in self._participants:
             self._joined(participant)
         known = self._participants[participant.id]
-        self._tracks[message.track_id] = (known, message.track_type)
         event = TrackAddedEvent(message.track_id, message.track_type, known, self.call)
-        self._registry.tell(Change(self.key, (event,)))
+        self._tracks[message.track_id] = (known, message.track_type)
+        self._tell_registry(Change(self.key, (event,)))
 
     def _track_removed(self, message: TrackRemoved) -> None:
-        entry = self._tracks.pop(message.track_id, None)
+        entry = self._tracks.get(message.track_id)
         if entry is None:
             logger.debug("%s: unknown track %s removed; ignored", self.key, message.track_id)
             return
         owner, track_type = entry
         event = TrackRemovedEvent(message.track_id, track_type, owner, self.call)
-        self._registry.tell(Change(self.key, (event,)))
-
-    def _removals(self, participant_id: str | None) -> list[Any]:
-        """Remove the tracks of one participant (or all, for ``None``); return their events."""
-        gone = [
-            track_id
-            for track_id, (owner, _) in self._tracks.items()
-            if participant_id is None or owner.id == participant_id
-        ]
-        events: list[Any] = []
-        for track_id in gone:
-            owner, track_type = self._tracks.pop(track_id)
-            events.append(TrackRemovedEvent(track_id, track_type, owner, self.call))
-        return events
+        del self._tracks[message.track_id]
+        self._tell_registry(Change(self.key, (event,)))
 
     def _left(self, participant: Participant, reason: str) -> None:
-        known = self._participants.pop(participant.id, None)
+        known = self._participants.get(participant.id)
         if known is None:
             if not self._is_agent(participant):
                 logger.debug("%s: %s left but was not present; ignored", self.key, participant.id)
             return
-        events = self._removals(known.id)
+        gone = [track_id for track_id, (owner, _) in self._tracks.items() if owner.id == known.id]
+        events: list[Any] = [
+            TrackRemovedEvent(track_id, self._tracks[track_id][1], known, self.call)
+            for track_id in gone
+        ]
         events.append(ParticipantLeftEvent(known, self.call, reason))
-        self._registry.tell(Change(self.key, tuple(events), left=known))
+        for track_id in gone:
+            del self._tracks[track_id]
+        del self._participants[known.id]
+        self._tell_registry(Change(self.key, tuple(events), self._presence()))
 
     def _close(self, reason: str) -> None:
-        self._closed = True
         events: list[Any] = []
         if reason == "call_ended":
             events.append(CallEndedEvent(self.call, reason))
         events.append(ConnectionClosedEvent(self.call, reason))
+        self._closed = True
         self._participants.clear()
         self._tracks.clear()
-        self._registry.tell(CloseCall(self.key, reason, tuple(events)))
+        self._tell_registry(CloseCall(self.key, reason, tuple(events)))
         if self._on_closed is not None:
             self._on_closed(reason)
+
+    def _add_waiter(self, message: AddWaiter) -> None:
+        if self._closed:
+            _settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
+            return
+        self._tell_registry(message)
+
+    # -- supervision ---------------------------------------------------------------
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        """Out of restarts: close the connection, saying why, so nobody waits forever."""
+        if not self._closed:
+            self._close(f"failed: {exception_value!r}")
+
+    def _reattach(self, message: Reattach) -> None:
+        """A new registry replaces a failed one: bring it up to date, then carry on.
+
+        It receives, in order: this connection's ``OpenCall`` (starting from the
+        presence last published), what the failed registry still held for it
+        (pending waits, unhandled messages), the changes kept in the outbox,
+        and the presence now.
+        """
+        self._registry = registry = message.registry
+        outbox, self._outbox = self._outbox, []
+        registry.tell(OpenCall(self.key, self.call_id, self.agent_user_id, self._cell, self._emit))
+        for pending in (*message.leftovers, *outbox):
+            registry.tell(pending)
+        if not self._closed:
+            registry.tell(Change(self.key, (), self._presence()))
 
 
 _HANDLED = frozenset((ParticipantJoined, ParticipantLeft, TrackAdded, TrackRemoved, Close))

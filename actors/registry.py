@@ -7,10 +7,10 @@ is waiting for someone to join. After each change it publishes a new
 hands the change's events to the edge's bus, so a handler never sees an event
 that the snapshot does not yet show.
 
-Connection actors tell it ``OpenCall``, ``Change`` and ``CloseCall``; the
-``Connection`` facade tells it ``AddWaiter``/``RemoveWaiter``. Everything here
+Connection actors tell it ``OpenCall``, ``Change`` and ``CloseCall``, and pass
+on the ``AddWaiter``/``RemoveWaiter`` of their ``Connection``. Everything here
 runs on the registry's loop. ``RegistryShards`` spreads calls over several
-registry actors by a stable hash of the call id.
+registry actors by a stable hash of the call id and replaces one that fails.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pykka
+from pykka._envelope import Envelope
 
 from actors._actor import AsyncioActor
 from actors._errors import ConnectionClosedError
@@ -37,6 +38,7 @@ __all__ = [
     "Flush",
     "OpenCall",
     "ParticipantRegistry",
+    "Reattach",
     "RegistryShards",
     "RemoveWaiter",
 ]
@@ -44,6 +46,7 @@ __all__ = [
 logger = logging.getLogger("actors.registry")
 
 Emit = Callable[[Any], None]
+OnReplaced = Callable[[int, "pykka.ActorRef[ParticipantRegistry]", dict[str, list[Any]]], None]
 
 
 class OpenCall:
@@ -62,21 +65,25 @@ class OpenCall:
 
 
 class Change:
-    """A participant ``joined`` or ``left`` (or neither), and the events that tell of it."""
+    """The events of one mailbox message, and who is present after it.
 
-    __slots__ = ("events", "joined", "key", "left")
+    ``participants`` is the whole presence after the change (agent excluded),
+    or ``None`` when presence did not change (a track came or went). Carrying
+    the whole set makes a change idempotent, so a replacement registry can be
+    brought up to date by replaying changes.
+    """
+
+    __slots__ = ("events", "key", "participants")
 
     def __init__(
         self,
         key: str,
         events: tuple[Any, ...],
-        joined: Participant | None = None,
-        left: Participant | None = None,
+        participants: tuple[Participant, ...] | None = None,
     ) -> None:
         self.key = key
         self.events = events
-        self.joined = joined
-        self.left = left
+        self.participants = participants
 
 
 class CloseCall:
@@ -111,6 +118,22 @@ class RemoveWaiter:
         self.future = future
 
 
+class Reattach:
+    """To a connection actor: ``registry`` replaces a failed one.
+
+    ``leftovers`` are what the failed one still held for this connection (its
+    pending waits, then its unhandled messages), to be sent again in order.
+    """
+
+    __slots__ = ("leftovers", "registry")
+
+    def __init__(
+        self, registry: pykka.ActorRef[ParticipantRegistry], leftovers: tuple[Any, ...]
+    ) -> None:
+        self.registry = registry
+        self.leftovers = leftovers
+
+
 class Flush:
     """Answered once every message told to the registry before it has been handled."""
 
@@ -137,9 +160,11 @@ class _Record:
         self.agent_user_id = agent_user_id
         self.cell = cell
         self.emit = emit
-        self.participants: dict[str, Participant] = {}
-        self.idle_since = 0.0
-        self.version = 0
+        # A replacement registry carries on from what its predecessor published.
+        published = cell.presence
+        self.participants = {p.id: p for p in published.participants}
+        self.idle_since = published.idle_since
+        self.version = published.version
         self.waiters: dict[asyncio.Future[None], str | None] = {}
 
 
@@ -175,9 +200,15 @@ class ParticipantRegistry(AsyncioActor):
 
     mailbox_batch = 256
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        on_lost: Callable[[ParticipantRegistry, dict[str, list[Any]]], None] | None = None,
+    ) -> None:
         super().__init__()
         self._clock = clock
+        self._on_lost = on_lost
+        self._retiring = False
         self._records: dict[str, _Record] = {}
         self._handlers: dict[type[Any], Callable[[Any], Any]] = {
             Change: self._change,
@@ -194,12 +225,47 @@ class ParticipantRegistry(AsyncioActor):
             return super().on_receive(message)
         return handler(message)
 
+    def retire(self) -> None:
+        """Mark this registry as being stopped on purpose: its waiters fail, nothing is rebuilt."""
+        self._retiring = True
+
     def on_stop(self) -> None:
+        """Stopped on purpose: fail waiters. Stopped by anyone else: hand over to be rebuilt."""
+        if self._on_lost is not None and not self._retiring:
+            self._hand_over()
+            return
         error = ConnectionClosedError("the participant registry stopped")
         for record in self._records.values():
             for future in record.waiters:
                 _settle(future, error)
         self._records.clear()
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        """A handler raised: hand the waiters over so a replacement rebuilds presence."""
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give each connection back what this registry still held for it, in order.
+
+        For every key: the waits it had pending, then the messages still in
+        this registry's mailbox. A replacement receives them through the
+        connection actors (``Reattach``), after their ``OpenCall``.
+        """
+        leftovers: dict[str, list[Any]] = {}
+        for key, record in self._records.items():
+            leftovers[key] = [
+                AddWaiter(key, future, user_id) for future, user_id in record.waiters.items()
+            ]
+        self._records.clear()
+        for item in self._mailbox._take_all():
+            message = item.message if isinstance(item, Envelope) else item
+            owner: str | None = getattr(message, "key", None)
+            if owner is not None and not isinstance(message, OpenCall):
+                leftovers.setdefault(owner, []).append(message)
+            elif isinstance(item, Envelope) and item.reply_to is not None:
+                item.reply_to.set(None)  # a flush: nothing is left here to wait for
+        if self._on_lost is not None:
+            self._on_lost(self, leftovers)
 
     def _open(self, message: OpenCall) -> None:
         self._records[message.key] = _Record(message.agent_user_id, message.cell, message.emit)
@@ -209,16 +275,16 @@ class ParticipantRegistry(AsyncioActor):
         if record is None:
             logger.debug("dropping a change for %s, which is not open", message.key)
             return
-        joined, left = message.joined, message.left
-        if joined is not None or left is not None:
-            if joined is not None and joined.user_id != record.agent_user_id:
-                record.participants[joined.id] = joined
+        participants = message.participants
+        if participants is not None:
+            had_anyone = bool(record.participants)
+            record.participants = {p.id: p for p in participants}
+            if participants:
                 record.idle_since = 0.0
-            gone = left is not None and record.participants.pop(left.id, None) is not None
-            if gone and not record.participants:
+            elif had_anyone:
                 record.idle_since = self._clock()
             self._publish(record)
-            if joined is not None and record.waiters:
+            if participants and record.waiters:
                 self._wake(record)
         emit = record.emit
         for event in message.events:
@@ -287,34 +353,73 @@ def _nothing(_: Any) -> None:
 
 
 class RegistryShards:
-    """N ``ParticipantRegistry`` actors; a call always maps to the same one.
+    """N ``ParticipantRegistry`` actors that replace each other when one fails.
 
-    Create it on the loop that will host the connections (``RegistryShards.start``);
-    ``for_call(call_id)`` is a pure function of the call id (CRC-32 modulo N).
+    A call always maps to the same shard (CRC-32 of the call id modulo N). When
+    a shard's actor fails, or is stopped by anyone but ``stop()``, a new actor
+    takes its place and ``on_replaced(index, new_ref, leftovers_by_key)`` is
+    called, on the shards' loop, so the owner can tell each affected connection
+    actor to ``Reattach``. Create it with ``start`` on the loop that hosts the
+    connections.
     """
 
-    def __init__(self, refs: list[pykka.ActorRef[ParticipantRegistry]]) -> None:
-        if not refs:
-            msg = "RegistryShards needs at least one registry"
+    def __init__(
+        self,
+        shards: int = 1,
+        clock: Callable[[], float] = time.time,
+        on_replaced: Callable[
+            [int, pykka.ActorRef[ParticipantRegistry], dict[str, list[Any]]], None
+        ]
+        | None = None,
+    ) -> None:
+        if shards < 1:
+            msg = f"shards must be at least 1, not {shards}"
             raise ValueError(msg)
-        self.refs = tuple(refs)
+        self._clock = clock
+        self.on_replaced = on_replaced
+        self.replacements = 0
+        self._refs = [self._start_one() for _ in range(shards)]
 
     @classmethod
     def start(cls, shards: int = 1, clock: Callable[[], float] = time.time) -> RegistryShards:
         """Start ``shards`` registry actors on the running loop."""
-        if shards < 1:
-            msg = f"shards must be at least 1, not {shards}"
-            raise ValueError(msg)
-        return cls([ParticipantRegistry.start(clock) for _ in range(shards)])
+        return cls(shards, clock)
+
+    @property
+    def refs(self) -> tuple[pykka.ActorRef[ParticipantRegistry], ...]:
+        """The current registry actors, one per shard."""
+        return tuple(self._refs)
+
+    def _start_one(self) -> pykka.ActorRef[ParticipantRegistry]:
+        return ParticipantRegistry.start(self._clock, self._lost)
+
+    def _lost(self, registry: ParticipantRegistry, leftovers: dict[str, list[Any]]) -> None:
+        try:
+            index = self._refs.index(registry.actor_ref)
+        except ValueError:
+            return  # already replaced
+        replacement = self._start_one()
+        self._refs[index] = replacement
+        self.replacements += 1
+        logger.warning("registry shard %d was lost; %s replaces it", index, replacement)
+        if self.on_replaced is not None:
+            self.on_replaced(index, replacement, leftovers)
+
+    def index_for(self, call_id: str) -> int:
+        """The shard number that owns ``call_id``."""
+        if len(self._refs) == 1:
+            return 0
+        return zlib.crc32(call_id.encode()) % len(self._refs)
 
     def for_call(self, call_id: str) -> pykka.ActorRef[ParticipantRegistry]:
         """The registry that owns ``call_id``'s presence."""
-        refs = self.refs
-        if len(refs) == 1:
-            return refs[0]
-        return refs[zlib.crc32(call_id.encode()) % len(refs)]
+        return self._refs[self.index_for(call_id)]
 
     async def stop(self) -> None:
-        """Stop every shard; pending waiters fail with ``ConnectionClosedError``."""
-        for future in [ref.stop(block=False) for ref in self.refs]:
+        """Stop every shard for good; pending waiters fail with ``ConnectionClosedError``."""
+        refs = list(self._refs)
+        for ref in refs:
+            if ref.is_alive():
+                await ref.proxy().retire()
+        for future in [ref.stop(block=False) for ref in refs]:
             await future

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
@@ -19,7 +19,7 @@ import actors
 from actors import ConnectionClosedError
 from actors.connection import ConnectionActor
 from actors.presence import ConnectionState, Presence, PresenceCell
-from actors.registry import FLUSH, AddWaiter, ParticipantRegistry, RemoveWaiter
+from actors.registry import FLUSH, AddWaiter, ParticipantRegistry, Reattach, RemoveWaiter
 from messages import Close, Participant, User
 
 if TYPE_CHECKING:
@@ -117,9 +117,9 @@ class Connection:
             return
         future: asyncio.Future[None] = self._loop.create_future()
         try:
-            self._registry.tell(AddWaiter(self.key, future, user_id))
+            self.actor_ref.tell(AddWaiter(self.key, future, user_id))
         except pykka.ActorDeadError:
-            msg = f"connection {self.key} is closed: its registry stopped"
+            msg = f"connection {self.key} is closed"
             raise ConnectionClosedError(msg) from None
         try:
             async with asyncio.timeout(timeout):
@@ -128,7 +128,7 @@ class Connection:
             if not future.done() or future.cancelled():
                 future.cancel()
                 with contextlib.suppress(pykka.ActorDeadError):
-                    self._registry.tell(RemoveWaiter(self.key, future))
+                    self.actor_ref.tell(RemoveWaiter(self.key, future))
             raise
 
     async def flush(self) -> None:
@@ -139,9 +139,21 @@ class Connection:
         """
         if self.actor_ref.is_alive():
             await actors.ask(self.actor_ref, FLUSH)
-        if self._registry.is_alive():
-            await actors.ask(self._registry, FLUSH)
+        await self._flush_registry()
         await self.edge.events.drain()
+
+    async def _flush_registry(self) -> None:
+        # The shard may be replaced while we wait; then the new one is asked.
+        while True:
+            registry = self._registry
+            try:
+                await actors.ask(registry, FLUSH)
+            except pykka.ActorDeadError:
+                if registry is self._registry:
+                    return
+                continue
+            if registry is self._registry:
+                return
 
     async def close(self) -> None:
         """Close the connection: idempotent, and safe to call concurrently.
@@ -155,6 +167,14 @@ class Connection:
             self._closing = self._loop.create_task(self._close("closed"))
         await asyncio.shield(self._closing)
 
+    def _reattach(
+        self, registry: pykka.ActorRef[ParticipantRegistry], leftovers: tuple[Any, ...]
+    ) -> None:
+        # Called by the edge when this connection's registry shard was replaced.
+        self._registry = registry
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(Reattach(registry, leftovers))
+
     def _closed_by_actor(self, reason: str) -> None:
         # Runs on the actor's loop when it handled a Close (the call ended, say).
         if self._closing is None:
@@ -167,8 +187,7 @@ class Connection:
                 # Close, then stop: the mailbox keeps them in this order.
                 self.actor_ref.tell(Close(self.call.id, reason))
                 await self.actor_ref.stop(block=False)
-            if self._registry.is_alive():
-                await actors.ask(self._registry, FLUSH)
+            await self._flush_registry()
             await self.edge._release(self)
         except Exception:
             logger.exception("closing %s did not finish cleanly", self.key)

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pykka
 
-from actors.registry import RegistryShards
+from actors.registry import ParticipantRegistry, RegistryShards
 from messages import Message, User
 from transport._connection import Connection
 from transport.events import EventBus
@@ -78,7 +78,9 @@ class EdgeTransport(abc.ABC):
         """
         agent_user = _agent_user(agent)
         if self._registries is None:
-            self._registries = RegistryShards.start(self._registry_shards, self._clock)
+            self._registries = RegistryShards(
+                self._registry_shards, self._clock, on_replaced=self._registry_replaced
+            )
         key = f"{call.id}#{next(self._keys)}"
         connection = Connection(
             edge=self,
@@ -148,6 +150,19 @@ class EdgeTransport(abc.ABC):
 
     async def _shutdown(self) -> None:  # noqa: B027
         """Release what the edge itself holds (servers, clients); called by ``close()``."""
+
+    def _registry_replaced(
+        self,
+        index: int,
+        registry: pykka.ActorRef[ParticipantRegistry],
+        leftovers: dict[str, list[Any]],
+    ) -> None:
+        # A registry shard failed and a new one took its place: every connection
+        # it served replays its presence, waits and missed changes into the new one.
+        assert self._registries is not None
+        for connection in self.connections():
+            if self._registries.index_for(connection.call.id) == index:
+                connection._reattach(registry, tuple(leftovers.get(connection.key, ())))
 
     def _forget(self, connection: Connection) -> None:
         members = self._by_call.get(connection.call.id)
