@@ -60,6 +60,20 @@ _urn_prefix = uuid.uuid4().urn[:-12]
 _urn_counter = itertools.count(1)
 
 
+class _Retired:
+    """Counters of actors that have stopped, so totals survive their actors."""
+
+    __slots__ = ("handled", "refused", "restarts")
+
+    def __init__(self) -> None:
+        self.handled = 0
+        self.refused = 0
+        self.restarts = 0
+
+
+retired = _Retired()
+
+
 class _StopFlag:
     """The ``actor_stopped`` of an ``AsyncioActor``: what ``threading.Event`` offers pykka.
 
@@ -163,6 +177,7 @@ class _Mailbox:
         "_room",
         "_scheduled",
         "capacity",
+        "handled",
         "refused",
     )
 
@@ -177,7 +192,8 @@ class _Mailbox:
         self._scheduled = False
         self._room: list[asyncio.Future[None]] | None = None  # senders waiting for room
         self.capacity = capacity
-        self.refused = 0
+        self.refused = 0  # tells refused because the mailbox was full
+        self.handled = 0  # messages taken out and handled (a retry counts twice)
 
     def full(self) -> bool:
         """Whether a bounded mailbox has no room (any thread; a snapshot)."""
@@ -446,7 +462,7 @@ class AsyncioActor(pykka.Actor):
         queue = mailbox._queue
         if queue is None:  # a stop drained it
             return
-        head = mailbox._head
+        head = first = mailbox._head
         limit = head + self.mailbox_batch
         stopped = self._stop_flag
         while head < limit and head < len(queue):
@@ -483,6 +499,7 @@ class AsyncioActor(pykka.Actor):
             else:
                 if type(result) is CoroutineType:
                     mailbox._head = head
+                    mailbox.handled += head - first
                     self._busy = self.actor_loop.create_task(self._finish_async(reply_to, result))
                     return
                 if reply_to is not None:
@@ -492,6 +509,7 @@ class AsyncioActor(pykka.Actor):
                 mailbox._head = head
                 self._teardown()
                 return
+        mailbox.handled += head - first
         if mailbox._room is not None:
             mailbox._head = head
             mailbox._wake_senders()
@@ -650,6 +668,11 @@ class AsyncioActor(pykka.Actor):
     def _teardown(self) -> None:
         """Fail what is still queued with ``ActorDeadError`` and drop the mailbox."""
         mailbox = self._mailbox
+        retired.handled += mailbox.handled
+        retired.refused += mailbox.refused
+        retired.restarts += self.restart_count
+        mailbox.handled = mailbox.refused = 0
+        self._restarts = None
         queue = mailbox._take_all()
         room, mailbox._room = mailbox._room, None
         for waiter in room or ():
@@ -657,8 +680,23 @@ class AsyncioActor(pykka.Actor):
                 waiter.set_result(None)
         mailbox._actor = None  # later puts are refused; breaks the actor <-> mailbox cycle
         mailbox._scheduled = True
+        why = f"{self.actor_ref} stopped before handling the message"
         for item in queue:
-            _refuse(item, f"{self.actor_ref} stopped before handling the message")
+            if type(item) is Envelope and item.reply_to is not None:
+                _refuse(item, why)
+                continue
+            try:
+                self.on_dropped(item.message if type(item) is Envelope else item)
+            except Exception:
+                logger.exception("%s.on_dropped failed", self)
+
+    def on_dropped(self, message: Any) -> None:
+        """A told ``message`` was still queued when the actor stopped; it will not be handled.
+
+        Runs on the actor's loop, once per such message, after ``on_stop`` or
+        ``on_failure``. The default does nothing (asks are answered with
+        ``ActorDeadError`` instead).
+        """
 
 
 def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:

@@ -242,6 +242,13 @@ class ConnectionActor(AsyncioActor):
 
     # -- supervision ---------------------------------------------------------------
 
+    def on_dropped(self, message: Any) -> None:
+        """A wait still queued when the actor stopped fails; a presence message is logged."""
+        if type(message) is AddWaiter:
+            _settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
+        elif type(message) in _HANDLED:
+            logger.debug("%s stopped before handling %r", self.key, message)
+
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         """Out of restarts: close the connection, saying why, so nobody waits forever."""
         if not self._closed:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 import actors
-from actors import ConnectionClosedError
+from actors import ConnectionClosedError, metrics
 from actors.connection import ConnectionActor
 from actors.presence import ConnectionState, Presence, PresenceCell
 from actors.registry import FLUSH, AddWaiter, ParticipantRegistry, Reattach, RemoveWaiter
@@ -121,9 +122,12 @@ class Connection:
         except pykka.ActorDeadError:
             msg = f"connection {self.key} is closed"
             raise ConnectionClosedError(msg) from None
+        started = time.perf_counter() if metrics._wait_histogram is not None else 0.0
         try:
             async with asyncio.timeout(timeout):
                 await future
+            if started:
+                metrics.record_wait(time.perf_counter() - started)
         except BaseException:
             if not future.done() or future.cancelled():
                 future.cancel()

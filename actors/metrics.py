@@ -1,0 +1,136 @@
+"""OpenTelemetry metrics for edge-actors (the optional extra ``otel``).
+
+Nothing is measured until ``enable()`` is called, and then almost nothing is
+added to the hot path: the instruments are observable ones that read the
+runtime's own counters (mailbox depth, messages handled, refusals, restarts,
+presence) when the exporter collects, which happens on the exporter's thread.
+Only the wait latency is recorded as it happens, by ``Connection``.
+
+======================================  ===========  ==========================================
+instrument                              kind         meaning
+======================================  ===========  ==========================================
+``edge_actors.mailbox.depth``           gauge        messages queued in all live actors
+``edge_actors.mailbox.depth.max``       gauge        the deepest single mailbox
+``edge_actors.messages.handled``        counter      messages handled since start (rate = msg/s)
+``edge_actors.messages.refused``        counter      tells refused by full mailboxes
+``edge_actors.actor.restarts``          counter      actor restarts after failing tells
+``edge_actors.actors``                  gauge        live actors
+``edge_actors.presence.participants``   gauge        participants present, over all connections
+``edge_actors.presence.connections``    gauge        open connections, by state
+``edge_actors.wait.duration``           histogram    ms a ``wait_for_participant`` waited
+======================================  ===========  ==========================================
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from actors._actor import AsyncioActor, retired
+from actors._registry import directory
+from actors.presence import Presence, PresenceCell
+from actors.registry import ParticipantRegistry
+
+__all__ = ["MetricsUnavailableError", "enable", "record_wait"]
+
+_wait_histogram: Any = None
+_Observation: Any = None  # opentelemetry.metrics.Observation, once enabled
+
+
+class MetricsUnavailableError(RuntimeError):
+    """``enable()`` was called but OpenTelemetry is not installed (extra ``otel``)."""
+
+
+def record_wait(seconds: float) -> None:
+    """Record how long a wait took; a no-op until ``enable()``. Call it on any thread."""
+    histogram = _wait_histogram
+    if histogram is not None:
+        histogram.record(seconds * 1000.0)
+
+
+def enable(meter_provider: Any = None) -> None:
+    """Register the instruments with ``meter_provider`` (default: OpenTelemetry's global one).
+
+    Call once, from any thread, after configuring OpenTelemetry. Raises
+    ``MetricsUnavailableError`` when the ``otel`` extra is not installed.
+    """
+    global _wait_histogram
+    try:
+        from opentelemetry import metrics
+    except ImportError as exc:
+        msg = "OpenTelemetry is not installed: pip install 'edge-actors[otel]'"
+        raise MetricsUnavailableError(msg) from exc
+
+    global _Observation
+    _Observation = metrics.Observation
+    provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+    meter = provider.get_meter("edge-actors")
+    meter.create_observable_gauge("edge_actors.mailbox.depth", callbacks=[_depth], unit="{message}")
+    meter.create_observable_gauge(
+        "edge_actors.mailbox.depth.max", callbacks=[_max_depth], unit="{message}"
+    )
+    meter.create_observable_counter(
+        "edge_actors.messages.handled", callbacks=[_handled], unit="{message}"
+    )
+    meter.create_observable_counter(
+        "edge_actors.messages.refused", callbacks=[_refused], unit="{message}"
+    )
+    meter.create_observable_counter(
+        "edge_actors.actor.restarts", callbacks=[_restarts], unit="{restart}"
+    )
+    meter.create_observable_gauge("edge_actors.actors", callbacks=[_actors])
+    meter.create_observable_gauge("edge_actors.presence.participants", callbacks=[_participants])
+    meter.create_observable_gauge("edge_actors.presence.connections", callbacks=[_connections])
+    _wait_histogram = meter.create_histogram(
+        "edge_actors.wait.duration", unit="ms", description="time a wait_for_participant waited"
+    )
+
+
+def _live() -> list[AsyncioActor]:
+    return [
+        actor for members in list(directory._by_class.values()) for actor in list(members.values())
+    ]
+
+
+def _depth(_options: Any) -> Iterable[Any]:
+    yield _Observation(sum(len(actor._mailbox) for actor in _live()))
+
+
+def _max_depth(_options: Any) -> Iterable[Any]:
+    yield _Observation(max((len(actor._mailbox) for actor in _live()), default=0))
+
+
+def _handled(_options: Any) -> Iterable[Any]:
+    yield _Observation(retired.handled + sum(actor._mailbox.handled for actor in _live()))
+
+
+def _refused(_options: Any) -> Iterable[Any]:
+    yield _Observation(retired.refused + sum(actor._mailbox.refused for actor in _live()))
+
+
+def _restarts(_options: Any) -> Iterable[Any]:
+    yield _Observation(retired.restarts + sum(actor.restart_count for actor in _live()))
+
+
+def _actors(_options: Any) -> Iterable[Any]:
+    yield _Observation(len(directory))
+
+
+def _presences() -> list[Presence]:
+    cells: list[PresenceCell] = []
+    for ref in directory.get_by_class(ParticipantRegistry):
+        registry = ref._actor_weakref()
+        if registry is not None:
+            cells.extend(record.cell for record in list(registry._records.values()))
+    return [cell.presence for cell in cells]
+
+
+def _participants(_options: Any) -> Iterable[Any]:
+    yield _Observation(sum(len(p.participants) for p in _presences()))
+
+
+def _connections(_options: Any) -> Iterable[Any]:
+    states = Counter(p.state.value for p in _presences())
+    for state, count in states.items():
+        yield _Observation(count, {"state": state})

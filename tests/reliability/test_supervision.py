@@ -1,0 +1,203 @@
+"""Supervision: failing handlers restart, presence survives, lost registry shards are rebuilt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pykka
+import pytest
+
+import actors
+from actors.connection import ConnectionActor
+from actors.registry import Change
+from messages import ParticipantJoined, TrackAdded
+from transport import (
+    ConnectionClosedEvent,
+    ConnectionState,
+    MemoryEdge,
+    TrackType,
+    User,
+)
+
+
+class _Flaky(actors.AsyncioActor):
+    restart_policy = actors.RestartPolicy(max_restarts=2, within=60.0)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+        self.fail_once: set[Any] = set()
+        self.restarts_seen: list[tuple[str, Any]] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if message in self.fail_once:
+            self.fail_once.discard(message)
+            raise RuntimeError(f"boom on {message}")
+        if message == "always":
+            raise RuntimeError("always fails")
+        self.seen.append(message)
+        return list(self.seen)
+
+    def on_restart(self, error: BaseException, message: Any) -> None:
+        self.restarts_seen.append((str(error), message))
+
+
+def _actor(ref: Any) -> Any:
+    return ref._actor_weakref()
+
+
+async def test_failed_tell_restarts_and_the_message_is_handled_once_more() -> None:
+    ref = _Flaky.start()
+    _actor(ref).fail_once = {2}
+    for n in range(4):
+        ref.tell(n)
+    assert await actors.ask(ref, "done") == [0, 1, 2, 3, "done"]
+    assert _actor(ref).restarts_seen == [("boom on 2", 2)]
+    assert _actor(ref).restart_count == 1
+    await actors.stop_all()
+
+
+async def test_message_failing_again_after_restart_is_dropped_and_the_actor_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ref = _Flaky.start()
+    with caplog.at_level(logging.ERROR, logger="actors"):
+        ref.tell("always")
+        assert await actors.ask(ref, "next") == ["next"]
+    assert "failed again after a restart" in caplog.text
+    assert ref.is_alive()
+    await actors.stop_all()
+
+
+async def test_out_of_restarts_the_actor_fails_as_pykka_actors_do() -> None:
+    ref = _Flaky.start()
+    actor = _actor(ref)
+    failures: list[BaseException | None] = []
+    actor.on_failure = lambda _type, value, _tb: failures.append(value)
+    ref.tell("always")  # restart 1, the retry fails: restart 2, message dropped
+    ref.tell("always")  # no restart left: on_failure, then the actor stops
+    pending = actors.ask(ref, "never handled")
+    with pytest.raises(pykka.ActorDeadError):
+        await pending
+    assert not ref.is_alive()
+    assert [str(error) for error in failures] == ["always fails"]
+
+
+class _BrokenOnce(ConnectionActor):
+    broken = True
+
+    def on_receive(self, message: Any) -> Any:
+        if type(message) is TrackAdded and _BrokenOnce.broken:
+            _BrokenOnce.broken = False
+            raise RuntimeError("handler bug")
+        return super().on_receive(message)
+
+
+async def test_connection_actor_restart_keeps_presence_and_tracks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("transport._connection.ConnectionActor", _BrokenOnce)
+    edge = MemoryEdge()
+    connection = await edge.join(User("agent"), await edge.create_call("c"))
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    added: list[str] = []
+
+    @edge.events.subscribe
+    async def on_event(event: ConnectionClosedEvent) -> None:
+        added.append(event.reason)
+
+    await alice.publish(TrackType.AUDIO)
+    assert [p.user_id for p in connection.participants] == ["alice"]
+    assert connection.state is ConnectionState.ACTIVE
+    assert _actor(connection.actor_ref).restart_count == 1
+    assert len(_actor(connection.actor_ref)._tracks) == 1
+    await edge.close()
+    assert added == ["closed"]
+
+
+class _AlwaysBroken(ConnectionActor):
+    def on_receive(self, message: Any) -> Any:
+        if type(message) is ParticipantJoined:
+            raise RuntimeError("handler bug")
+        return super().on_receive(message)
+
+
+async def test_connection_out_of_restarts_closes_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("transport._connection.ConnectionActor", _AlwaysBroken)
+    edge = MemoryEdge()
+    connection = await edge.join(User("agent"), await edge.create_call("c"))
+    reasons: list[str] = []
+
+    @edge.events.subscribe
+    async def on_closed(event: ConnectionClosedEvent) -> None:
+        reasons.append(event.reason)
+
+    waiter = asyncio.ensure_future(connection.wait_for_participant())
+    for n in range(3):
+        edge.deliver(ParticipantJoined("c", _participant(f"u{n}")))
+    with pytest.raises(actors.ConnectionClosedError):
+        await waiter
+    await edge.events.drain()
+    assert connection.state is ConnectionState.CLOSED
+    assert reasons == ["failed: RuntimeError('handler bug')"]
+    await edge.close()
+
+
+def _participant(user_id: str) -> Any:
+    from messages import Participant
+
+    return Participant(None, user_id, f"{user_id}__s")
+
+
+async def test_a_failed_registry_shard_is_rebuilt_from_its_connections() -> None:
+    edge = MemoryEdge(registry_shards=2)
+    calls = [await edge.create_call(f"call-{n}") for n in range(6)]
+    connections = [await edge.join(User("agent"), call) for call in calls]
+    for call in calls[:3]:
+        await edge.participant(call.id, "alice").join()
+    waiting = connections[4]
+    waiter = asyncio.ensure_future(waiting.wait_for_participant(timeout=10))
+    await waiting.flush()
+
+    assert edge._registries is not None
+    broken = edge._registries.for_call(waiting.call.id)
+    broken.tell(Change(waiting.key, None))  # type: ignore[arg-type]  # makes the shard raise
+    bob = edge.participant(waiting.call.id, "bob")
+    await bob.join()  # handled while the shard is being replaced
+    await waiter
+
+    assert edge._registries.replacements == 1
+    assert [len(c.participants) for c in connections] == [1, 1, 1, 0, 1, 0]
+    assert [c.state for c in connections][3:] == [
+        ConnectionState.WAITING,
+        ConnectionState.ACTIVE,
+        ConnectionState.WAITING,
+    ]
+    await bob.leave()
+    assert waiting.state is ConnectionState.IDLE
+    assert waiting.idle_since() > 0
+    await edge.close()
+    assert len(actors.directory) == 0
+
+
+async def test_a_registry_shard_stopped_under_load_loses_no_presence() -> None:
+    edge = MemoryEdge()
+    call = await edge.create_call("busy")
+    connection = await edge.join(User("agent"), call)
+    assert edge._registries is not None
+    shard = edge._registries.for_call("busy")
+    for n in range(50):
+        edge.deliver(ParticipantJoined("busy", _participant(f"user{n}")))
+        if n == 25:
+            shard.stop(block=False)
+    await connection.flush()
+    assert edge._registries.replacements == 1
+    assert sorted(p.user_id for p in connection.participants) == sorted(
+        f"user{n}" for n in range(50)
+    )
+    await edge.close()
