@@ -8,6 +8,12 @@ a handler sees its events one at a time, in the order they were sent, and a
 slow handler delays only its own subscription. A handler that raises is logged
 and keeps receiving.
 
+A subscription queues at most ``max_pending`` events (default 10,000). Past
+that its handler is hopelessly behind: further events for it are dropped (and
+counted in ``bus.dropped(handler)``) until it catches up, with one warning per
+episode; other handlers are not affected and nothing else waits for it. At
+about 200 bytes per queued event, a full queue holds roughly 2 MB.
+
 The bus belongs to one event loop: call ``send``, ``subscribe`` and
 ``unsubscribe`` on it (the actors do).
 """
@@ -53,17 +59,44 @@ H = TypeVar("H", bound=Handler)
 class _Subscription:
     """One handler's queue and, while it has events, its delivery task."""
 
-    __slots__ = ("handler", "idle", "queue", "task", "types")
+    __slots__ = (
+        "dropped",
+        "handler",
+        "idle",
+        "max_pending",
+        "overflowing",
+        "queue",
+        "task",
+        "types",
+    )
 
-    def __init__(self, handler: Handler, event_types: tuple[type[Any], ...]) -> None:
+    def __init__(
+        self, handler: Handler, event_types: tuple[type[Any], ...], max_pending: int
+    ) -> None:
         self.handler = handler
         self.types = event_types
+        self.max_pending = max_pending
         self.queue: deque[Any] = deque()
         self.task: asyncio.Task[None] | None = None
         self.idle: asyncio.Future[None] | None = None
+        self.dropped = 0
+        self.overflowing = False
 
     def push(self, event: Any) -> None:
-        self.queue.append(event)
+        queue = self.queue
+        if len(queue) >= self.max_pending:
+            if not self.overflowing:
+                self.overflowing = True
+                logger.warning(
+                    "event handler %s is %d events behind; dropping events for it until it "
+                    "catches up",
+                    _name(self.handler),
+                    len(queue),
+                )
+            self.dropped += 1
+            return
+        self.overflowing = False
+        queue.append(event)
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._deliver())
 
@@ -138,16 +171,32 @@ def _event_types(handler: Handler) -> tuple[type[Any], ...]:
 class EventBus:
     """Routes events to subscribed handlers by type, in order, outside the actors."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_pending: int = 10_000) -> None:
+        if max_pending < 1:
+            msg = f"max_pending must be at least 1, not {max_pending}"
+            raise ValueError(msg)
+        self.max_pending = max_pending
         self._subscriptions: dict[Handler, _Subscription] = {}
         self._routes: dict[type[Any], tuple[_Subscription, ...]] = {}
 
     def subscribe(self, handler: H) -> H:
         """Register ``handler`` (usable as a decorator); subscribing twice is a no-op."""
         if handler not in self._subscriptions:
-            self._subscriptions[handler] = _Subscription(handler, _event_types(handler))
+            self._subscriptions[handler] = _Subscription(
+                handler, _event_types(handler), self.max_pending
+            )
             self._routes.clear()
         return handler
+
+    def pending(self, handler: Handler) -> int:
+        """Events queued for ``handler`` and not yet delivered."""
+        subscription = self._subscriptions.get(handler)
+        return len(subscription.queue) if subscription is not None else 0
+
+    def dropped(self, handler: Handler) -> int:
+        """Events dropped for ``handler`` because its queue was full."""
+        subscription = self._subscriptions.get(handler)
+        return subscription.dropped if subscription is not None else 0
 
     def unsubscribe(self, handler: Handler) -> None:
         """Stop routing to ``handler``; events already queued for it are still delivered."""
