@@ -3,8 +3,9 @@
 It receives ``ParticipantJoined``, ``ParticipantLeft``, ``TrackAdded``,
 ``TrackRemoved`` and ``Close``, keeps the call's participants and track table,
 turns each message into the events it means, and tells the registry the change
-(the registry publishes presence, then emits the events). Odd input follows one
-rule per case, so presence is never lost or corrupted:
+(the registry publishes presence and the lifecycle state, then emits the
+events). Odd input follows one rule per case, so presence is never lost or
+corrupted:
 
 ==========================================  ==============================================
 input                                       rule
@@ -20,8 +21,19 @@ any message after ``Close``                 dropped (debug log); nothing is emit
 anything else                               ``TypeError`` for an ask; logged for a tell
 ==========================================  ==============================================
 
-Every session of the agent's own user is left out of presence and events. All
-handlers run on the actor's loop.
+Every session of the agent's own user is left out of presence and events.
+
+``ConnectionOptions`` add three policies. ``reconnect_grace``: a participant
+that left with reason ``dropped`` keeps its place that long (its tracks are
+removed, ``ParticipantReconnectingEvent``); if the same user joins again within
+it, ``ParticipantRejoinedEvent`` replaces the old session with no left event,
+else it leaves (``dropped``) when the grace runs out. ``duplicate_sessions``:
+``allow`` (several sessions per user), ``newest`` (an older session leaves with
+reason ``replaced``) or ``oldest`` (the newcomer is refused: a
+``ParticipantLeftEvent`` with reason ``duplicate``, and its later messages are
+ignored until it leaves). ``idle_timeout``: the registry closes the connection
+(reason ``idle_timeout``) once it has been idle that long. The last
+``lifecycle_history`` of these happenings are kept for ``inspect()``.
 
 Supervision: a handler that raises restarts the actor (``restart_policy``: 3
 restarts within 60 s) and the message is handled once more; past the budget
@@ -29,23 +41,29 @@ the connection closes with a ``ConnectionClosedEvent`` whose reason is
 ``failed: <error>``. While its registry shard is down, changes wait in an
 outbox; the shard is replaced and the actor receives ``Reattach``, then sends
 the new registry the presence last published, the changes it missed, the
-presence now and the waits that were pending, in that order. Waits and their
-cancellations go through this actor too, so they always follow the
-``OpenCall`` they belong to.
+presence now and the waits that were pending, in that order. Waits go through
+this actor too, so they always follow the ``OpenCall`` they belong to.
+
+All handlers run on the actor's loop; timers come from its ``Clock``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+import msgspec
 import pykka
 
 from actors._actor import AsyncioActor
 from actors._errors import ConnectionClosedError
 from actors._supervision import RestartPolicy
+from actors.clock import Clock, SystemClock, Timer
 from actors.presence import PresenceCell
+from actors.recording import Recorder, RecordingHeader
 from actors.registry import (
     AddWaiter,
     Change,
@@ -61,29 +79,105 @@ from messages import (
     CallEndedEvent,
     Close,
     ConnectionClosedEvent,
+    ConnectionState,
+    LifecycleEntry,
     Participant,
     ParticipantJoined,
     ParticipantJoinedEvent,
     ParticipantLeft,
     ParticipantLeftEvent,
+    ParticipantReconnectingEvent,
+    ParticipantRejoinedEvent,
     TrackAdded,
     TrackAddedEvent,
+    TrackInfo,
     TrackRemoved,
     TrackRemovedEvent,
-    TrackType,
 )
 
-__all__ = ["ConnectionActor"]
+__all__ = ["ConnectionActor", "ConnectionOptions", "ConnectionReport", "Inspect", "WaitEnded"]
 
 logger = logging.getLogger("actors.connection")
+
+DuplicateSessions = Literal["allow", "newest", "oldest"]
+
+
+class ConnectionOptions(msgspec.Struct, frozen=True):
+    """Policies of one connection; an edge has defaults and ``join()`` may override them."""
+
+    reconnect_grace: float = 0.0
+    """Seconds a dropped participant keeps its place (``0``: it leaves at once)."""
+    idle_timeout: float | None = None
+    """Close the connection after this many seconds idle (``None``: never)."""
+    duplicate_sessions: DuplicateSessions = "allow"
+    """What a second session of the same user does: ``allow``, ``newest`` or ``oldest`` wins."""
+    lifecycle_history: int = 64
+    """How many lifecycle entries ``inspect()`` keeps."""
+    record: str | None = None
+    """A file to record the mailbox to (see ``actors.recording``), or ``None``."""
+
+    def __post_init__(self) -> None:
+        if self.reconnect_grace < 0:
+            msg = "reconnect_grace cannot be negative"
+            raise ValueError(msg)
+        if self.idle_timeout is not None and self.idle_timeout <= 0:
+            msg = "idle_timeout must be positive (or None)"
+            raise ValueError(msg)
+        if self.duplicate_sessions not in ("allow", "newest", "oldest"):
+            msg = f"duplicate_sessions: allow, newest or oldest, not {self.duplicate_sessions!r}"
+            raise ValueError(msg)
+
+
+class ConnectionReport(msgspec.Struct, frozen=True):
+    """What ``Connection.inspect()`` returns: one connection, as its actor sees it now."""
+
+    key: str
+    call_id: str
+    agent_user_id: str
+    state: ConnectionState
+    idle_since: float
+    participants: tuple[Participant, ...]
+    reconnecting: tuple[str, ...]
+    tracks: tuple[TrackInfo, ...]
+    mailbox_depth: int
+    messages_handled: int
+    restarts: int
+    lifecycle: tuple[LifecycleEntry, ...]
+
+
+class Inspect:
+    """Ask a connection actor for its ``ConnectionReport``."""
+
+    __slots__ = ()
+
+
+class WaitEnded:
+    """From the ``Connection``: a wait ended with ``outcome`` (recorded if recording)."""
+
+    __slots__ = ("future", "outcome")
+
+    def __init__(self, future: Any, outcome: str) -> None:
+        self.future = future
+        self.outcome = outcome
+
+
+class _GraceOver:
+    """A dropped participant's grace period ran out."""
+
+    __slots__ = ("participant_id",)
+
+    def __init__(self, participant_id: str) -> None:
+        self.participant_id = participant_id
 
 
 class ConnectionActor(AsyncioActor):
     """The actor behind one ``Connection``; start it on the edge's loop.
 
     ``emit`` receives the events (through the registry, after presence is
-    published); ``on_closed(reason)`` is called once, on the actor's loop, when
-    a ``Close`` has been handled, so the owner can release the transport.
+    published). ``on_closed(reason)`` is called once, on the actor's loop, when
+    a ``Close`` has been handled, so the owner can release the transport;
+    ``on_evicted(participant, reason)`` when a duplicate-session policy turns a
+    session away, so the edge can disconnect it.
     """
 
     mailbox_batch = 128
@@ -100,21 +194,48 @@ class ConnectionActor(AsyncioActor):
         cell: PresenceCell,
         emit: Callable[[Any], None],
         on_closed: Callable[[str], None] | None = None,
+        on_evicted: Callable[[Participant, str], None] | None = None,
+        options: ConnectionOptions | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.key = key
         self.call_id = call_id
         self.call = call
         self.agent_user_id = agent_user_id
+        self.options = options if options is not None else ConnectionOptions()
+        self._clock = clock if clock is not None else SystemClock()
         self._registry = registry
         self._cell = cell
         self._emit = emit
         self._on_closed = on_closed
+        self._on_evicted = on_evicted
         self._participants: dict[str, Participant] = {}
-        self._tracks: dict[str, tuple[Participant, TrackType]] = {}
+        self._reconnecting: dict[str, Timer] = {}
+        self._refused: set[str] = set()
+        self._tracks: dict[str, TrackInfo] = {}
         self._closed = False
         self._outbox: list[Any] = []  # changes kept while the registry is down
-        registry.tell(OpenCall(key, call_id, agent_user_id, cell, emit))
+        self._lifecycle: deque[LifecycleEntry] = deque(maxlen=self.options.lifecycle_history)
+        self._waits: dict[Any, int] = {}  # future -> wait number, while recording
+        self._recorder: Recorder | None = None
+        if self.options.record is not None:
+            self._recorder = Recorder(
+                self.options.record,
+                RecordingHeader(
+                    1,
+                    call_id,
+                    agent_user_id,
+                    self._clock.time(),
+                    msgspec.structs.asdict(msgspec.structs.replace(self.options, record=None)),
+                ),
+            )
+        registry.tell(self._open_call())
+
+    def _open_call(self) -> OpenCall:
+        return OpenCall(
+            self.key, self.call, self._cell, self._emit, self.actor_ref, self.options.idle_timeout
+        )
 
     @property
     def closed(self) -> bool:
@@ -123,17 +244,9 @@ class ConnectionActor(AsyncioActor):
 
     def on_receive(self, message: Any) -> Any:
         kind = type(message)
-        if kind is Flush:
-            return None
-        if kind is Reattach:
-            self._reattach(message)
-            return None
-        if kind is AddWaiter:
-            self._add_waiter(message)
-            return None
-        if kind is RemoveWaiter:
-            self._tell_registry(message)
-            return None
+        handler = self._internal.get(kind)
+        if handler is not None:
+            return handler(self, message)
         if kind not in _HANDLED:
             msg = f"ConnectionActor does not handle {kind.__name__}"
             raise TypeError(msg)
@@ -143,6 +256,8 @@ class ConnectionActor(AsyncioActor):
         if message.call_id != self.call_id:
             logger.warning("%s is for call %s; dropping %r", self.key, self.call_id, message)
             return None
+        if self._recorder is not None:
+            self._recorder.message(self._clock.time(), message)
         if kind is ParticipantJoined:
             self._joined(message.participant)
         elif kind is TrackAdded:
@@ -155,8 +270,7 @@ class ConnectionActor(AsyncioActor):
             self._close(message.reason)
         return None
 
-    def _is_agent(self, participant: Participant) -> bool:
-        return participant.user_id == self.agent_user_id
+    # -- presence ----------------------------------------------------------------
 
     def _tell_registry(self, message: Any) -> None:
         """Tell the registry; while it is down, keep the message for the replacement."""
@@ -168,79 +282,219 @@ class ConnectionActor(AsyncioActor):
         except pykka.ActorDeadError:
             self._outbox.append(message)
 
-    def _presence(self) -> tuple[Participant, ...]:
-        return tuple(self._participants.values())
+    def _note(self, what: str, participant: Participant | None = None, reason: str = "") -> None:
+        self._lifecycle.append(
+            LifecycleEntry(
+                self._clock.time(),
+                what,
+                participant.id if participant else "",
+                participant.user_id if participant else "",
+                reason,
+            )
+        )
+
+    def _change(self, events: list[Any], *, presence: bool = False, tracks: bool = False) -> None:
+        self._tell_registry(
+            Change(
+                self.key,
+                tuple(events),
+                tuple(self._participants.values()) if presence else None,
+                tuple(self._reconnecting) if presence else None,
+                tuple(self._tracks.values()) if tracks else None,
+            )
+        )
+
+    def _is_agent(self, participant: Participant) -> bool:
+        return participant.user_id == self.agent_user_id
 
     def _joined(self, participant: Participant) -> None:
-        if self._is_agent(participant):
+        if self._is_agent(participant) or participant.id in self._refused:
             return
         if participant.id in self._participants:
-            logger.debug("%s: %s joined twice; ignored", self.key, participant.id)
+            if participant.id in self._reconnecting:
+                self._rejoin(participant, self._participants[participant.id])
+            else:
+                logger.debug("%s: %s joined twice; ignored", self.key, participant.id)
             return
-        event = ParticipantJoinedEvent(participant, self.call)
+        previous = next(
+            (p for p in self._participants.values() if p.user_id == participant.user_id), None
+        )
+        if previous is not None and previous.id in self._reconnecting:
+            self._rejoin(participant, previous)
+            return
+        events: list[Any] = []
+        if previous is not None and self.options.duplicate_sessions == "oldest":
+            self._refused.add(participant.id)
+            self._note("refused", participant, "duplicate")
+            self._change([ParticipantLeftEvent(participant, self.call, "duplicate")])
+            self._evict(participant, "duplicate")
+            return
+        if previous is not None and self.options.duplicate_sessions == "newest":
+            for older in [
+                p for p in self._participants.values() if p.user_id == participant.user_id
+            ]:
+                events.extend(self._remove(older, "replaced"))
+                self._note("replaced", older, "replaced")
+                self._evict(older, "replaced")
         self._participants[participant.id] = participant
-        self._tell_registry(Change(self.key, (event,), self._presence()))
+        self._note("joined", participant)
+        events.append(ParticipantJoinedEvent(participant, self.call))
+        self._change(events, presence=True, tracks=len(events) > 1)
+
+    def _rejoin(self, participant: Participant, previous: Participant) -> None:
+        timer = self._reconnecting.pop(previous.id, None)
+        if timer is not None:
+            timer.cancel()
+        del self._participants[previous.id]
+        self._participants[participant.id] = participant
+        self._note("rejoined", participant, previous.id)
+        self._change([ParticipantRejoinedEvent(participant, previous, self.call)], presence=True)
+
+    def _remove(self, participant: Participant, reason: str) -> list[Any]:
+        """Take ``participant`` and its tracks out; return the events that tell of it."""
+        events = self._drop_tracks(participant)
+        timer = self._reconnecting.pop(participant.id, None)
+        if timer is not None:
+            timer.cancel()
+        del self._participants[participant.id]
+        events.append(ParticipantLeftEvent(participant, self.call, reason))
+        return events
+
+    def _drop_tracks(self, participant: Participant) -> list[Any]:
+        gone = [t for t in self._tracks.values() if t.participant_id == participant.id]
+        for track in gone:
+            del self._tracks[track.track_id]
+        return [TrackRemovedEvent(t.track_id, t.track_type, participant, self.call) for t in gone]
+
+    def _evict(self, participant: Participant, reason: str) -> None:
+        if self._on_evicted is not None:
+            try:
+                self._on_evicted(participant, reason)
+            except Exception:
+                logger.exception("%s: on_evicted failed for %s", self.key, participant.id)
 
     def _track_added(self, message: TrackAdded) -> None:
         participant = message.participant
-        if self._is_agent(participant):
+        if self._is_agent(participant) or participant.id in self._refused:
             return
         if message.track_id in self._tracks:
             logger.debug("%s: track %s added twice; ignored", self.key, message.track_id)
             return
         if participant.id not in self._participants:
             self._joined(participant)
+            if participant.id not in self._participants:
+                return
         known = self._participants[participant.id]
+        self._tracks[message.track_id] = TrackInfo(message.track_id, message.track_type, known.id)
         event = TrackAddedEvent(message.track_id, message.track_type, known, self.call)
-        self._tracks[message.track_id] = (known, message.track_type)
-        self._tell_registry(Change(self.key, (event,)))
+        self._change([event], tracks=True)
 
     def _track_removed(self, message: TrackRemoved) -> None:
-        entry = self._tracks.get(message.track_id)
-        if entry is None:
+        track = self._tracks.pop(message.track_id, None)
+        if track is None:
             logger.debug("%s: unknown track %s removed; ignored", self.key, message.track_id)
             return
-        owner, track_type = entry
-        event = TrackRemovedEvent(message.track_id, track_type, owner, self.call)
-        del self._tracks[message.track_id]
-        self._tell_registry(Change(self.key, (event,)))
+        owner = self._participants.get(track.participant_id, message.participant)
+        event = TrackRemovedEvent(track.track_id, track.track_type, owner, self.call)
+        self._change([event], tracks=True)
 
     def _left(self, participant: Participant, reason: str) -> None:
+        if participant.id in self._refused:
+            self._refused.discard(participant.id)
+            return
         known = self._participants.get(participant.id)
-        if known is None:
-            if not self._is_agent(participant):
+        if known is None or known.id in self._reconnecting:
+            if known is None and not self._is_agent(participant):
                 logger.debug("%s: %s left but was not present; ignored", self.key, participant.id)
             return
-        gone = [track_id for track_id, (owner, _) in self._tracks.items() if owner.id == known.id]
-        events: list[Any] = [
-            TrackRemovedEvent(track_id, self._tracks[track_id][1], known, self.call)
-            for track_id in gone
-        ]
-        events.append(ParticipantLeftEvent(known, self.call, reason))
-        for track_id in gone:
-            del self._tracks[track_id]
-        del self._participants[known.id]
-        self._tell_registry(Change(self.key, tuple(events), self._presence()))
+        grace = self.options.reconnect_grace
+        if reason == "dropped" and grace > 0:
+            events = self._drop_tracks(known)
+            self._reconnecting[known.id] = self._clock.call_later(
+                grace, self._grace_timer(known.id)
+            )
+            self._note("reconnecting", known, reason)
+            events.append(ParticipantReconnectingEvent(known, self.call))
+            self._change(events, presence=True, tracks=True)
+            return
+        self._note("dropped" if reason == "dropped" else "left", known, reason)
+        self._change(self._remove(known, reason), presence=True, tracks=True)
+
+    def _grace_timer(self, participant_id: str) -> Callable[[], None]:
+        ref = self.actor_ref
+
+        def grace_over() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(_GraceOver(participant_id))
+
+        return grace_over
+
+    def _grace_over(self, message: _GraceOver) -> None:
+        if self._closed or message.participant_id not in self._reconnecting:
+            return
+        participant = self._participants[message.participant_id]
+        self._note("dropped", participant, "grace period over")
+        self._change(self._remove(participant, "dropped"), presence=True, tracks=True)
 
     def _close(self, reason: str) -> None:
         events: list[Any] = []
         if reason == "call_ended":
             events.append(CallEndedEvent(self.call, reason))
         events.append(ConnectionClosedEvent(self.call, reason))
+        self._note("call_ended" if reason == "call_ended" else "closed", reason=reason)
         self._closed = True
+        for timer in self._reconnecting.values():
+            timer.cancel()
+        self._reconnecting.clear()
         self._participants.clear()
         self._tracks.clear()
         self._tell_registry(CloseCall(self.key, reason, tuple(events)))
+        if self._recorder is not None:
+            for future, number in self._waits.items():
+                if not future.done():
+                    self._recorder.wait_end(self._clock.time(), number, "closed")
+            self._recorder.close()
         if self._on_closed is not None:
             self._on_closed(reason)
+
+    # -- waits, inspection -------------------------------------------------------
 
     def _add_waiter(self, message: AddWaiter) -> None:
         if self._closed:
             _settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
             return
+        if self._recorder is not None:
+            number = self._waits[message.future] = len(self._waits) + 1
+            self._recorder.wait(self._clock.time(), number, message.predicate, message.timeout)
         self._tell_registry(message)
 
+    def _wait_ended(self, message: WaitEnded) -> None:
+        number = self._waits.pop(message.future, None)
+        if number is not None and self._recorder is not None and not self._closed:
+            self._recorder.wait_end(self._clock.time(), number, message.outcome)
+
+    def _inspect(self, _: Inspect) -> ConnectionReport:
+        presence = self._cell.presence
+        return ConnectionReport(
+            key=self.key,
+            call_id=self.call_id,
+            agent_user_id=self.agent_user_id,
+            state=presence.state,
+            idle_since=presence.idle_since,
+            participants=tuple(self._participants.values()),
+            reconnecting=tuple(self._reconnecting),
+            tracks=tuple(self._tracks.values()),
+            mailbox_depth=len(self._mailbox),
+            messages_handled=self._mailbox.handled,
+            restarts=self.restart_count,
+            lifecycle=tuple(self._lifecycle),
+        )
+
     # -- supervision ---------------------------------------------------------------
+
+    def on_restart(self, error: BaseException, message: Any) -> None:
+        """Note the restart for ``inspect()``; the state is kept (see the module docs)."""
+        self._note("restarted", reason=repr(error))
 
     def on_dropped(self, message: Any) -> None:
         """A wait still queued when the actor stopped fails; a presence message is logged."""
@@ -254,6 +508,13 @@ class ConnectionActor(AsyncioActor):
         if not self._closed:
             self._close(f"failed: {exception_value!r}")
 
+    def on_stop(self) -> None:
+        """Cancel grace timers and close the recording, if any."""
+        for timer in self._reconnecting.values():
+            timer.cancel()
+        if self._recorder is not None:
+            self._recorder.close()
+
     def _reattach(self, message: Reattach) -> None:
         """A new registry replaces a failed one: bring it up to date, then carry on.
 
@@ -264,11 +525,21 @@ class ConnectionActor(AsyncioActor):
         """
         self._registry = registry = message.registry
         outbox, self._outbox = self._outbox, []
-        registry.tell(OpenCall(self.key, self.call_id, self.agent_user_id, self._cell, self._emit))
+        registry.tell(self._open_call())
         for pending in (*message.leftovers, *outbox):
             registry.tell(pending)
         if not self._closed:
-            registry.tell(Change(self.key, (), self._presence()))
+            self._change([], presence=True, tracks=True)
+
+    _internal: ClassVar[dict[type[Any], Callable[[ConnectionActor, Any], Any]]] = {
+        Flush: lambda self, message: None,
+        Reattach: _reattach,
+        AddWaiter: _add_waiter,
+        RemoveWaiter: lambda self, message: self._tell_registry(message),
+        WaitEnded: _wait_ended,
+        _GraceOver: _grace_over,
+        Inspect: _inspect,
+    }
 
 
 _HANDLED = frozenset((ParticipantJoined, ParticipantLeft, TrackAdded, TrackRemoved, Close))

@@ -1,4 +1,4 @@
-"""What a connection's readers see: ``ConnectionState`` and the ``Presence`` snapshot.
+"""What a connection's readers see: the ``Presence`` snapshot, in a ``PresenceCell``.
 
 The registry actor is the only writer: after each change it builds a new frozen
 ``Presence`` and swaps it into the connection's ``PresenceCell``. Readers on any
@@ -8,41 +8,37 @@ there is nothing to lock.
 
 from __future__ import annotations
 
-import enum
-
 import msgspec
 
-from messages import Participant
+from messages import ConnectionState, Participant, TrackInfo
 
 __all__ = ["ConnectionState", "Presence", "PresenceCell"]
-
-
-class ConnectionState(enum.Enum):
-    """Where a connection is in its life (the seed's table).
-
-    ``WAITING``: nobody but the agent has joined yet (``idle_since() == 0.0``);
-    ``ACTIVE``: one or more participants present (``0.0``); ``IDLE``: all have
-    left (``idle_since() > 0``); ``CLOSED``: the connection is terminated.
-    """
-
-    WAITING = "waiting"
-    ACTIVE = "active"
-    IDLE = "idle"
-    CLOSED = "closed"
 
 
 class Presence(msgspec.Struct, frozen=True):
     """An immutable view of one connection's call, as of ``version``.
 
-    ``participants`` excludes every session of the agent's own user, in join
-    order; ``idle_since`` is the clock reading of the last departure while the
-    call is idle, else ``0.0``.
+    - ``participants``: every session in the call but the agent's own, in join
+      order, including those in ``reconnecting`` (ids within their grace period);
+    - ``tracks``: what they publish;
+    - ``state`` and ``since``: the lifecycle state and the clock reading at which
+      it began; ``idle_since`` is ``since`` while ``IDLE``, else ``0.0``.
     """
 
     participants: tuple[Participant, ...] = ()
-    idle_since: float = 0.0
+    tracks: tuple[TrackInfo, ...] = ()
+    reconnecting: tuple[str, ...] = ()
     state: ConnectionState = ConnectionState.WAITING
+    since: float = 0.0
+    idle_since: float = 0.0
     version: int = 0
+
+    @property
+    def connected(self) -> tuple[Participant, ...]:
+        """The participants whose transport is up (not within a grace period)."""
+        if not self.reconnecting:
+            return self.participants
+        return tuple(p for p in self.participants if p.id not in self.reconnecting)
 
 
 class PresenceCell:
@@ -50,5 +46,5 @@ class PresenceCell:
 
     __slots__ = ("presence",)
 
-    def __init__(self) -> None:
-        self.presence = Presence()
+    def __init__(self, presence: Presence | None = None) -> None:
+        self.presence = presence if presence is not None else Presence()

@@ -1,15 +1,18 @@
 """``ParticipantRegistry``: the actor that owns presence for many connections.
 
-For each connection it keeps who is in the call (by unique participant id; every
-session of the agent's own user is left out), when the call went idle, and who
-is waiting for someone to join. After each change it publishes a new
-``Presence`` snapshot, resolves the waits that change satisfies, and only then
-hands the change's events to the edge's bus, so a handler never sees an event
-that the snapshot does not yet show.
+For each connection it keeps who is in the call (by unique participant id; the
+connection actor leaves out every session of the agent's own user), what they
+publish, the lifecycle state (``WAITING``, ``ACTIVE``, ``RECONNECTING``,
+``IDLE``, ``CLOSED``) with the time it began, and the waits pending on it.
+After each change it publishes a new ``Presence`` snapshot, resolves the waits
+that now hold, and only then hands the change's events (and a
+``ConnectionStateEvent`` for a transition) to the edge's bus, so a handler never
+sees an event that the snapshot does not yet show.
 
 Connection actors tell it ``OpenCall``, ``Change`` and ``CloseCall``, and pass
-on the ``AddWaiter``/``RemoveWaiter`` of their ``Connection``. Everything here
-runs on the registry's loop. ``RegistryShards`` spreads calls over several
+on the ``AddWaiter``/``RemoveWaiter`` of their ``Connection``. Timers (the idle
+timeout, time-based predicates) come from the registry's ``Clock``. Everything
+here runs on the registry's loop. ``RegistryShards`` spreads calls over several
 registry actors by a stable hash of the call id and replaces one that fails.
 """
 
@@ -18,9 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -28,10 +30,20 @@ from pykka._envelope import Envelope
 
 from actors._actor import AsyncioActor
 from actors._errors import ConnectionClosedError
-from actors.presence import ConnectionState, Presence, PresenceCell
-from messages import Participant
+from actors.clock import Clock, SystemClock, Timer
+from actors.predicates import Predicate
+from actors.presence import Presence, PresenceCell
+from messages import (
+    Close,
+    ConnectionClosedEvent,
+    ConnectionState,
+    ConnectionStateEvent,
+    Participant,
+    TrackInfo,
+)
 
 __all__ = [
+    "FLUSH",
     "AddWaiter",
     "Change",
     "CloseCall",
@@ -50,44 +62,54 @@ OnReplaced = Callable[[int, "pykka.ActorRef[ParticipantRegistry]", dict[str, lis
 
 
 class OpenCall:
-    """Start tracking the connection ``key`` to ``call_id`` for ``agent_user_id``."""
+    """Start tracking the connection ``key`` (its actor is ``owner``) to ``call``."""
 
-    __slots__ = ("agent_user_id", "call_id", "cell", "emit", "key")
+    __slots__ = ("call", "cell", "emit", "idle_timeout", "key", "owner")
 
     def __init__(
-        self, key: str, call_id: str, agent_user_id: str, cell: PresenceCell, emit: Emit
+        self,
+        key: str,
+        call: Any,
+        cell: PresenceCell,
+        emit: Emit,
+        owner: pykka.ActorRef[Any] | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self.key = key
-        self.call_id = call_id
-        self.agent_user_id = agent_user_id
+        self.call = call
         self.cell = cell
         self.emit = emit
+        self.owner = owner
+        self.idle_timeout = idle_timeout
 
 
 class Change:
-    """The events of one mailbox message, and who is present after it.
+    """The events of one mailbox message, and the presence after it.
 
-    ``participants`` is the whole presence after the change (agent excluded),
-    or ``None`` when presence did not change (a track came or went). Carrying
-    the whole set makes a change idempotent, so a replacement registry can be
-    brought up to date by replaying changes.
+    ``participants`` (agent excluded), ``reconnecting`` and ``tracks`` are whole
+    sets, or ``None`` where nothing changed. Whole sets make a change
+    idempotent, so a replacement registry can be brought up to date by replay.
     """
 
-    __slots__ = ("events", "key", "participants")
+    __slots__ = ("events", "key", "participants", "reconnecting", "tracks")
 
     def __init__(
         self,
         key: str,
         events: tuple[Any, ...],
         participants: tuple[Participant, ...] | None = None,
+        reconnecting: tuple[str, ...] | None = None,
+        tracks: tuple[TrackInfo, ...] | None = None,
     ) -> None:
         self.key = key
         self.events = events
         self.participants = participants
+        self.reconnecting = reconnecting
+        self.tracks = tracks
 
 
 class CloseCall:
-    """The connection closed: fail its waiters, publish ``CLOSED``, emit ``events``, forget it."""
+    """The connection closed: fail its waits, publish ``CLOSED``, emit ``events``, forget it."""
 
     __slots__ = ("events", "key", "reason")
 
@@ -98,14 +120,24 @@ class CloseCall:
 
 
 class AddWaiter:
-    """Resolve ``future`` once a participant (of ``user_id``, if given) is present."""
+    """Resolve ``future`` once ``predicate`` holds for the connection ``key``.
 
-    __slots__ = ("future", "key", "user_id")
+    ``timeout`` is the caller's own limit, carried for recordings only.
+    """
 
-    def __init__(self, key: str, future: asyncio.Future[None], user_id: str | None) -> None:
+    __slots__ = ("future", "key", "predicate", "timeout")
+
+    def __init__(
+        self,
+        key: str,
+        future: asyncio.Future[None],
+        predicate: Predicate,
+        timeout: float | None = None,
+    ) -> None:
         self.key = key
         self.future = future
-        self.user_id = user_id
+        self.predicate = predicate
+        self.timeout = timeout
 
 
 class RemoveWaiter:
@@ -143,29 +175,49 @@ class Flush:
 FLUSH = Flush()
 
 
+class _Tick:
+    """A registry timer fired for ``key``: check the idle timeout and time-based waits."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
 class _Record:
     """The registry's own, mutable, state for one connection."""
 
     __slots__ = (
-        "agent_user_id",
+        "call",
         "cell",
         "emit",
-        "idle_since",
+        "idle_timeout",
+        "idle_timer",
+        "key",
+        "owner",
         "participants",
-        "version",
+        "presence",
+        "reconnecting",
+        "tracks",
         "waiters",
+        "wake_timer",
     )
 
-    def __init__(self, agent_user_id: str, cell: PresenceCell, emit: Emit) -> None:
-        self.agent_user_id = agent_user_id
-        self.cell = cell
-        self.emit = emit
+    def __init__(self, message: OpenCall) -> None:
+        self.key = message.key
+        self.call = message.call
+        self.cell = message.cell
+        self.emit = message.emit
+        self.owner = message.owner
+        self.idle_timeout = message.idle_timeout
         # A replacement registry carries on from what its predecessor published.
-        published = cell.presence
-        self.participants = {p.id: p for p in published.participants}
-        self.idle_since = published.idle_since
-        self.version = published.version
-        self.waiters: dict[asyncio.Future[None], str | None] = {}
+        self.presence: Presence = message.cell.presence
+        self.participants = self.presence.participants
+        self.reconnecting = self.presence.reconnecting
+        self.tracks = self.presence.tracks
+        self.waiters: dict[asyncio.Future[None], Predicate] = {}
+        self.idle_timer: Timer | None = None
+        self.wake_timer: Timer | None = None
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None = None) -> None:
@@ -192,21 +244,22 @@ def _settle(future: asyncio.Future[None], error: BaseException | None = None) ->
 
 
 class ParticipantRegistry(AsyncioActor):
-    """Owns presence, idle time and waiters for the connections told to it.
+    """Owns presence, lifecycle state and waits for the connections told to it.
 
-    Start it on the loop the connections run on; ``clock`` (default
-    ``time.time``) stamps ``idle_since`` and can be replaced by a virtual clock.
+    Start it on the loop the connections run on. ``clock`` stamps states and
+    runs timers (default: real time); ``on_lost`` is how ``RegistryShards``
+    learns that this registry failed or was stopped by someone else.
     """
 
     mailbox_batch = 256
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
         on_lost: Callable[[ParticipantRegistry, dict[str, list[Any]]], None] | None = None,
     ) -> None:
         super().__init__()
-        self._clock = clock
+        self._clock = clock if clock is not None else SystemClock()
         self._on_lost = on_lost
         self._retiring = False
         self._records: dict[str, _Record] = {}
@@ -216,6 +269,7 @@ class ParticipantRegistry(AsyncioActor):
             CloseCall: self._close,
             AddWaiter: self._add_waiter,
             RemoveWaiter: self._remove_waiter,
+            _Tick: self._tick,
             Flush: _nothing,
         }
 
@@ -225,23 +279,31 @@ class ParticipantRegistry(AsyncioActor):
             return super().on_receive(message)
         return handler(message)
 
+    def waiter_count(self, key: str) -> int:
+        """Waits pending for the connection ``key`` (ask it through a proxy)."""
+        record = self._records.get(key)
+        return len(record.waiters) if record is not None else 0
+
+    # -- lifecycle of the registry itself --------------------------------------
+
     def retire(self) -> None:
-        """Mark this registry as being stopped on purpose: its waiters fail, nothing is rebuilt."""
+        """Mark this registry as being stopped on purpose: its waits fail, nothing is rebuilt."""
         self._retiring = True
 
     def on_stop(self) -> None:
-        """Stopped on purpose: fail waiters. Stopped by anyone else: hand over to be rebuilt."""
+        """Stopped on purpose: fail waits. Stopped by anyone else: hand over to be rebuilt."""
         if self._on_lost is not None and not self._retiring:
             self._hand_over()
             return
         error = ConnectionClosedError("the participant registry stopped")
         for record in self._records.values():
+            self._cancel_timers(record)
             for future in record.waiters:
                 _settle(future, error)
         self._records.clear()
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        """A handler raised: hand the waiters over so a replacement rebuilds presence."""
+        """A handler raised: hand the waits over so a replacement rebuilds presence."""
         self._hand_over()
 
     def _hand_over(self) -> None:
@@ -253,76 +315,155 @@ class ParticipantRegistry(AsyncioActor):
         """
         leftovers: dict[str, list[Any]] = {}
         for key, record in self._records.items():
+            self._cancel_timers(record)
             leftovers[key] = [
-                AddWaiter(key, future, user_id) for future, user_id in record.waiters.items()
+                AddWaiter(key, future, predicate) for future, predicate in record.waiters.items()
             ]
         self._records.clear()
         for item in self._mailbox._take_all():
             message = item.message if isinstance(item, Envelope) else item
             owner: str | None = getattr(message, "key", None)
-            if owner is not None and not isinstance(message, OpenCall):
+            if owner is not None and not isinstance(message, (OpenCall, _Tick)):
                 leftovers.setdefault(owner, []).append(message)
             elif isinstance(item, Envelope) and item.reply_to is not None:
                 item.reply_to.set(None)  # a flush: nothing is left here to wait for
         if self._on_lost is not None:
             self._on_lost(self, leftovers)
 
+    # -- connections -------------------------------------------------------------
+
     def _open(self, message: OpenCall) -> None:
-        self._records[message.key] = _Record(message.agent_user_id, message.cell, message.emit)
+        record = _Record(message)
+        self._records[message.key] = record
+        if record.presence.version == 0:  # a new connection: waiting since now
+            record.presence = Presence(since=self._clock.time(), version=1)
+            record.cell.presence = record.presence
 
     def _change(self, message: Change) -> None:
         record = self._records.get(message.key)
         if record is None:
             logger.debug("dropping a change for %s, which is not open", message.key)
             return
-        participants = message.participants
-        if participants is not None:
-            had_anyone = bool(record.participants)
-            record.participants = {p.id: p for p in participants}
-            if participants:
-                record.idle_since = 0.0
-            elif had_anyone:
-                record.idle_since = self._clock()
-            self._publish(record)
-            if participants and record.waiters:
-                self._wake(record)
+        changed = False
+        if message.participants is not None:
+            record.participants = message.participants
+            changed = True
+        if message.reconnecting is not None:
+            record.reconnecting = message.reconnecting
+            changed = True
+        if message.tracks is not None:
+            record.tracks = message.tracks
+            changed = True
+        transition = self._publish(record) if changed else None
         emit = record.emit
         for event in message.events:
             emit(event)
+        if transition is not None:
+            emit(transition)
 
-    def _publish(self, record: _Record, state: ConnectionState | None = None) -> None:
+    def _publish(self, record: _Record, state: ConnectionState | None = None) -> Any:
+        """Publish the record's presence; return a ``ConnectionStateEvent`` on a transition."""
+        before = record.presence
         if state is None:
-            if record.participants:
+            if len(record.participants) > len(record.reconnecting):
                 state = ConnectionState.ACTIVE
-            elif record.idle_since:
-                state = ConnectionState.IDLE
-            else:
+            elif record.reconnecting:
+                state = ConnectionState.RECONNECTING
+            elif before.state is ConnectionState.WAITING:
                 state = ConnectionState.WAITING
-        record.version += 1
-        record.cell.presence = Presence(
-            tuple(record.participants.values()), record.idle_since, state, record.version
+            else:
+                state = ConnectionState.IDLE
+        moved = state is not before.state
+        since = self._clock.time() if moved else before.since
+        record.presence = presence = Presence(
+            record.participants,
+            record.tracks,
+            record.reconnecting,
+            state,
+            since,
+            since if state is ConnectionState.IDLE else 0.0,
+            before.version + 1,
         )
+        record.cell.presence = presence
+        if record.waiters:
+            self._check_waiters(record)
+        if not moved:
+            return None
+        self._arm_idle_timer(record)
+        return ConnectionStateEvent(state, before.state, presence.idle_since, record.call)
 
-    def _wake(self, record: _Record) -> None:
-        present_users = {p.user_id for p in record.participants.values()}
-        satisfied = [
-            future
-            for future, user_id in record.waiters.items()
-            if user_id is None or user_id in present_users
-        ]
-        for future in satisfied:
-            del record.waiters[future]
-            _settle(future)
+    def _arm_idle_timer(self, record: _Record) -> None:
+        if record.idle_timer is not None:
+            record.idle_timer.cancel()
+            record.idle_timer = None
+        if record.idle_timeout is not None and record.presence.state is ConnectionState.IDLE:
+            record.idle_timer = self._clock.call_later(
+                record.idle_timeout, self._ticker(record.key)
+            )
+
+    def _ticker(self, key: str) -> Callable[[], None]:
+        ref = self.actor_ref
+
+        def tick() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(_Tick(key))
+
+        return tick
+
+    def _tick(self, message: _Tick) -> None:
+        record = self._records.get(message.key)
+        if record is None:
+            return
+        presence = record.presence
+        if (
+            record.idle_timeout is not None
+            and presence.state is ConnectionState.IDLE
+            and self._clock.time() - presence.since >= record.idle_timeout
+            and record.owner is not None
+        ):
+            record.idle_timer = None
+            with contextlib.suppress(pykka.ActorDeadError):
+                record.owner.tell(Close(getattr(record.call, "id", ""), "idle_timeout"))
+        if record.waiters:
+            self._check_waiters(record)
+
+    def _check_waiters(self, record: _Record) -> None:
+        presence = record.presence
+        now = self._clock.time()
+        wake_at: float | None = None
+        for future, predicate in list(record.waiters.items()):
+            if future.done():
+                del record.waiters[future]
+                continue
+            try:
+                holds = predicate.holds(presence, now)
+            except Exception as exc:
+                del record.waiters[future]
+                _settle(future, exc)
+                continue
+            if holds:
+                del record.waiters[future]
+                _settle(future)
+                continue
+            due = predicate.due(presence)
+            if due is not None and (wake_at is None or due < wake_at):
+                wake_at = due
+        if record.wake_timer is not None:
+            record.wake_timer.cancel()
+            record.wake_timer = None
+        if wake_at is not None:
+            record.wake_timer = self._clock.call_later(
+                max(wake_at - now, 0.0), self._ticker(record.key)
+            )
 
     def _add_waiter(self, message: AddWaiter) -> None:
         record = self._records.get(message.key)
         if record is None:
             _settle(message.future, ConnectionClosedError(f"connection {message.key} is closed"))
             return
-        if _present(record.participants.values(), message.user_id):
-            _settle(message.future)
-        elif not message.future.done():
-            record.waiters[message.future] = message.user_id
+        if not message.future.done():
+            record.waiters[message.future] = message.predicate
+            self._check_waiters(record)
 
     def _remove_waiter(self, message: RemoveWaiter) -> None:
         record = self._records.get(message.key)
@@ -333,19 +474,31 @@ class ParticipantRegistry(AsyncioActor):
         record = self._records.pop(message.key, None)
         if record is None:
             return
+        self._cancel_timers(record)
         error = ConnectionClosedError(f"connection closed ({message.reason})")
-        for future in record.waiters:
+        waiters, record.waiters = record.waiters, {}
+        for future in waiters:
             _settle(future, error)
-        record.waiters.clear()
-        self._publish(record, ConnectionState.CLOSED)
-        for event in message.events:
+        record.participants = record.tracks = ()
+        record.reconnecting = ()
+        transition = self._publish(record, ConnectionState.CLOSED)
+        events = list(message.events)
+        if transition is not None:
+            # The state change goes just before ConnectionClosedEvent, the last word.
+            last = (
+                len(events) - 1
+                if events and type(events[-1]) is ConnectionClosedEvent
+                else len(events)
+            )
+            events.insert(last, transition)
+        for event in events:
             record.emit(event)
 
-
-def _present(participants: Iterable[Participant], user_id: str | None) -> bool:
-    if user_id is None:
-        return any(True for _ in participants)
-    return any(p.user_id == user_id for p in participants)
+    def _cancel_timers(self, record: _Record) -> None:
+        for timer in (record.idle_timer, record.wake_timer):
+            if timer is not None:
+                timer.cancel()
+        record.idle_timer = record.wake_timer = None
 
 
 def _nothing(_: Any) -> None:
@@ -359,18 +512,14 @@ class RegistryShards:
     a shard's actor fails, or is stopped by anyone but ``stop()``, a new actor
     takes its place and ``on_replaced(index, new_ref, leftovers_by_key)`` is
     called, on the shards' loop, so the owner can tell each affected connection
-    actor to ``Reattach``. Create it with ``start`` on the loop that hosts the
-    connections.
+    actor to ``Reattach``. Create it on the loop that hosts the connections.
     """
 
     def __init__(
         self,
         shards: int = 1,
-        clock: Callable[[], float] = time.time,
-        on_replaced: Callable[
-            [int, pykka.ActorRef[ParticipantRegistry], dict[str, list[Any]]], None
-        ]
-        | None = None,
+        clock: Clock | None = None,
+        on_replaced: OnReplaced | None = None,
     ) -> None:
         if shards < 1:
             msg = f"shards must be at least 1, not {shards}"
@@ -381,7 +530,7 @@ class RegistryShards:
         self._refs = [self._start_one() for _ in range(shards)]
 
     @classmethod
-    def start(cls, shards: int = 1, clock: Callable[[], float] = time.time) -> RegistryShards:
+    def start(cls, shards: int = 1, clock: Clock | None = None) -> RegistryShards:
         """Start ``shards`` registry actors on the running loop."""
         return cls(shards, clock)
 
@@ -416,7 +565,7 @@ class RegistryShards:
         return self._refs[self.index_for(call_id)]
 
     async def stop(self) -> None:
-        """Stop every shard for good; pending waiters fail with ``ConnectionClosedError``."""
+        """Stop every shard for good; pending waits fail with ``ConnectionClosedError``."""
         refs = list(self._refs)
         for ref in refs:
             if ref.is_alive():

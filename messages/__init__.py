@@ -5,13 +5,23 @@ can be handed from one actor to another, or from one thread to another, without 
 copy and without a lock. This package imports nothing else of edge-actors.
 """
 
-from messages._codec import ProtocolError, decode, decode_json, encode, encode_json
+from messages._codec import (
+    ProtocolError,
+    decode,
+    decode_json,
+    encode,
+    encode_json,
+    wire_form,
+)
 from messages._events import (
     CallEndedEvent,
     ConnectionClosedEvent,
+    ConnectionStateEvent,
     EdgeEvent,
     ParticipantJoinedEvent,
     ParticipantLeftEvent,
+    ParticipantReconnectingEvent,
+    ParticipantRejoinedEvent,
     TrackAddedEvent,
     TrackRemovedEvent,
 )
@@ -23,22 +33,37 @@ from messages._protocol import (
     TrackAdded,
     TrackRemoved,
 )
-from messages._types import Participant, TrackType, User
+from messages._types import (
+    ConnectionState,
+    LifecycleEntry,
+    Participant,
+    ParticipantKind,
+    TrackInfo,
+    TrackType,
+    User,
+)
 
 __all__ = [
     "CallEndedEvent",
     "Close",
     "ConnectionClosedEvent",
+    "ConnectionState",
+    "ConnectionStateEvent",
     "EdgeEvent",
+    "LifecycleEntry",
     "Message",
     "Participant",
     "ParticipantJoined",
     "ParticipantJoinedEvent",
     "ParticipantLeft",
+    "ParticipantKind",
     "ParticipantLeftEvent",
+    "ParticipantReconnectingEvent",
+    "ParticipantRejoinedEvent",
     "ProtocolError",
     "TrackAdded",
     "TrackAddedEvent",
+    "TrackInfo",
     "TrackRemoved",
     "TrackRemovedEvent",
     "TrackType",
@@ -47,4 +72,5 @@ __all__ = [
     "decode_json",
     "encode",
     "encode_json",
+    "wire_form",
 ]

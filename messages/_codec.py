@@ -14,7 +14,7 @@ import msgspec
 from messages._protocol import Message
 from messages._types import Participant
 
-__all__ = ["ProtocolError", "decode", "decode_json", "encode", "encode_json"]
+__all__ = ["ProtocolError", "decode", "decode_json", "encode", "encode_json", "wire_form"]
 
 
 class ProtocolError(ValueError):
@@ -27,8 +27,11 @@ _json_encoder = msgspec.json.Encoder()
 _json_decoder = msgspec.json.Decoder(Message)
 
 
-def _for_wire(message: Any) -> Any:
-    """Return ``message`` with any participant's provider object replaced by ``None``."""
+def wire_form(message: Any) -> Any:
+    """Return ``message`` with any participant's provider object replaced by ``None``.
+
+    This is what goes on the wire (and into recordings): everything but ``original``.
+    """
     participant = getattr(message, "participant", None)
     if participant is not None and participant.original is not None:
         return msgspec.structs.replace(
@@ -57,7 +60,7 @@ def _check_type(message: object) -> None:
 def encode(message: Message) -> bytes:
     """Encode one protocol message as msgpack bytes."""
     _check_type(message)
-    return _msgpack_encoder.encode(_for_wire(message))
+    return _msgpack_encoder.encode(wire_form(message))
 
 
 def decode(data: bytes | bytearray | memoryview) -> Message:
@@ -71,7 +74,7 @@ def decode(data: bytes | bytearray | memoryview) -> Message:
 def encode_json(message: Message) -> bytes:
     """Encode one protocol message as UTF-8 JSON bytes."""
     _check_type(message)
-    return _json_encoder.encode(_for_wire(message))
+    return _json_encoder.encode(wire_form(message))
 
 
 def decode_json(data: bytes | bytearray | memoryview | str) -> Message:

@@ -11,14 +11,17 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from messages._types import Participant, TrackType
+from messages._types import ConnectionState, Participant, TrackType
 
 __all__ = [
     "CallEndedEvent",
+    "ConnectionStateEvent",
     "ConnectionClosedEvent",
     "EdgeEvent",
     "ParticipantJoinedEvent",
     "ParticipantLeftEvent",
+    "ParticipantReconnectingEvent",
+    "ParticipantRejoinedEvent",
     "TrackAddedEvent",
     "TrackRemovedEvent",
 ]
@@ -91,3 +94,30 @@ class ConnectionClosedEvent(EdgeEvent, frozen=True):
     call: Any = None
     reason: str = "closed"
     type: ClassVar[str] = "plugin.edge.connection_closed"
+
+
+class ParticipantReconnectingEvent(EdgeEvent, frozen=True):
+    """A participant's transport dropped; it keeps its place for the grace period."""
+
+    participant: Participant
+    call: Any = None
+    type: ClassVar[str] = "plugin.edge.participant_reconnecting"
+
+
+class ParticipantRejoinedEvent(EdgeEvent, frozen=True):
+    """A dropped participant came back within its grace period (as a new session, maybe)."""
+
+    participant: Participant
+    previous: Participant
+    call: Any = None
+    type: ClassVar[str] = "plugin.edge.participant_rejoined"
+
+
+class ConnectionStateEvent(EdgeEvent, frozen=True):
+    """The connection moved from ``previous`` to ``state`` (the lifecycle state machine)."""
+
+    state: ConnectionState
+    previous: ConnectionState
+    idle_since: float = 0.0
+    call: Any = None
+    type: ClassVar[str] = "plugin.edge.connection_state"

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import enum
 from enum import IntEnum
 from typing import Any
 
 import msgspec
 
-__all__ = ["Participant", "TrackType", "User"]
+__all__ = [
+    "ConnectionState",
+    "LifecycleEntry",
+    "Participant",
+    "ParticipantKind",
+    "TrackInfo",
+    "TrackType",
+    "User",
+]
 
 
 class TrackType(IntEnum):
@@ -18,6 +27,31 @@ class TrackType(IntEnum):
     VIDEO = 2
     SCREEN_SHARE = 3
     SCREEN_SHARE_AUDIO = 4
+
+
+class ParticipantKind(enum.StrEnum):
+    """Who a participant is, as far as the edge can tell (from its join metadata)."""
+
+    HUMAN = "human"
+    AGENT = "agent"
+    SIP = "sip"
+
+
+class ConnectionState(enum.Enum):
+    """Where a connection is in its life (the seed's table, plus ``RECONNECTING``).
+
+    ``WAITING``: nobody but the agent has joined yet (``idle_since() == 0.0``);
+    ``ACTIVE``: one or more participants connected (``0.0``); ``RECONNECTING``:
+    nobody is connected, but a dropped participant is within its grace period
+    (``0.0``); ``IDLE``: all have left (``idle_since() > 0``); ``CLOSED``: the
+    connection is terminated.
+    """
+
+    WAITING = "waiting"
+    ACTIVE = "active"
+    RECONNECTING = "reconnecting"
+    IDLE = "idle"
+    CLOSED = "closed"
 
 
 class User(msgspec.Struct, frozen=True):
@@ -39,9 +73,34 @@ class Participant(msgspec.Struct, frozen=True):
     ``id`` is unique per session (``user123__session456``); ``user_id`` is not:
     the same user may join twice. ``original`` is the provider's own participant
     object (Stream's protobuf participant, a local peer record); it stays in the
-    process and is sent as ``null`` by the wire codec.
+    process and is sent as ``null`` by the wire codec. ``kind`` comes from the
+    edge's metadata (a browser or SDK user is ``human``, a dial-in ``sip``).
     """
 
     original: Any
     user_id: str
     id: str
+    kind: ParticipantKind = ParticipantKind.HUMAN
+
+
+class TrackInfo(msgspec.Struct, frozen=True):
+    """A published track, as presence snapshots list them."""
+
+    track_id: str
+    track_type: TrackType
+    participant_id: str
+
+
+class LifecycleEntry(msgspec.Struct, frozen=True):
+    """One thing that happened to a connection's call, for ``inspect()``.
+
+    ``what`` is ``joined``, ``left``, ``dropped``, ``reconnecting``,
+    ``rejoined``, ``replaced``, ``refused``, ``call_ended``, ``closed`` or
+    ``restarted``; ``reason`` is the edge's or the actor's own word.
+    """
+
+    at: float
+    what: str
+    participant_id: str = ""
+    user_id: str = ""
+    reason: str = ""

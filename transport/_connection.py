@@ -12,13 +12,22 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 import actors
 from actors import ConnectionClosedError, metrics
-from actors.connection import ConnectionActor
+from actors.clock import Clock
+from actors.connection import (
+    ConnectionActor,
+    ConnectionOptions,
+    ConnectionReport,
+    Inspect,
+    WaitEnded,
+)
+from actors.predicates import Predicate, Someone, UserPresent, as_predicate
 from actors.presence import ConnectionState, Presence, PresenceCell
 from actors.registry import FLUSH, AddWaiter, ParticipantRegistry, Reattach, RemoveWaiter
 from messages import Close, Participant, User
@@ -34,9 +43,11 @@ logger = logging.getLogger("transport.connection")
 class Connection:
     """An agent's connection to a call, made by ``EdgeTransport.join()``.
 
-    Lifecycle (the seed's table): ``WAITING`` until someone other than the
-    agent joins, ``ACTIVE`` while anyone is present, ``IDLE`` once all have
-    left, ``CLOSED`` after ``close()`` or when the call ends.
+    Lifecycle (the seed's table, plus ``RECONNECTING``): ``WAITING`` until
+    someone other than the agent joins, ``ACTIVE`` while anyone is connected,
+    ``RECONNECTING`` while the only ones left are dropped participants within
+    their grace period, ``IDLE`` once all have left, ``CLOSED`` after
+    ``close()``, an idle timeout, or the end of the call.
     """
 
     def __init__(
@@ -47,12 +58,16 @@ class Connection:
         agent_user: User,
         key: str,
         registry: pykka.ActorRef[ParticipantRegistry],
+        clock: Clock,
+        options: ConnectionOptions,
     ) -> None:
         self.edge = edge
         self.call = call
         self.agent_user = agent_user
         self.key = key
+        self.options = options
         self._registry = registry
+        self._clock = clock
         self._cell = PresenceCell()
         self._closing: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -65,6 +80,9 @@ class Connection:
             cell=self._cell,
             emit=edge.events.send,
             on_closed=self._closed_by_actor,
+            on_evicted=self._evicted,
+            options=options,
+            clock=clock,
         )
         """The connection actor: tell it protocol messages from your own actors."""
 
@@ -73,7 +91,7 @@ class Connection:
 
     @property
     def presence(self) -> Presence:
-        """The latest presence snapshot (participants, idle_since, state, version)."""
+        """The latest presence snapshot (participants, tracks, state, idle_since, version)."""
         return self._cell.presence
 
     @property
@@ -83,7 +101,7 @@ class Connection:
 
     @property
     def state(self) -> ConnectionState:
-        """``WAITING``, ``ACTIVE``, ``IDLE`` or ``CLOSED``."""
+        """``WAITING``, ``ACTIVE``, ``RECONNECTING``, ``IDLE`` or ``CLOSED``."""
         return self._cell.presence.state
 
     @property
@@ -95,7 +113,7 @@ class Connection:
         """The ``time.time()`` at which the last participant left, or ``0.0``.
 
         ``0.0`` while waiting for the first participant and while anyone is
-        present; after a rejoin, ``0.0`` again.
+        present (or reconnecting); after a rejoin, ``0.0`` again.
         """
         return self._cell.presence.idle_since
 
@@ -110,30 +128,70 @@ class Connection:
         and ``ConnectionClosedError`` if the connection is or becomes closed.
         A timed-out or cancelled wait leaves nothing behind.
         """
+        await self.wait_for(Someone() if user_id is None else UserPresent(user_id), timeout)
+
+    async def wait_for(
+        self,
+        predicate: Predicate | Callable[[Presence], bool],
+        timeout: float | None = None,
+    ) -> None:
+        """Return once ``predicate`` holds for the call's presence.
+
+        The state at the moment of the call counts (a join that happened before
+        is not missed); after that the registry checks every change, and the
+        clock for time-based predicates such as ``EmptyFor``. See
+        ``actors.predicates`` for the ready-made ones; a plain function of the
+        ``Presence`` works too. ``timeout`` is measured on the edge's clock.
+        Raises as ``wait_for_participant`` does.
+        """
+        condition = as_predicate(predicate)
         presence = self._cell.presence
         if presence.state is ConnectionState.CLOSED or self._closing is not None:
             msg = f"connection {self.key} is closed"
             raise ConnectionClosedError(msg)
-        if _satisfied(presence.participants, user_id):
+        if condition.holds(presence, self._clock.time()):
             return
         future: asyncio.Future[None] = self._loop.create_future()
         try:
-            self.actor_ref.tell(AddWaiter(self.key, future, user_id))
+            self.actor_ref.tell(AddWaiter(self.key, future, condition, timeout))
         except pykka.ActorDeadError:
             msg = f"connection {self.key} is closed"
             raise ConnectionClosedError(msg) from None
+        timer = None
+        if timeout is not None:
+            timer = self._clock.call_later(timeout, lambda: _time_out(future))
         started = time.perf_counter() if metrics._wait_histogram is not None else 0.0
+        outcome = "met"
         try:
-            async with asyncio.timeout(timeout):
-                await future
+            await future
             if started:
                 metrics.record_wait(time.perf_counter() - started)
+        except TimeoutError:
+            outcome = "timeout"
+            raise
+        except ConnectionClosedError:
+            outcome = "closed"
+            raise
         except BaseException:
-            if not future.done() or future.cancelled():
-                future.cancel()
+            outcome = "cancelled"
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if outcome in ("timeout", "cancelled"):
                 with contextlib.suppress(pykka.ActorDeadError):
                     self.actor_ref.tell(RemoveWaiter(self.key, future))
-            raise
+            if self.options.record is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    self.actor_ref.tell(WaitEnded(future, outcome))
+
+    async def inspect(self) -> ConnectionReport:
+        """Presence, tracks, mailbox depth, restarts and the recent lifecycle, from the actor."""
+        if not self.actor_ref.is_alive():
+            msg = f"connection {self.key} is closed"
+            raise ConnectionClosedError(msg)
+        report: ConnectionReport = await actors.ask(self.actor_ref, Inspect())
+        return report
 
     async def flush(self) -> None:
         """Return once every message told to this connection before the call is fully handled.
@@ -179,6 +237,10 @@ class Connection:
         with contextlib.suppress(pykka.ActorDeadError):
             self.actor_ref.tell(Reattach(registry, leftovers))
 
+    def _evicted(self, participant: Participant, reason: str) -> None:
+        # Runs on the actor's loop: a duplicate-session policy turned a session away.
+        self.edge._evict(self, participant, reason)
+
     def _closed_by_actor(self, reason: str) -> None:
         # Runs on the actor's loop when it handled a Close (the call ended, say).
         if self._closing is None:
@@ -199,7 +261,6 @@ class Connection:
             await self.edge.events.drain()
 
 
-def _satisfied(participants: tuple[Participant, ...], user_id: str | None) -> bool:
-    if user_id is None:
-        return bool(participants)
-    return any(p.user_id == user_id for p in participants)
+def _time_out(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())

@@ -13,14 +13,15 @@ import abc
 import asyncio
 import itertools
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import pykka
 
+from actors.clock import Clock, as_clock
+from actors.connection import ConnectionOptions
 from actors.registry import ParticipantRegistry, RegistryShards
-from messages import Message, User
+from messages import Message, Participant, User
 from transport._connection import Connection
 from transport.events import EventBus
 
@@ -45,19 +46,32 @@ class EdgeTransport(abc.ABC):
     One edge holds any number of connections to any number of calls. Its
     registry actors start on the first ``join()``, on that loop; ``close()``
     closes every connection and stops them. ``registry_shards`` spreads calls
-    over that many registry actors; ``clock`` stamps ``idle_since``.
+    over that many registry actors; ``clock`` stamps ``idle_since`` and runs the
+    timers (idle timeout, reconnect grace, wait timeouts); ``options`` are the
+    connections' default policies; ``max_pending_events`` bounds each event
+    handler's queue.
     """
 
     events: EventBus
     """The edge's bus: ``@edge.events.subscribe`` an ``async def`` handler."""
 
-    def __init__(self, *, registry_shards: int = 1, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        registry_shards: int = 1,
+        clock: Clock | Callable[[], float] | None = None,
+        options: ConnectionOptions | None = None,
+        max_pending_events: int = 10_000,
+    ) -> None:
         if registry_shards < 1:
             msg = f"registry_shards must be at least 1, not {registry_shards}"
             raise ValueError(msg)
-        self.events = EventBus()
+        self.events = EventBus(max_pending=max_pending_events)
+        self.clock = as_clock(clock)
+        """Where connections read the time and set timers (``VirtualClock`` in tests)."""
+        self.options = options if options is not None else ConnectionOptions()
+        """Default policies of the connections this edge makes; ``join()`` can override."""
         self._registry_shards = registry_shards
-        self._clock = clock
         self._registries: RegistryShards | None = None
         self._by_call: dict[str, dict[str, Connection]] = {}
         self._keys = itertools.count(1)
@@ -70,16 +84,19 @@ class EdgeTransport(abc.ABC):
     async def create_call(self, call_id: str, **kwargs: Any) -> Call:
         """Get or create the call ``call_id``."""
 
-    async def join(self, agent: Any, call: Call, **kwargs: Any) -> Connection:
+    async def join(
+        self, agent: Any, call: Call, *, options: ConnectionOptions | None = None, **kwargs: Any
+    ) -> Connection:
         """Join ``call`` as ``agent`` and return the ``Connection``.
 
         ``agent`` is a ``User`` or an object with an ``agent_user`` attribute
-        (a vision-agents ``Agent``). Extra keyword arguments go to the edge.
+        (a vision-agents ``Agent``). ``options`` replace the edge's defaults for
+        this connection. Extra keyword arguments go to the edge.
         """
         agent_user = _agent_user(agent)
         if self._registries is None:
             self._registries = RegistryShards(
-                self._registry_shards, self._clock, on_replaced=self._registry_replaced
+                self._registry_shards, self.clock, on_replaced=self._registry_replaced
             )
         key = f"{call.id}#{next(self._keys)}"
         connection = Connection(
@@ -88,6 +105,8 @@ class EdgeTransport(abc.ABC):
             agent_user=agent_user,
             key=key,
             registry=self._registries.for_call(call.id),
+            clock=self.clock,
+            options=options if options is not None else self.options,
         )
         self._by_call.setdefault(call.id, {})[key] = connection
         try:
@@ -150,6 +169,13 @@ class EdgeTransport(abc.ABC):
 
     async def _shutdown(self) -> None:  # noqa: B027
         """Release what the edge itself holds (servers, clients); called by ``close()``."""
+
+    def _evict(self, connection: Connection, participant: Participant, reason: str) -> None:  # noqa: B027
+        """Disconnect a session a duplicate-session policy turned away (on the edge's loop).
+
+        The connection has already left it out of presence; the default does
+        nothing more.
+        """
 
     def _registry_replaced(
         self,

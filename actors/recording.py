@@ -1,0 +1,146 @@
+"""Recording a connection's mailbox: what came in, when, and how the waits ended.
+
+A recording is a file of length-prefixed msgpack frames: one
+``RecordingHeader``, then ``RecordedMessage`` (a protocol message with its
+sequence number and clock reading), ``RecordedWait`` (a wait that started, with
+its predicate and timeout) and ``RecordedWaitEnd`` (how it ended: ``met``,
+``timeout``, ``cancelled`` or ``closed``). Participants' provider objects are
+left out, as on the wire. ``transport.replay`` plays a recording back on a
+virtual clock. A ``Recorder`` is written only by its connection actor, on the
+actor's loop.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from actors.predicates import (
+    AtLeast,
+    EmptyFor,
+    KindPresent,
+    Predicate,
+    Someone,
+    TrackPublished,
+    UserPresent,
+)
+from messages import Message, wire_form
+
+__all__ = [
+    "RecordedMessage",
+    "RecordedWait",
+    "RecordedWaitEnd",
+    "Recorder",
+    "RecordingHeader",
+    "read_recording",
+]
+
+FORMAT_VERSION = 1
+ReplayablePredicate = Someone | UserPresent | KindPresent | TrackPublished | AtLeast | EmptyFor
+
+
+class RecordingHeader(msgspec.Struct, frozen=True, tag=True):
+    """What was recorded: the call, the agent, when it started and the connection's options."""
+
+    version: int
+    call_id: str
+    agent_user_id: str
+    started_at: float
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class RecordedMessage(msgspec.Struct, frozen=True, tag=True):
+    """A protocol message the connection actor took, at clock reading ``at``."""
+
+    seq: int
+    at: float
+    message: Message
+
+
+class RecordedWait(msgspec.Struct, frozen=True, tag=True):
+    """Wait number ``wait`` started; ``predicate`` is ``None`` for one that cannot be replayed."""
+
+    seq: int
+    at: float
+    wait: int
+    predicate: ReplayablePredicate | None
+    timeout: float | None
+
+
+class RecordedWaitEnd(msgspec.Struct, frozen=True, tag=True):
+    """Wait number ``wait`` ended: ``met``, ``timeout``, ``cancelled`` or ``closed``."""
+
+    seq: int
+    at: float
+    wait: int
+    outcome: str
+
+
+Frame = RecordingHeader | RecordedMessage | RecordedWait | RecordedWaitEnd
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Frame)
+_length = struct.Struct(">I")
+
+
+class Recorder:
+    """Appends frames to a recording file; flushed after every frame."""
+
+    def __init__(self, path: str | Path, header: RecordingHeader) -> None:
+        self.path = Path(path)
+        self._file: IO[bytes] | None = self.path.open("wb")
+        self._seq = 0
+        self._write(header)
+
+    def _write(self, frame: Frame) -> None:
+        if self._file is None:
+            return
+        data = _encoder.encode(frame)
+        self._file.write(_length.pack(len(data)))
+        self._file.write(data)
+        self._file.flush()
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def message(self, at: float, message: Message) -> None:
+        """Record a protocol message taken by the actor."""
+        self._write(RecordedMessage(self._next(), at, wire_form(message)))
+
+    def wait(self, at: float, wait: int, predicate: Predicate, timeout: float | None) -> None:
+        """Record that wait number ``wait`` started."""
+        replayable = predicate if isinstance(predicate, ReplayablePredicate) else None
+        self._write(RecordedWait(self._next(), at, wait, replayable, timeout))
+
+    def wait_end(self, at: float, wait: int, outcome: str) -> None:
+        """Record how wait number ``wait`` ended."""
+        self._write(RecordedWaitEnd(self._next(), at, wait, outcome))
+
+    def close(self) -> None:
+        """Close the file; later frames are ignored."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def read_recording(path: str | Path) -> Iterator[Frame]:
+    """Yield the frames of a recording in order (the header first)."""
+    with Path(path).open("rb") as file:
+        while True:
+            prefix = file.read(_length.size)
+            if not prefix:
+                return
+            if len(prefix) < _length.size:
+                msg = f"{path}: truncated frame header"
+                raise ValueError(msg)
+            (size,) = _length.unpack(prefix)
+            data = file.read(size)
+            if len(data) < size:
+                msg = f"{path}: truncated frame"
+                raise ValueError(msg)
+            yield _decoder.decode(data)
