@@ -50,6 +50,7 @@ All handlers run on the actor's loop; timers come from its ``Clock``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -69,6 +70,7 @@ from actors.registry import (
     Change,
     CloseCall,
     Flush,
+    IdleTimedOut,
     OpenCall,
     ParticipantRegistry,
     Reattach,
@@ -218,6 +220,7 @@ class ConnectionActor(AsyncioActor):
         self._outbox: list[Any] = []  # changes kept while the registry is down
         self._lifecycle: deque[LifecycleEntry] = deque(maxlen=self.options.lifecycle_history)
         self._waits: dict[Any, int] = {}  # future -> wait number, while recording
+        self._wait_numbers = itertools.count(1)
         self._recorder: Recorder | None = None
         if self.options.record is not None:
             self._recorder = Recorder(
@@ -453,7 +456,7 @@ class ConnectionActor(AsyncioActor):
             for future, number in self._waits.items():
                 if not future.done():
                     self._recorder.wait_end(self._clock.time(), number, "closed")
-            self._recorder.close()
+            self._recorder.end(self._clock.time(), reason)
         if self._on_closed is not None:
             self._on_closed(reason)
 
@@ -464,7 +467,7 @@ class ConnectionActor(AsyncioActor):
             _settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
             return
         if self._recorder is not None:
-            number = self._waits[message.future] = len(self._waits) + 1
+            number = self._waits[message.future] = next(self._wait_numbers)
             self._recorder.wait(self._clock.time(), number, message.predicate, message.timeout)
         self._tell_registry(message)
 
@@ -538,6 +541,7 @@ class ConnectionActor(AsyncioActor):
         RemoveWaiter: lambda self, message: self._tell_registry(message),
         WaitEnded: _wait_ended,
         _GraceOver: _grace_over,
+        IdleTimedOut: lambda self, message: None if self._closed else self._close("idle_timeout"),
         Inspect: _inspect,
     }
 

@@ -4,7 +4,8 @@ A recording is a file of length-prefixed msgpack frames: one
 ``RecordingHeader``, then ``RecordedMessage`` (a protocol message with its
 sequence number and clock reading), ``RecordedWait`` (a wait that started, with
 its predicate and timeout) and ``RecordedWaitEnd`` (how it ended: ``met``,
-``timeout``, ``cancelled`` or ``closed``). Participants' provider objects are
+``timeout``, ``cancelled`` or ``closed``), and ``RecordedEnd`` when the
+connection closes. Participants' provider objects are
 left out, as on the wire. ``transport.replay`` plays a recording back on a
 virtual clock. A ``Recorder`` is written only by its connection actor, on the
 actor's loop.
@@ -31,6 +32,7 @@ from actors.predicates import (
 from messages import Message, wire_form
 
 __all__ = [
+    "RecordedEnd",
     "RecordedMessage",
     "RecordedWait",
     "RecordedWaitEnd",
@@ -80,7 +82,15 @@ class RecordedWaitEnd(msgspec.Struct, frozen=True, tag=True):
     outcome: str
 
 
-Frame = RecordingHeader | RecordedMessage | RecordedWait | RecordedWaitEnd
+class RecordedEnd(msgspec.Struct, frozen=True, tag=True):
+    """The connection closed at ``at`` (for ``reason``); the last frame of a recording."""
+
+    seq: int
+    at: float
+    reason: str
+
+
+Frame = RecordingHeader | RecordedMessage | RecordedWait | RecordedWaitEnd | RecordedEnd
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Frame)
@@ -120,6 +130,11 @@ class Recorder:
     def wait_end(self, at: float, wait: int, outcome: str) -> None:
         """Record how wait number ``wait`` ended."""
         self._write(RecordedWaitEnd(self._next(), at, wait, outcome))
+
+    def end(self, at: float, reason: str) -> None:
+        """Record that the connection closed, and close the file."""
+        self._write(RecordedEnd(self._next(), at, reason))
+        self.close()
 
     def close(self) -> None:
         """Close the file; later frames are ignored."""

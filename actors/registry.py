@@ -34,7 +34,6 @@ from actors.clock import Clock, SystemClock, Timer
 from actors.predicates import Predicate
 from actors.presence import Presence, PresenceCell
 from messages import (
-    Close,
     ConnectionClosedEvent,
     ConnectionState,
     ConnectionStateEvent,
@@ -48,6 +47,7 @@ __all__ = [
     "Change",
     "CloseCall",
     "Flush",
+    "IdleTimedOut",
     "OpenCall",
     "ParticipantRegistry",
     "Reattach",
@@ -173,6 +173,12 @@ class Flush:
 
 
 FLUSH = Flush()
+
+
+class IdleTimedOut:
+    """To a connection actor: its call has been idle for its ``idle_timeout``; close."""
+
+    __slots__ = ()
 
 
 class _Tick:
@@ -423,7 +429,7 @@ class ParticipantRegistry(AsyncioActor):
         ):
             record.idle_timer = None
             with contextlib.suppress(pykka.ActorDeadError):
-                record.owner.tell(Close(getattr(record.call, "id", ""), "idle_timeout"))
+                record.owner.tell(IdleTimedOut())
         if record.waiters:
             self._check_waiters(record)
 
