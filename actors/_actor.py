@@ -469,13 +469,13 @@ class AsyncioActor(pykka.Actor):
             item = queue[head]
             queue[head] = None  # handled items are not kept alive
             head += 1
+            mailbox._head = head  # len(mailbox) stays exact while the handler runs
             if type(item) is Envelope:
                 message, reply_to = item.message, item.reply_to
             else:
                 message, reply_to = item, None
             try:
                 if type(message) is messages._ActorStop:
-                    mailbox._head = head
                     self._begin_stop(reply_to)
                     return
                 if type(message) in _PYKKA_MESSAGES:
@@ -493,12 +493,10 @@ class AsyncioActor(pykka.Actor):
                         continue
                 self._handle_error(reply_to)
             except BaseException:
-                mailbox._head = head
                 self._handle_fatal()
                 raise
             else:
                 if type(result) is CoroutineType:
-                    mailbox._head = head
                     mailbox.handled += head - first
                     self._busy = self.actor_loop.create_task(self._finish_async(reply_to, result))
                     return
@@ -506,12 +504,10 @@ class AsyncioActor(pykka.Actor):
                     reply_to.set(result)
                 self._retrying = None
             if stopped._set:
-                mailbox._head = head
                 self._teardown()
                 return
         mailbox.handled += head - first
         if mailbox._room is not None:
-            mailbox._head = head
             mailbox._wake_senders()
         if head < len(queue):
             if head > _COMPACT_AFTER:

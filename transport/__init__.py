@@ -7,41 +7,72 @@ getstream SDK) are optional extras imported from their own packages.
 """
 
 from actors import ConnectionClosedError
+from actors.clock import SystemClock, VirtualClock
+from actors.connection import ConnectionOptions, ConnectionReport
+from actors.predicates import (
+    AtLeast,
+    EmptyFor,
+    KindPresent,
+    Predicate,
+    Someone,
+    TrackPublished,
+    UserPresent,
+)
 from actors.presence import ConnectionState, Presence
-from messages import Participant, TrackType, User
+from messages import LifecycleEntry, Participant, ParticipantKind, TrackInfo, TrackType, User
 from transport._connection import Connection
 from transport._edge import Call, EdgeTransport
 from transport.events import (
     CallEndedEvent,
     ConnectionClosedEvent,
+    ConnectionStateEvent,
     EdgeEvent,
     EventBus,
     ParticipantJoinedEvent,
     ParticipantLeftEvent,
+    ParticipantReconnectingEvent,
+    ParticipantRejoinedEvent,
     TrackAddedEvent,
     TrackRemovedEvent,
 )
 from transport.memory import MemoryCall, MemoryEdge, MemoryParticipant
 
 __all__ = [
+    "AtLeast",
     "Call",
     "CallEndedEvent",
     "Connection",
     "ConnectionClosedError",
     "ConnectionClosedEvent",
+    "ConnectionOptions",
+    "ConnectionReport",
     "ConnectionState",
+    "ConnectionStateEvent",
     "EdgeEvent",
     "EdgeTransport",
+    "EmptyFor",
     "EventBus",
+    "KindPresent",
+    "LifecycleEntry",
     "MemoryCall",
     "MemoryEdge",
     "MemoryParticipant",
     "Participant",
     "ParticipantJoinedEvent",
+    "ParticipantKind",
     "ParticipantLeftEvent",
+    "ParticipantReconnectingEvent",
+    "ParticipantRejoinedEvent",
+    "Predicate",
     "Presence",
+    "Someone",
+    "SystemClock",
     "TrackAddedEvent",
+    "TrackInfo",
+    "TrackPublished",
     "TrackRemovedEvent",
     "TrackType",
     "User",
+    "UserPresent",
+    "VirtualClock",
 ]

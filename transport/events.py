@@ -32,9 +32,12 @@ from typing import Any, TypeVar, Union
 from messages import (
     CallEndedEvent,
     ConnectionClosedEvent,
+    ConnectionStateEvent,
     EdgeEvent,
     ParticipantJoinedEvent,
     ParticipantLeftEvent,
+    ParticipantReconnectingEvent,
+    ParticipantRejoinedEvent,
     TrackAddedEvent,
     TrackRemovedEvent,
 )
@@ -42,10 +45,13 @@ from messages import (
 __all__ = [
     "CallEndedEvent",
     "ConnectionClosedEvent",
+    "ConnectionStateEvent",
     "EdgeEvent",
     "EventBus",
     "ParticipantJoinedEvent",
     "ParticipantLeftEvent",
+    "ParticipantReconnectingEvent",
+    "ParticipantRejoinedEvent",
     "TrackAddedEvent",
     "TrackRemovedEvent",
 ]

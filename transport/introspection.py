@@ -28,12 +28,21 @@ logger = logging.getLogger("transport.introspection")
 
 
 async def collect_reports(edges: Iterable[EdgeTransport]) -> list[ConnectionReport]:
-    """Reports of every open connection of ``edges``, in join order per edge."""
+    """Reports of every open connection of ``edges``, in join order per edge.
+
+    Participants' provider objects (``original``) are left out, as on the wire.
+    """
     reports: list[ConnectionReport] = []
     for edge in edges:
         for connection in edge.connections():
             with contextlib.suppress(ConnectionClosedError):
-                reports.append(await connection.inspect())
+                report = await connection.inspect()
+                # Provider objects stay in the process, as on the wire.
+                participants = tuple(
+                    p if p.original is None else msgspec.structs.replace(p, original=None)
+                    for p in report.participants
+                )
+                reports.append(msgspec.structs.replace(report, participants=participants))
     return reports
 
 

@@ -1,0 +1,133 @@
+"""The lifecycle as an explicit state machine, on a virtual clock: no sleeping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from transport import (
+    ConnectionOptions,
+    ConnectionState,
+    MemoryEdge,
+    TrackType,
+    User,
+    VirtualClock,
+)
+
+Names = Callable[[], list[str]]
+
+
+async def _join(edge: MemoryEdge, options: ConnectionOptions | None = None) -> Any:
+    return await edge.join(User("agent"), await edge.create_call("c"), options=options)
+
+
+async def test_each_transition_is_an_event(edge: MemoryEdge, names: Names) -> None:
+    connection = await _join(edge)
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    await alice.leave()
+    await connection.close()
+    assert names() == [
+        "ParticipantJoined",
+        "State:active",
+        "ParticipantLeft:left",
+        "State:idle",
+        "State:closed",
+        "ConnectionClosed:closed",
+    ]
+
+
+async def test_idle_since_is_the_clock_reading_of_the_last_departure(
+    edge: MemoryEdge, clock: VirtualClock
+) -> None:
+    connection = await _join(edge)
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    clock.advance(7.5)
+    await alice.leave()
+    assert connection.state is ConnectionState.IDLE
+    assert connection.idle_since() == 1_007.5
+    await alice.join()
+    assert connection.idle_since() == 0.0
+
+
+async def test_dropped_participant_keeps_its_place_during_the_grace_period(
+    edge: MemoryEdge, clock: VirtualClock, names: Names
+) -> None:
+    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    await alice.publish(TrackType.AUDIO)
+    await alice.drop()
+    assert connection.state is ConnectionState.RECONNECTING
+    assert [p.user_id for p in connection.participants] == ["alice"]
+    assert connection.presence.tracks == ()
+    assert connection.idle_since() == 0.0
+    clock.advance(9)
+    await connection.flush()
+    comeback = edge.participant("c", "alice")
+    await comeback.join()
+    assert connection.state is ConnectionState.ACTIVE
+    assert [p.id for p in connection.participants] == [comeback.participant.id]  # type: ignore[union-attr]
+    assert "ParticipantLeft:dropped" not in names()
+    assert names()[-3:] == ["State:reconnecting", "ParticipantRejoined", "State:active"]
+
+
+async def test_grace_running_out_makes_the_dropped_participant_leave(
+    edge: MemoryEdge, clock: VirtualClock, names: Names
+) -> None:
+    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    await alice.drop()
+    clock.advance(10)
+    await connection.flush()
+    assert connection.state is ConnectionState.IDLE
+    assert connection.participants == ()
+    assert connection.idle_since() == 1_010.0
+    assert names() == [
+        "ParticipantJoined",
+        "State:active",
+        "ParticipantReconnecting",
+        "State:reconnecting",
+        "ParticipantLeft:dropped",
+        "State:idle",
+    ]
+
+
+async def test_without_grace_a_drop_is_a_departure(edge: MemoryEdge, names: Names) -> None:
+    connection = await _join(edge)
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    await alice.drop()
+    assert connection.state is ConnectionState.IDLE
+    assert names()[-2:] == ["ParticipantLeft:dropped", "State:idle"]
+
+
+async def test_idle_timeout_closes_the_connection(
+    edge: MemoryEdge, clock: VirtualClock, names: Names
+) -> None:
+    connection = await _join(edge, ConnectionOptions(idle_timeout=30))
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    await alice.leave()
+    clock.advance(29.9)
+    await connection.flush()
+    assert connection.state is ConnectionState.IDLE
+    clock.advance(0.1)
+    await connection.flush()
+    await edge.events.drain()
+    assert connection.state is ConnectionState.CLOSED
+    assert names()[-1] == "ConnectionClosed:idle_timeout"
+
+
+async def test_a_rejoin_cancels_the_idle_timeout(edge: MemoryEdge, clock: VirtualClock) -> None:
+    connection = await _join(edge, ConnectionOptions(idle_timeout=30))
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    await alice.leave()
+    clock.advance(20)
+    await alice.join()
+    clock.advance(60)
+    await connection.flush()
+    assert connection.state is ConnectionState.ACTIVE

@@ -1,0 +1,169 @@
+"""Waits on live state: predicates over the presence, checked from the moment they start."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from messages import Participant, ParticipantJoined
+from transport import (
+    AtLeast,
+    ConnectionClosedError,
+    EmptyFor,
+    KindPresent,
+    MemoryEdge,
+    ParticipantKind,
+    Presence,
+    Someone,
+    TrackPublished,
+    TrackType,
+    User,
+    UserPresent,
+    VirtualClock,
+)
+
+
+async def _connection(edge: MemoryEdge) -> Any:
+    return await edge.join(User("agent"), await edge.create_call("c"))
+
+
+async def _pending(connection: Any, predicate: Any, timeout: float | None = None) -> Any:
+    task = asyncio.ensure_future(connection.wait_for(predicate, timeout))
+    await connection.flush()
+    assert not task.done()
+    return task
+
+
+async def test_a_join_before_the_wait_is_not_missed(edge: MemoryEdge) -> None:
+    connection = await _connection(edge)
+    await edge.participant("c", "alice").join()
+    await asyncio.wait_for(connection.wait_for(Someone()), timeout=1)
+
+
+async def test_user_present_waits_for_that_user(edge: MemoryEdge) -> None:
+    connection = await _connection(edge)
+    task = await _pending(connection, UserPresent("bob"))
+    await edge.participant("c", "alice").join()
+    await connection.flush()
+    assert not task.done()
+    await edge.participant("c", "bob").join()
+    await task
+
+
+async def test_kind_present_reads_the_participant_kind(edge: MemoryEdge) -> None:
+    connection = await _connection(edge)
+    task = await _pending(connection, KindPresent(ParticipantKind.SIP))
+    await edge.participant("c", "alice").join()
+    await connection.flush()
+    assert not task.done()
+    phone = Participant(None, "+15550100", "+15550100__s1", ParticipantKind.SIP)
+    edge.deliver(ParticipantJoined("c", phone))
+    await task
+
+
+async def test_track_published_waits_for_that_track_type(edge: MemoryEdge) -> None:
+    connection = await _connection(edge)
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    task = await _pending(connection, TrackPublished(TrackType.VIDEO, user_id="alice"))
+    await alice.publish(TrackType.AUDIO)
+    assert not task.done()
+    await alice.publish(TrackType.VIDEO)
+    await task
+
+
+async def test_at_least_counts_sessions(edge: MemoryEdge) -> None:
+    connection = await _connection(edge)
+    task = await _pending(connection, AtLeast(2))
+    await edge.participant("c", "alice").join()
+    await connection.flush()
+    assert not task.done()
+    await edge.participant("c", "alice").join()  # a second session of the same user
+    await task
+
+
+async def test_empty_for_fires_on_the_clock(edge: MemoryEdge, clock: VirtualClock) -> None:
+    connection = await _connection(edge)
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    task = await _pending(connection, EmptyFor(5))
+    await alice.leave()
+    clock.advance(4.9)
+    await connection.flush()
+    assert not task.done()
+    clock.advance(0.1)
+    await connection.flush()
+    await task
+
+
+async def test_empty_for_restarts_when_someone_comes_and_goes(
+    edge: MemoryEdge, clock: VirtualClock
+) -> None:
+    connection = await _connection(edge)
+    task = await _pending(connection, EmptyFor(5))
+    clock.advance(3)
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    await alice.leave()
+    clock.advance(3)
+    await connection.flush()
+    assert not task.done()
+    clock.advance(2)
+    await connection.flush()
+    await task
+
+
+async def test_a_plain_function_of_the_presence_is_a_predicate(edge: MemoryEdge) -> None:
+    connection = await _connection(edge)
+
+    def two_users(presence: Presence) -> bool:
+        return len({p.user_id for p in presence.participants}) >= 2
+
+    task = await _pending(connection, two_users)
+    await edge.participant("c", "alice").join()
+    await edge.participant("c", "alice").join()
+    await connection.flush()
+    assert not task.done()
+    await edge.participant("c", "bob").join()
+    await task
+
+
+async def test_timeout_runs_on_the_edge_clock_and_leaves_no_waiter(
+    edge: MemoryEdge, clock: VirtualClock
+) -> None:
+    connection = await _connection(edge)
+    task = await _pending(connection, Someone(), timeout=10)
+    clock.advance(10)
+    with pytest.raises(TimeoutError):
+        await task
+    await connection.flush()
+    assert edge._registries is not None
+    registry = edge._registries.for_call("c").proxy()
+    assert await registry.waiter_count(connection.key) == 0
+
+
+async def test_a_predicate_that_raises_fails_only_its_wait(edge: MemoryEdge) -> None:
+    connection = await _connection(edge)
+
+    def broken(presence: Presence) -> bool:
+        if presence.participants:
+            raise ValueError("bad predicate")
+        return False
+
+    task = await _pending(connection, broken)
+    other = await _pending(connection, Someone())
+    await edge.participant("c", "alice").join()
+    with pytest.raises(ValueError, match="bad predicate"):
+        await task
+    await other
+
+
+async def test_close_fails_every_pending_wait(edge: MemoryEdge) -> None:
+    connection = await _connection(edge)
+    tasks = [await _pending(connection, p) for p in (Someone(), AtLeast(3), EmptyFor(60))]
+    await connection.close()
+    for task in tasks:
+        with pytest.raises(ConnectionClosedError):
+            await task
