@@ -1,0 +1,83 @@
+"""Fuzzing the wire codec: every input ends in a message or ``ProtocolError``, never a crash."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from messages import Message, ProtocolError, decode, decode_json
+
+_cases = {"msgpack": 0, "json": 0, "structured": 0}
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+_tags = st.sampled_from(
+    ["ParticipantJoined", "ParticipantLeft", "TrackAdded", "TrackRemoved", "Close", "Nope", ""]
+)
+
+
+def _check(result: Any) -> None:
+    assert isinstance(result, Message)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=256))
+def test_random_msgpack_bytes(data: bytes) -> None:
+    _cases["msgpack"] += 1
+    with contextlib.suppress(ProtocolError):
+        _check(decode(data))
+
+
+@settings(max_examples=400)
+@given(st.binary(max_size=256))
+def test_random_json_bytes(data: bytes) -> None:
+    _cases["json"] += 1
+    with contextlib.suppress(ProtocolError):
+        _check(decode_json(data))
+
+
+@settings(max_examples=400)
+@given(
+    tag=_tags,
+    fields=st.dictionaries(
+        st.sampled_from(["call_id", "participant", "track_id", "track_type", "reason", "extra"]),
+        _json_values,
+        max_size=6,
+    ),
+)
+def test_structured_frames_with_wrong_types_and_tags(tag: str, fields: dict[str, Any]) -> None:
+    _cases["structured"] += 1
+    frame = {"type": tag, **fields}
+    for encoded in (msgspec.json.encode(frame), msgspec.msgpack.encode(frame)):
+        with contextlib.suppress(ProtocolError):
+            _check(decode_json(encoded) if encoded[:1] == b"{" else decode(encoded))
+
+
+def test_huge_and_deeply_nested_input_is_refused() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for data in (deep, b'{"type":"Close","call_id":"' + b"x" * 5_000_000 + b'"'):
+        try:
+            decode_json(data)
+        except ProtocolError:
+            continue
+        raise AssertionError("malformed input was accepted")
+
+
+def test_report_how_many_cases_ran() -> None:
+    # Runs after the fuzzers in this module (pytest keeps file order).
+    total = sum(_cases.values())
+    print(f"\\nwire-codec fuzzing: {total} cases ({_cases})")
+    assert total >= 1_000
