@@ -13,6 +13,7 @@ arrival order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
 import logging
@@ -21,6 +22,7 @@ import threading
 import uuid
 import weakref
 from collections import deque
+from collections.abc import Callable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
@@ -34,11 +36,11 @@ from actors._registry import directory
 from actors._supervision import RestartBudget, RestartPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Coroutine
 
     from pykka._types import OptExcInfo
 
-__all__ = ["AsyncioActor", "ask", "send", "stop_all"]
+__all__ = ["AsyncioActor", "ask", "send", "stop_all", "teller"]
 
 logger = logging.getLogger("actors")
 
@@ -709,6 +711,16 @@ def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
         return future
     ref.actor_inbox.put(Envelope(message, reply_to=future))
     return future
+
+
+def teller(ref: ActorRef[Any], message: Any) -> Callable[[], None]:
+    """A callback that tells ``message`` to ``ref``; for timers. A dead actor is ignored."""
+
+    def tell() -> None:
+        with contextlib.suppress(ActorDeadError):
+            ref.tell(message)
+
+    return tell
 
 
 async def send(ref: ActorRef[Any], message: Any) -> None:

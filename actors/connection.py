@@ -49,7 +49,6 @@ All handlers run on the actor's loop; timers come from its ``Clock``.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 from collections import deque
@@ -59,7 +58,7 @@ from typing import Any, ClassVar, Literal
 import msgspec
 import pykka
 
-from actors._actor import AsyncioActor
+from actors._actor import AsyncioActor, teller
 from actors._errors import ConnectionClosedError
 from actors._supervision import RestartPolicy
 from actors.clock import Clock, SystemClock, Timer
@@ -414,7 +413,7 @@ class ConnectionActor(AsyncioActor):
         if reason == "dropped" and grace > 0:
             events = self._drop_tracks(known)
             self._reconnecting[known.id] = self._clock.call_later(
-                grace, self._grace_timer(known.id)
+                grace, teller(self.actor_ref, _GraceOver(known.id))
             )
             self._note("reconnecting", known, reason)
             events.append(ParticipantReconnectingEvent(known, self.call))
@@ -422,15 +421,6 @@ class ConnectionActor(AsyncioActor):
             return
         self._note("dropped" if reason == "dropped" else "left", known, reason)
         self._change(self._remove(known, reason), presence=True, tracks=True)
-
-    def _grace_timer(self, participant_id: str) -> Callable[[], None]:
-        ref = self.actor_ref
-
-        def grace_over() -> None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(_GraceOver(participant_id))
-
-        return grace_over
 
     def _grace_over(self, message: _GraceOver) -> None:
         if self._closed or message.participant_id not in self._reconnecting:

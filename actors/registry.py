@@ -28,7 +28,7 @@ from typing import Any
 import pykka
 from pykka._envelope import Envelope
 
-from actors._actor import AsyncioActor
+from actors._actor import AsyncioActor, teller
 from actors._errors import ConnectionClosedError
 from actors.clock import Clock, SystemClock, Timer
 from actors.predicates import Predicate
@@ -404,17 +404,8 @@ class ParticipantRegistry(AsyncioActor):
             record.idle_timer = None
         if record.idle_timeout is not None and record.presence.state is ConnectionState.IDLE:
             record.idle_timer = self._clock.call_later(
-                record.idle_timeout, self._ticker(record.key)
+                record.idle_timeout, teller(self.actor_ref, _Tick(record.key))
             )
-
-    def _ticker(self, key: str) -> Callable[[], None]:
-        ref = self.actor_ref
-
-        def tick() -> None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(_Tick(key))
-
-        return tick
 
     def _tick(self, message: _Tick) -> None:
         record = self._records.get(message.key)
@@ -459,7 +450,7 @@ class ParticipantRegistry(AsyncioActor):
             record.wake_timer = None
         if wake_at is not None:
             record.wake_timer = self._clock.call_later(
-                max(wake_at - now, 0.0), self._ticker(record.key)
+                max(wake_at - now, 0.0), teller(self.actor_ref, _Tick(record.key))
             )
 
     def _add_waiter(self, message: AddWaiter) -> None:
