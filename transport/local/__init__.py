@@ -1,0 +1,21 @@
+"""The local edge (extra ``local``): real WebRTC on this machine with aiohttp and aiortc.
+
+``LocalEdge`` serves signaling, a browser join page and the agent's media;
+``LocalParticipant`` joins from Python. See ``transport.local.edge``.
+"""
+
+from transport.local.edge import LocalCall, LocalEdge
+from transport.local.participant import JoinRefusedError, LocalParticipant
+from transport.local.signaling import MAX_FRAME, SignalingError
+from transport.local.tokens import JoinTokens, TokenError
+
+__all__ = [
+    "MAX_FRAME",
+    "JoinRefusedError",
+    "JoinTokens",
+    "LocalCall",
+    "LocalEdge",
+    "LocalParticipant",
+    "SignalingError",
+    "TokenError",
+]

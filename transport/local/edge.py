@@ -1,0 +1,316 @@
+"""``LocalEdge``: real WebRTC calls on this machine, with no account and no cloud.
+
+An aiohttp server (loopback by default) serves websocket signaling at
+``/ws/{call_id}`` and a browser join page at ``/call/{call_id}?token=...``; each
+participant gets one aiortc ``RTCPeerConnection`` on the edge. Joins need a join
+token the edge signed (``edge.token(call_id, user_id)``). What participants do
+becomes mailbox messages for every connection of the call. The agent reads
+received media with ``add_track_subscriber(track_id)``. Everything runs on the
+loop that started the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+from aiohttp import WSMsgType, web
+from aiortc import MediaStreamTrack
+from aiortc.contrib.media import MediaRelay
+
+from messages import Message, Participant, ParticipantJoined, ParticipantKind, TrackAdded, User
+from transport._connection import Connection
+from transport._edge import EdgeTransport
+from transport.local.media import Drain
+from transport.local.participant import LocalParticipant
+from transport.local.session import Session
+from transport.local.signaling import (
+    MAX_FRAME,
+    Error,
+    Join,
+    Joined,
+    Roster,
+    RosterEntry,
+    SignalingError,
+    decode_client,
+    encode,
+)
+from transport.local.tokens import JoinTokens, TokenError
+
+__all__ = ["LocalCall", "LocalEdge"]
+
+logger = logging.getLogger("transport.local")
+
+STATIC = Path(__file__).parent / "static"
+HEARTBEAT = 2.0
+"""Seconds between websocket pings; a silent peer is dropped after about two."""
+
+
+class LocalCall(msgspec.Struct, frozen=True):
+    """A call on a ``LocalEdge``; ``url`` is its browser join page (add ``?token=``)."""
+
+    id: str
+    url: str
+
+
+class LocalEdge(EdgeTransport):
+    """The embedded edge: aiohttp signaling and aiortc media on this machine.
+
+    ``async with LocalEdge() as edge:`` starts the server on ``host:port``
+    (port 0 picks a free one; ``edge.url`` tells) and stops it, closing every
+    connection and session. ``mount(app, url)`` serves from an aiohttp app the
+    host already runs instead. ``secret`` signs join tokens (random if not given).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        secret: bytes | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.host = host
+        self.port = port
+        self.tokens = JoinTokens(secret)
+        self.users: dict[str, User] = {}
+        self._url: str | None = None
+        self._runner: web.AppRunner | None = None
+        self._sessions: dict[str, dict[str, Session]] = {}
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._relay = MediaRelay()
+        self._tracks: dict[str, MediaStreamTrack] = {}
+        self._drains: dict[str, Drain] = {}
+        self._session_ids = itertools.count(1)
+
+    # -- server --------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, ``http://host:port``; set once started or mounted."""
+        if self._url is None:
+            msg = "the LocalEdge is not started: use `async with LocalEdge()` or mount()"
+            raise RuntimeError(msg)
+        return self._url
+
+    def mount(self, app: web.Application, url: str) -> None:
+        """Serve the edge's routes from ``app``, which the host runs at ``url``."""
+        app.add_routes(
+            [
+                web.get("/ws/{call_id}", self._websocket),
+                web.get("/call/{call_id}", self._page),
+                web.static("/static", STATIC),
+            ]
+        )
+        self._url = url.rstrip("/")
+
+    async def start(self) -> LocalEdge:
+        """Start the server (on the running loop); returns the edge."""
+        if self._runner is not None:
+            return self
+        app = web.Application()
+        self.mount(app, "http://placeholder")
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        self._url = f"http://{host}:{port}"
+        logger.info("local edge listening on %s", self._url)
+        return self
+
+    async def __aenter__(self) -> LocalEdge:
+        return await self.start()
+
+    async def _shutdown(self) -> None:
+        for sessions in list(self._sessions.values()):
+            for session in list(sessions.values()):
+                await session.end("dropped")
+                await session.close_socket()
+        for socket in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await socket.close()
+        for track_id in list(self._drains):
+            await self._track_gone(track_id)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- the EdgeTransport contract -----------------------------------------------
+
+    async def authenticate(self, user: User) -> None:
+        """Remember the agent's user (the local edge has no accounts to check)."""
+        self.users[user.id] = user
+
+    async def create_call(self, call_id: str, **kwargs: Any) -> LocalCall:
+        """A call; it exists as soon as someone joins it."""
+        return LocalCall(call_id, f"{self.url}/call/{quote(call_id)}")
+
+    def token(
+        self,
+        call_id: str,
+        user_id: str,
+        *,
+        ttl: float = 600.0,
+        kind: ParticipantKind = ParticipantKind.HUMAN,
+    ) -> str:
+        """A join token for ``user_id`` in ``call_id``, valid for ``ttl`` seconds."""
+        return self.tokens.issue(call_id, user_id, ttl=ttl, kind=kind)
+
+    def join_url(self, call_id: str, user_id: str, *, ttl: float = 3600.0) -> str:
+        """The browser join page for ``user_id``, with a token in it."""
+        token = self.token(call_id, user_id, ttl=ttl)
+        return f"{self.url}/call/{quote(call_id)}?token={quote(token)}&user={quote(user_id)}"
+
+    def participant(
+        self, call_id: str, user_id: str, *, kind: ParticipantKind = ParticipantKind.HUMAN
+    ) -> LocalParticipant:
+        """A Python participant (aiortc) for ``call_id``, with a token; call ``join()``."""
+        return LocalParticipant(self.url, call_id, self.token(call_id, user_id, kind=kind))
+
+    def add_track_subscriber(self, track_id: str) -> MediaStreamTrack:
+        """A track that yields the frames of the received track ``track_id`` (relayed).
+
+        Each call gives a new subscription; read it or stop it. ``KeyError``
+        if no participant publishes ``track_id`` now.
+        """
+        track = self._tracks.get(track_id)
+        if track is None:
+            msg = f"no track {track_id!r} is published on this edge"
+            raise KeyError(msg)
+        return self._relay.subscribe(track, buffered=False)
+
+    def sessions(self, call_id: str) -> tuple[Session, ...]:
+        """The participants connected to ``call_id`` now."""
+        return tuple(self._sessions.get(call_id, {}).values())
+
+    async def _open(self, connection: Connection, **kwargs: Any) -> None:
+        # Tell a connection that joins late who is there and what they publish.
+        call_id = connection.call.id
+        for session in self.sessions(call_id):
+            connection.actor_ref.tell(ParticipantJoined(call_id, session.participant))
+            for spec in session.tracks.values():
+                connection.actor_ref.tell(
+                    TrackAdded(call_id, session.participant, spec.track_id, spec.track_type)
+                )
+        await connection.flush()
+
+    def _evict(self, connection: Connection, participant: Participant, reason: str) -> None:
+        session = self._sessions.get(connection.call.id, {}).get(participant.id)
+        if session is not None:
+            asyncio.get_running_loop().create_task(session.close_socket())
+
+    # -- what sessions call ----------------------------------------------------------
+
+    async def _apply(self, message: Message) -> None:
+        """Deliver ``message`` to the call's connections and wait until they handled it."""
+        connections = self.connections(message.call_id)
+        self.deliver(message)
+        for connection in connections:
+            await connection.flush()
+
+    def _track_arrived(self, track_id: str, track: MediaStreamTrack) -> None:
+        self._tracks[track_id] = track
+        self._drains[track_id] = Drain(self._relay, track)
+
+    async def _track_gone(self, track_id: str) -> None:
+        self._tracks.pop(track_id, None)
+        drain = self._drains.pop(track_id, None)
+        if drain is not None:
+            await drain.stop()
+
+    async def _session_ended(self, session: Session, reason: str) -> None:
+        sessions = self._sessions.get(session.call_id, {})
+        sessions.pop(session.participant.id, None)
+        if not sessions:
+            self._sessions.pop(session.call_id, None)
+        await self._roster_changed(session.call_id)
+
+    async def _roster_changed(self, call_id: str) -> None:
+        sessions = self.sessions(call_id)
+        roster = Roster(
+            [
+                RosterEntry(s.participant.user_id, s.participant.id, s.track_types())
+                for s in sessions
+            ]
+        )
+        for session in sessions:
+            await session.send(roster)
+
+    # -- HTTP handlers ---------------------------------------------------------------
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "call.html")
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        call_id = request.match_info["call_id"]
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=16 * MAX_FRAME)
+        await socket.prepare(request)
+        self._sockets.add(socket)
+        session: Session | None = None
+        try:
+            async for message in socket:
+                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    continue
+                text = message.type is WSMsgType.TEXT
+                try:
+                    frame = decode_client(message.data)
+                except SignalingError as exc:
+                    await _refuse(socket, f"refused frame: {exc}", text)
+                    continue
+                if session is None:
+                    session = await self._join(socket, call_id, frame, text)
+                    if session is None:
+                        break
+                    continue
+                await session.handle(frame)
+                if session.gone:
+                    break
+        finally:
+            self._sockets.discard(socket)
+            if session is not None and not session.gone:
+                await session.end("dropped")
+        return socket
+
+    async def _join(
+        self, socket: web.WebSocketResponse, call_id: str, frame: Any, text: bool
+    ) -> Session | None:
+        if not isinstance(frame, Join):
+            await _refuse(socket, "the first frame must be a Join with a token", text)
+            await socket.close(code=4400, message=b"join first")
+            return None
+        try:
+            claims = self.tokens.verify(frame.token, call_id)
+        except TokenError as exc:
+            await _refuse(socket, f"join refused: {exc}", text, frame.seq)
+            await socket.close(code=4401, message=str(exc).encode()[:120])
+            return None
+        participant_id = f"{claims.user}__{secrets.token_hex(4)}{next(self._session_ids)}"
+        participant = Participant(None, claims.user, participant_id, claims.kind)
+        session = Session(self, call_id, participant, socket, text=text)
+        participant = msgspec.structs.replace(participant, original=session)
+        session.participant = participant
+        self._sessions.setdefault(call_id, {})[participant_id] = session
+        await session.start()
+        await session.send(Joined(participant_id, call_id, frame.seq))
+        await self._roster_changed(call_id)
+        return session
+
+
+async def _refuse(socket: web.WebSocketResponse, reason: str, text: bool, seq: int = 0) -> None:
+    logger.info("signaling: %s", reason)
+    data = encode(Error(reason, seq), text=text)
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        if text:
+            await socket.send_str(data.decode())
+        else:
+            await socket.send_bytes(data)

@@ -1,0 +1,193 @@
+"""``LocalParticipant``: a Python participant of a local call (aiortc), for tests, demos and load.
+
+It has the same methods as ``MemoryParticipant`` (``join``, ``publish``,
+``unpublish``, ``leave``) plus ``drop`` (vanish without leaving), so a test
+switches edges by changing one line. Each method returns once the edge has
+acted on it and every connection of the call has handled the result. Published
+tracks are synthetic (a tone, a moving pattern) unless you pass your own.
+``LocalParticipant.connect(url, call_id, token)`` joins from another process.
+Run it on an event loop; one participant belongs to one loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from messages import Participant, TrackType
+from transport.local.media import synthetic_track
+from transport.local.signaling import (
+    Answer,
+    Done,
+    Error,
+    Join,
+    Joined,
+    Leave,
+    Offer,
+    Roster,
+    SignalingError,
+    TrackSpec,
+    Unpublish,
+    decode_edge,
+    encode,
+)
+
+__all__ = ["JoinRefusedError", "LocalParticipant"]
+
+logger = logging.getLogger("transport.local.participant")
+
+
+class JoinRefusedError(RuntimeError):
+    """The edge refused a frame of this participant; the text is the edge's reason."""
+
+
+class LocalParticipant:
+    """One participant session of a local call, driven from Python."""
+
+    def __init__(self, url: str, call_id: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.call_id = call_id
+        self.token = token
+        self.participant_id: str | None = None
+        self.roster: list[Any] = []
+        self.tracks: dict[str, TrackType] = {}
+        self._sources: dict[str, MediaStreamTrack] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._socket: aiohttp.ClientWebSocketResponse | None = None
+        self._pc: RTCPeerConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._replies: dict[int, asyncio.Future[Any]] = {}
+        self._seq = itertools.count(1)
+        self._track_numbers = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"<LocalParticipant {self.participant_id or '(not joined)'} in {self.call_id}>"
+
+    @classmethod
+    async def connect(cls, url: str, call_id: str, token: str) -> LocalParticipant:
+        """Join ``call_id`` on the edge at ``url`` with ``token`` (from any process)."""
+        participant = cls(url, call_id, token)
+        await participant.join()
+        return participant
+
+    async def _request(self, frame: Any) -> Any:
+        if self._socket is None or self._socket.closed:
+            msg = f"{self} is not connected: call join() first"
+            raise RuntimeError(msg)
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._replies[frame.seq] = reply
+        await self._socket.send_bytes(encode(frame))
+        result = await reply
+        if isinstance(result, Error):
+            raise JoinRefusedError(result.reason)
+        return result
+
+    async def _read(self) -> None:
+        assert self._socket is not None
+        try:
+            async for message in self._socket:
+                if message.type is not aiohttp.WSMsgType.BINARY:
+                    continue
+                try:
+                    frame = decode_edge(message.data)
+                except SignalingError:
+                    logger.warning("%s: unreadable frame from the edge", self)
+                    continue
+                if isinstance(frame, Roster):
+                    self.roster = list(frame.participants)
+                    continue
+                reply = self._replies.pop(getattr(frame, "seq", 0), None)
+                if reply is not None and not reply.done():
+                    reply.set_result(frame)
+        finally:
+            closed = ConnectionResetError("the edge closed the signaling socket")
+            for reply in self._replies.values():
+                if not reply.done():
+                    reply.set_exception(closed)
+            self._replies.clear()
+
+    async def join(self) -> Participant:
+        """Connect the signaling socket and join the call; returns the participant."""
+        if self._socket is not None:
+            msg = f"{self} has already joined"
+            raise RuntimeError(msg)
+        self._session = aiohttp.ClientSession()
+        try:
+            self._socket = await self._session.ws_connect(
+                f"{self.url}/ws/{quote(self.call_id)}", heartbeat=2.0
+            )
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+            joined: Joined = await self._request(Join(self.token, next(self._seq)))
+        except BaseException:
+            await self._close()
+            raise
+        self.participant_id = joined.participant_id
+        return Participant(self, self._user_id(), joined.participant_id)
+
+    def _user_id(self) -> str:
+        return (self.participant_id or "").rsplit("__", 1)[0]
+
+    async def publish(self, track_type: TrackType, track: MediaStreamTrack | None = None) -> str:
+        """Publish a track of ``track_type`` (synthetic unless ``track`` is given); its id."""
+        if self.participant_id is None:
+            msg = f"{self} has not joined"
+            raise RuntimeError(msg)
+        if self._pc is None:
+            self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        source = track if track is not None else synthetic_track(track_type)
+        sender = self._pc.addTrack(source)
+        await self._pc.setLocalDescription(await self._pc.createOffer())
+        transceiver = next(t for t in self._pc.getTransceivers() if t.sender is sender)
+        assert transceiver.mid is not None
+        track_id = f"{self.participant_id}:{next(self._track_numbers)}"
+        spec = TrackSpec(transceiver.mid, track_id, track_type)
+        answer: Answer = await self._request(
+            Offer(self._pc.localDescription.sdp, [spec], next(self._seq))
+        )
+        await self._pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+        self.tracks[track_id] = track_type
+        self._sources[track_id] = source
+        return track_id
+
+    async def unpublish(self, track_id: str) -> None:
+        """Stop publishing ``track_id`` (aiortc cannot remove a track: this is signalled)."""
+        await self._request(Unpublish(track_id, next(self._seq)))
+        self.tracks.pop(track_id, None)
+        source = self._sources.pop(track_id, None)
+        if source is not None:
+            source.stop()
+
+    async def leave(self) -> None:
+        """Leave the call (reason ``left``) and close everything."""
+        with contextlib.suppress(ConnectionResetError):
+            done: Done = await self._request(Leave(next(self._seq)))
+            del done
+        await self._close()
+
+    async def drop(self) -> None:
+        """Vanish without leaving, as a crashed client would (reason ``dropped``)."""
+        await self._close()
+
+    async def _close(self) -> None:
+        for source in self._sources.values():
+            source.stop()
+        self._sources.clear()
+        if self._pc is not None:
+            await self._pc.close()
+            self._pc = None
+        if self._socket is not None:
+            await self._socket.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
