@@ -135,6 +135,16 @@ def _name(handler: Handler) -> str:
     return getattr(handler, "__qualname__", repr(handler))
 
 
+def _event_classes() -> dict[str, type[Any]]:
+    classes: dict[str, type[Any]] = {}
+    pending: list[type[Any]] = [EdgeEvent]
+    while pending:
+        cls = pending.pop()
+        classes[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return classes
+
+
 def _event_types(handler: Handler) -> tuple[type[Any], ...]:
     """The classes named by the annotation of ``handler``'s only parameter."""
     if not inspect.iscoroutinefunction(handler) and not inspect.iscoroutinefunction(
@@ -151,7 +161,9 @@ def _event_types(handler: Handler) -> tuple[type[Any], ...]:
         msg = f"event handler {_name(handler)} must take exactly one parameter, the event"
         raise TypeError(msg)
     try:
-        hints = typing.get_type_hints(handler)
+        # Event classes resolve by name even when the handler's module imported
+        # them locally (with postponed annotations, a local import is invisible).
+        hints = typing.get_type_hints(handler, localns=_event_classes())
     except Exception as exc:
         msg = f"cannot resolve the annotation of {_name(handler)}: {exc}"
         raise TypeError(msg) from exc

@@ -118,7 +118,7 @@ class LocalEdge(EdgeTransport):
             return self
         app = web.Application()
         self.mount(app, "http://placeholder")
-        runner = web.AppRunner(app, handle_signals=False)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)  # URLs carry tokens
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
