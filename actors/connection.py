@@ -216,6 +216,7 @@ class ConnectionActor(AsyncioActor):
         self._refused: set[str] = set()
         self._tracks: dict[str, TrackInfo] = {}
         self._closed = False
+        self._now = self._clock.time()  # the clock reading of the message being handled
         self._outbox: list[Any] = []  # changes kept while the registry is down
         self._lifecycle: deque[LifecycleEntry] = deque(maxlen=self.options.lifecycle_history)
         self._waits: dict[Any, int] = {}  # future -> wait number, while recording
@@ -245,6 +246,7 @@ class ConnectionActor(AsyncioActor):
         return self._closed
 
     def on_receive(self, message: Any) -> Any:
+        self._now = self._clock.time()  # one reading per message: records, states, notes
         kind = type(message)
         handler = self._internal.get(kind)
         if handler is not None:
@@ -259,7 +261,7 @@ class ConnectionActor(AsyncioActor):
             logger.warning("%s is for call %s; dropping %r", self.key, self.call_id, message)
             return None
         if self._recorder is not None:
-            self._recorder.message(self._clock.time(), message)
+            self._recorder.message(self._now, message)
         if kind is ParticipantJoined:
             self._joined(message.participant)
         elif kind is TrackAdded:
@@ -287,7 +289,7 @@ class ConnectionActor(AsyncioActor):
     def _note(self, what: str, participant: Participant | None = None, reason: str = "") -> None:
         self._lifecycle.append(
             LifecycleEntry(
-                self._clock.time(),
+                self._now,
                 what,
                 participant.id if participant else "",
                 participant.user_id if participant else "",
@@ -303,6 +305,7 @@ class ConnectionActor(AsyncioActor):
                 tuple(self._participants.values()) if presence else None,
                 tuple(self._reconnecting) if presence else None,
                 tuple(self._tracks.values()) if tracks else None,
+                self._now if presence else None,
             )
         )
 
@@ -498,6 +501,7 @@ class ConnectionActor(AsyncioActor):
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         """Out of restarts: close the connection, saying why, so nobody waits forever."""
+        self._now = self._clock.time()
         if not self._closed:
             self._close(f"failed: {exception_value!r}")
 

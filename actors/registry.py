@@ -89,9 +89,11 @@ class Change:
     ``participants`` (agent excluded), ``reconnecting`` and ``tracks`` are whole
     sets, or ``None`` where nothing changed. Whole sets make a change
     idempotent, so a replacement registry can be brought up to date by replay.
+    ``at`` is the clock reading at which the connection actor took the message
+    (a state that begins with this change begins then); ``None``: now.
     """
 
-    __slots__ = ("events", "key", "participants", "reconnecting", "tracks")
+    __slots__ = ("at", "events", "key", "participants", "reconnecting", "tracks")
 
     def __init__(
         self,
@@ -100,12 +102,14 @@ class Change:
         participants: tuple[Participant, ...] | None = None,
         reconnecting: tuple[str, ...] | None = None,
         tracks: tuple[TrackInfo, ...] | None = None,
+        at: float | None = None,
     ) -> None:
         self.key = key
         self.events = events
         self.participants = participants
         self.reconnecting = reconnecting
         self.tracks = tracks
+        self.at = at
 
 
 class CloseCall:
@@ -360,14 +364,16 @@ class ParticipantRegistry(AsyncioActor):
         if message.tracks is not None:
             record.tracks = message.tracks
             changed = True
-        transition = self._publish(record) if changed else None
+        transition = self._publish(record, at=message.at) if changed else None
         emit = record.emit
         for event in message.events:
             emit(event)
         if transition is not None:
             emit(transition)
 
-    def _publish(self, record: _Record, state: ConnectionState | None = None) -> Any:
+    def _publish(
+        self, record: _Record, state: ConnectionState | None = None, at: float | None = None
+    ) -> Any:
         """Publish the record's presence; return a ``ConnectionStateEvent`` on a transition."""
         before = record.presence
         if state is None:
@@ -380,7 +386,9 @@ class ParticipantRegistry(AsyncioActor):
             else:
                 state = ConnectionState.IDLE
         moved = state is not before.state
-        since = self._clock.time() if moved else before.since
+        since = before.since
+        if moved:
+            since = at if at is not None else self._clock.time()
         record.presence = presence = Presence(
             record.participants,
             record.tracks,

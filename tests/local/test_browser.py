@@ -1,0 +1,55 @@
+"""A real headless Chromium joins through the browser page with fake camera and microphone."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from transport import (
+    Connection,
+    EmptyFor,
+    ParticipantJoinedEvent,
+    ParticipantLeftEvent,
+    TrackAddedEvent,
+    TrackPublished,
+    TrackType,
+)
+from transport.local import LocalEdge
+
+sys.path.insert(0, str(Path(__file__).parent))
+from browser import CHROMIUM, Browser
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
+]
+
+
+async def test_a_browser_joins_publishes_audio_and_video_and_leaves_when_closed(
+    edge: LocalEdge, connection: Connection, events: list[Any]
+) -> None:
+    browser = Browser()
+    await browser.start()
+    try:
+        page = await browser.open(edge.join_url("room", "carol"))
+        await connection.wait_for(TrackPublished(TrackType.AUDIO, user_id="carol"), timeout=60)
+        await connection.wait_for(TrackPublished(TrackType.VIDEO, user_id="carol"), timeout=60)
+        video = next(t for t in connection.presence.tracks if t.track_type is TrackType.VIDEO)
+        subscriber = edge.add_track_subscriber(video.track_id)
+        frame = await asyncio.wait_for(subscriber.recv(), timeout=30)
+        assert frame.width > 0
+        subscriber.stop()
+        await browser.close_page(page)
+        await connection.wait_for(EmptyFor(0), timeout=30)
+    finally:
+        await browser.close()
+    joined = [e for e in events if isinstance(e, ParticipantJoinedEvent)]
+    added = [e.track_type for e in events if isinstance(e, TrackAddedEvent)]
+    left = [e for e in events if isinstance(e, ParticipantLeftEvent)]
+    assert [e.participant.user_id for e in joined] == ["carol"]
+    assert sorted(added) == [TrackType.AUDIO, TrackType.VIDEO]
+    assert [(e.participant.user_id, e.reason) for e in left] == [("carol", "dropped")]

@@ -1,0 +1,175 @@
+"""Real aiortc participants on loopback: what they do reaches the agent's connection."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from transport import (
+    Connection,
+    ConnectionOptions,
+    ConnectionState,
+    EdgeEvent,
+    EmptyFor,
+    ParticipantLeftEvent,
+    TrackAddedEvent,
+    TrackRemovedEvent,
+    TrackType,
+    User,
+)
+from transport.local import MAX_FRAME, JoinRefusedError, LocalEdge, LocalParticipant
+from transport.local.signaling import Error, decode_edge
+from transport.replay import event_signature, replay
+
+
+def _kinds(events: list[Any], kind: type) -> list[Any]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+async def test_join_publish_every_track_type_unpublish_and_leave(
+    edge: LocalEdge, connection: Connection, events: list[Any]
+) -> None:
+    alice = edge.participant("room", "alice")
+    joined = await alice.join()
+    assert [p.id for p in connection.participants] == [joined.id]
+    published = {kind: await alice.publish(kind) for kind in list(TrackType)[1:]}
+    assert {t.track_id: t.track_type for t in connection.presence.tracks} == {
+        track_id: kind for kind, track_id in published.items()
+    }
+    await alice.unpublish(published[TrackType.SCREEN_SHARE])
+    assert [e.track_type for e in _kinds(events, TrackRemovedEvent)] == [TrackType.SCREEN_SHARE]
+    await alice.leave()
+    await connection.flush()
+    assert connection.state is ConnectionState.IDLE
+    left = _kinds(events, ParticipantLeftEvent)
+    assert [(e.participant.id, e.reason) for e in left] == [(joined.id, "left")]
+    assert len(_kinds(events, TrackRemovedEvent)) == 4
+
+
+async def test_a_drop_becomes_participant_left_dropped(
+    edge: LocalEdge, connection: Connection, events: list[Any]
+) -> None:
+    bob = edge.participant("room", "bob")
+    joined = await bob.join()
+    await bob.publish(TrackType.AUDIO)
+    await bob.drop()
+    await connection.wait_for(EmptyFor(0), timeout=10)
+    left = _kinds(events, ParticipantLeftEvent)
+    assert [(e.participant.id, e.reason) for e in left] == [(joined.id, "dropped")]
+
+
+async def test_agent_receives_real_audio_and_video_frames(
+    edge: LocalEdge, connection: Connection
+) -> None:
+    alice = edge.participant("room", "alice")
+    await alice.join()
+    audio = await alice.publish(TrackType.AUDIO)
+    video = await alice.publish(TrackType.VIDEO)
+    for track_id, kind in ((audio, "audio"), (video, "video")):
+        subscriber = edge.add_track_subscriber(track_id)
+        assert subscriber.kind == kind
+        first = await asyncio.wait_for(subscriber.recv(), timeout=10)
+        second = await asyncio.wait_for(subscriber.recv(), timeout=10)
+        assert second.pts > first.pts
+        subscriber.stop()
+    await alice.leave()
+    with pytest.raises(KeyError):
+        edge.add_track_subscriber(video)
+
+
+async def test_track_types_come_from_signaling(edge: LocalEdge, events: list[Any]) -> None:
+    await edge.join(User("agent"), await edge.create_call("room"))
+    carol = edge.participant("room", "carol")
+    await carol.join()
+    await carol.publish(TrackType.SCREEN_SHARE_AUDIO)  # an audio track, typed by its publisher
+    added = _kinds(events, TrackAddedEvent)
+    assert [e.track_type for e in added] == [TrackType.SCREEN_SHARE_AUDIO]
+    await carol.leave()
+
+
+async def test_a_join_without_a_valid_token_is_refused_with_a_reason(
+    edge: LocalEdge, connection: Connection
+) -> None:
+    forged = LocalParticipant(edge.url, "room", edge.token("room", "mallory") + "x")
+    with pytest.raises(JoinRefusedError, match="signature"):
+        await forged.join()
+    wrong_call = LocalParticipant(edge.url, "room", edge.token("other", "mallory"))
+    with pytest.raises(JoinRefusedError, match="for call 'other'"):
+        await wrong_call.join()
+    expired = LocalParticipant(edge.url, "room", edge.token("room", "mallory", ttl=-1))
+    with pytest.raises(JoinRefusedError, match="expired"):
+        await expired.join()
+    assert connection.participants == ()
+
+
+async def test_malformed_and_oversized_frames_are_refused_without_harming_others(
+    edge: LocalEdge, connection: Connection
+) -> None:
+    alice = edge.participant("room", "alice")
+    await alice.join()
+    track = await alice.publish(TrackType.AUDIO)
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{edge.url}/ws/room") as socket:
+        await socket.send_bytes(b"\xc1 not msgpack")
+        refusal = decode_edge(await socket.receive_bytes())
+        assert isinstance(refusal, Error)
+        assert refusal.reason.startswith("refused frame: MessagePack data is malformed")
+        await socket.send_str('{"type": "Join", "token": "' + "x" * (MAX_FRAME + 10) + '"}')
+        reply = await socket.receive_str()
+        assert "over the" in reply
+        await socket.send_str('{"type": "Nope"}')
+        assert "refused frame" in await socket.receive_str()
+    await alice.unpublish(track)  # alice's session is unaffected
+    assert [p.user_id for p in connection.participants] == ["alice"]
+    await alice.leave()
+
+
+async def test_a_late_agent_is_told_who_is_there(edge: LocalEdge) -> None:
+    alice = edge.participant("room", "alice")
+    await alice.join()
+    await alice.publish(TrackType.VIDEO)
+    late = await edge.join(User("agent"), await edge.create_call("room"))
+    assert [p.user_id for p in late.participants] == ["alice"]
+    assert [t.track_type for t in late.presence.tracks] == [TrackType.VIDEO]
+    await alice.leave()
+
+
+async def test_a_dropped_participant_rejoining_within_grace_is_not_left(edge: LocalEdge) -> None:
+    options = ConnectionOptions(reconnect_grace=30)
+    connection = await edge.join(User("agent"), await edge.create_call("room"), options=options)
+    first = edge.participant("room", "dave")
+    await first.join()
+    await first.drop()
+    await connection.wait_for(lambda p: p.state is ConnectionState.RECONNECTING, timeout=10)
+    again = edge.participant("room", "dave")
+    rejoined = await again.join()
+    assert [p.id for p in connection.participants] == [rejoined.id]
+    assert connection.state is ConnectionState.ACTIVE
+    await again.leave()
+
+
+async def test_a_recorded_local_session_replays_to_identical_events(tmp_path: Path) -> None:
+    path = tmp_path / "local.rec"
+    async with LocalEdge(options=ConnectionOptions(record=str(path))) as edge:
+        live: list[Any] = []
+
+        @edge.events.subscribe
+        async def record(event: EdgeEvent) -> None:
+            live.append(event)
+
+        connection = await edge.join(User("agent"), await edge.create_call("rec"))
+        waiter = asyncio.ensure_future(connection.wait_for_participant(timeout=30))
+        erin = edge.participant("rec", "erin")
+        await erin.join()
+        await waiter
+        audio = await erin.publish(TrackType.AUDIO)
+        await erin.publish(TrackType.VIDEO)
+        await erin.unpublish(audio)
+        await erin.leave()
+        await connection.close()
+    replayed = await replay(path)
+    assert [event_signature(e) for e in replayed.events] == [event_signature(e) for e in live]
+    assert replayed.outcomes == replayed.recorded_outcomes == {1: "met"}
