@@ -298,6 +298,16 @@ class _StopReply(AsyncioFuture[bool]):
 class _AsyncioActorRef(ActorRef[Any]):
     """The ref of an ``AsyncioActor``: pykka's ``ActorRef`` with a non-blocking ``stop``."""
 
+    # pykka's ActorRef sets these five in its __init__; as slots they cost no dict.
+    __slots__ = (
+        "_actor_weakref",
+        "_mailbox",
+        "actor_class",
+        "actor_inbox",
+        "actor_stopped",
+        "actor_urn",
+    )
+
     def __init__(self, actor: AsyncioActor) -> None:
         super().__init__(actor)
         self._mailbox = actor._mailbox
@@ -346,6 +356,21 @@ class AsyncioActor(pykka.Actor):
     ``ActorRegistry``, unless ``register_with_pykka`` is true.
     """
 
+    # Slots keep the runtime's own fields out of the instance dict: a started
+    # actor costs a few hundred bytes. Subclasses may use __slots__ too.
+    __slots__ = (
+        "_actor_ref",
+        "_busy",
+        "_mailbox",
+        "_restarts",
+        "_retrying",
+        "_stop_flag",
+        "actor_inbox",
+        "actor_loop",
+        "actor_stopped",
+        "actor_urn",
+    )
+
     mailbox_batch: ClassVar[int] = 64
     """Messages handled per turn before the actor yields the loop to others."""
 
@@ -357,9 +382,6 @@ class AsyncioActor(pykka.Actor):
 
     register_with_pykka: ClassVar[bool] = False
     """Also register in ``pykka.ActorRegistry`` (O(n) to unregister: keep it for few actors)."""
-
-    actor_loop: asyncio.AbstractEventLoop
-    """The event loop this actor runs on, fixed when it is created."""
 
     def __init__(self, *_args: Any, **_kwargs: Any) -> None:
         """Create the actor, bound to the running loop or the one given to ``start_on``.

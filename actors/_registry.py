@@ -39,6 +39,10 @@ class ActorDirectory:
         members = self._by_class.get(type(actor))
         if members is not None:
             members.pop(actor.actor_urn, None)
+            if not members:
+                # A dict keeps the table it grew to; drop it so 100,000 stopped
+                # actors leave no 5 MB table behind.
+                self._by_class.pop(type(actor), None)
 
     def get_by_urn(self, urn: str) -> pykka.ActorRef[Any] | None:
         """The ref of the live actor with this URN, or ``None``."""

@@ -51,9 +51,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import deque
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
 import pykka
@@ -96,7 +95,14 @@ from messages import (
     TrackRemovedEvent,
 )
 
-__all__ = ["ConnectionActor", "ConnectionOptions", "ConnectionReport", "Inspect", "WaitEnded"]
+__all__ = [
+    "ConnectionActor",
+    "ConnectionOptions",
+    "ConnectionOwner",
+    "ConnectionReport",
+    "Inspect",
+    "WaitEnded",
+]
 
 logger = logging.getLogger("actors.connection")
 
@@ -171,15 +177,49 @@ class _GraceOver:
         self.participant_id = participant_id
 
 
+class ConnectionOwner(Protocol):
+    """What a ``ConnectionActor`` tells its owner; called on the actor's loop."""
+
+    def _actor_closed(self, reason: str) -> None:
+        """A ``Close`` was handled: release the transport."""
+
+    def _actor_evicted(self, participant: Participant, reason: str) -> None:
+        """A duplicate-session policy turned ``participant`` away: disconnect it."""
+
+
 class ConnectionActor(AsyncioActor):
     """The actor behind one ``Connection``; start it on the edge's loop.
 
     ``emit`` receives the events (through the registry, after presence is
-    published). ``on_closed(reason)`` is called once, on the actor's loop, when
-    a ``Close`` has been handled, so the owner can release the transport;
-    ``on_evicted(participant, reason)`` when a duplicate-session policy turns a
-    session away, so the edge can disconnect it.
+    published). Its ``owner`` (the ``Connection``) hears, on the actor's loop,
+    when a ``Close`` has been handled, so it can release the transport, and when
+    a duplicate-session policy turns a session away, so the edge can
+    disconnect it.
     """
+
+    __slots__ = (
+        "_cell",
+        "_clock",
+        "_closed",
+        "_emit",
+        "_lifecycle",
+        "_now",
+        "_outbox",
+        "_owner",
+        "_participants",
+        "_reconnecting",
+        "_recorder",
+        "_refused",
+        "_registry",
+        "_tracks",
+        "_wait_numbers",
+        "_waits",
+        "agent_user_id",
+        "call",
+        "call_id",
+        "key",
+        "options",
+    )
 
     mailbox_batch = 128
     restart_policy = RestartPolicy(max_restarts=3, within=60.0)
@@ -194,8 +234,7 @@ class ConnectionActor(AsyncioActor):
         registry: pykka.ActorRef[ParticipantRegistry],
         cell: PresenceCell,
         emit: Callable[[Any], None],
-        on_closed: Callable[[str], None] | None = None,
-        on_evicted: Callable[[Participant, str], None] | None = None,
+        owner: ConnectionOwner | None = None,
         options: ConnectionOptions | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -209,18 +248,18 @@ class ConnectionActor(AsyncioActor):
         self._registry = registry
         self._cell = cell
         self._emit = emit
-        self._on_closed = on_closed
-        self._on_evicted = on_evicted
+        self._owner = owner
         self._participants: dict[str, Participant] = {}
         self._reconnecting: dict[str, Timer] = {}
-        self._refused: set[str] = set()
+        # What most connections never need is made on first use, to keep them small.
+        self._refused: set[str] | None = None  # sessions a duplicate policy refused
         self._tracks: dict[str, TrackInfo] = {}
         self._closed = False
         self._now = self._clock.time()  # the clock reading of the message being handled
-        self._outbox: list[Any] = []  # changes kept while the registry is down
-        self._lifecycle: deque[LifecycleEntry] = deque(maxlen=self.options.lifecycle_history)
-        self._waits: dict[Any, int] = {}  # future -> wait number, while recording
-        self._wait_numbers = itertools.count(1)
+        self._outbox: list[Any] | None = None  # changes kept while the registry is down
+        self._lifecycle: list[LifecycleEntry] | None = None
+        self._waits: dict[Any, int] | None = None  # future -> wait number, while recording
+        self._wait_numbers: itertools.count[int] | None = None
         self._recorder: Recorder | None = None
         if self.options.record is not None:
             self._recorder = Recorder(
@@ -278,15 +317,19 @@ class ConnectionActor(AsyncioActor):
 
     def _tell_registry(self, message: Any) -> None:
         """Tell the registry; while it is down, keep the message for the replacement."""
-        if self._outbox:
+        if self._outbox is not None:
             self._outbox.append(message)
             return
         try:
             self._registry.tell(message)
         except pykka.ActorDeadError:
-            self._outbox.append(message)
+            self._outbox = [message]
 
     def _note(self, what: str, participant: Participant | None = None, reason: str = "") -> None:
+        if self._lifecycle is None:
+            self._lifecycle = []
+        elif len(self._lifecycle) >= self.options.lifecycle_history:
+            del self._lifecycle[0]  # keep the newest; a short list, so this is cheap
         self._lifecycle.append(
             LifecycleEntry(
                 self._now,
@@ -313,7 +356,7 @@ class ConnectionActor(AsyncioActor):
         return participant.user_id == self.agent_user_id
 
     def _joined(self, participant: Participant) -> None:
-        if self._is_agent(participant) or participant.id in self._refused:
+        if self._is_agent(participant) or (self._refused and participant.id in self._refused):
             return
         if participant.id in self._participants:
             if participant.id in self._reconnecting:
@@ -329,6 +372,8 @@ class ConnectionActor(AsyncioActor):
             return
         events: list[Any] = []
         if previous is not None and self.options.duplicate_sessions == "oldest":
+            if self._refused is None:
+                self._refused = set()
             self._refused.add(participant.id)
             self._note("refused", participant, "duplicate")
             self._change([ParticipantLeftEvent(participant, self.call, "duplicate")])
@@ -372,15 +417,15 @@ class ConnectionActor(AsyncioActor):
         return [TrackRemovedEvent(t.track_id, t.track_type, participant, self.call) for t in gone]
 
     def _evict(self, participant: Participant, reason: str) -> None:
-        if self._on_evicted is not None:
+        if self._owner is not None:
             try:
-                self._on_evicted(participant, reason)
+                self._owner._actor_evicted(participant, reason)
             except Exception:
                 logger.exception("%s: on_evicted failed for %s", self.key, participant.id)
 
     def _track_added(self, message: TrackAdded) -> None:
         participant = message.participant
-        if self._is_agent(participant) or participant.id in self._refused:
+        if self._is_agent(participant) or (self._refused and participant.id in self._refused):
             return
         if message.track_id in self._tracks:
             logger.debug("%s: track %s added twice; ignored", self.key, message.track_id)
@@ -404,7 +449,7 @@ class ConnectionActor(AsyncioActor):
         self._change([event], tracks=True)
 
     def _left(self, participant: Participant, reason: str) -> None:
-        if participant.id in self._refused:
+        if self._refused and participant.id in self._refused:
             self._refused.discard(participant.id)
             return
         known = self._participants.get(participant.id)
@@ -446,12 +491,12 @@ class ConnectionActor(AsyncioActor):
         self._tracks.clear()
         self._tell_registry(CloseCall(self.key, reason, tuple(events)))
         if self._recorder is not None:
-            for future, number in self._waits.items():
+            for future, number in (self._waits or {}).items():
                 if not future.done():
                     self._recorder.wait_end(self._clock.time(), number, "closed")
             self._recorder.end(self._clock.time(), reason)
-        if self._on_closed is not None:
-            self._on_closed(reason)
+        if self._owner is not None:
+            self._owner._actor_closed(reason)
 
     # -- waits, inspection -------------------------------------------------------
 
@@ -460,12 +505,14 @@ class ConnectionActor(AsyncioActor):
             _settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
             return
         if self._recorder is not None:
+            if self._waits is None or self._wait_numbers is None:
+                self._waits, self._wait_numbers = {}, itertools.count(1)
             number = self._waits[message.future] = next(self._wait_numbers)
             self._recorder.wait(self._clock.time(), number, message.predicate, message.timeout)
         self._tell_registry(message)
 
     def _wait_ended(self, message: WaitEnded) -> None:
-        number = self._waits.pop(message.future, None)
+        number = self._waits.pop(message.future, None) if self._waits else None
         if number is not None and self._recorder is not None and not self._closed:
             self._recorder.wait_end(self._clock.time(), number, message.outcome)
 
@@ -483,7 +530,7 @@ class ConnectionActor(AsyncioActor):
             mailbox_depth=len(self._mailbox),
             messages_handled=self._mailbox.handled,
             restarts=self.restart_count,
-            lifecycle=tuple(self._lifecycle),
+            lifecycle=tuple(self._lifecycle or ()),
         )
 
     # -- supervision ---------------------------------------------------------------
@@ -521,7 +568,7 @@ class ConnectionActor(AsyncioActor):
         and the presence now.
         """
         self._registry = registry = message.registry
-        outbox, self._outbox = self._outbox, []
+        outbox, self._outbox = self._outbox or [], None
         registry.tell(self._open_call())
         for pending in (*message.leftovers, *outbox):
             registry.tell(pending)

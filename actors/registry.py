@@ -194,6 +194,9 @@ class _Tick:
         self.key = key
 
 
+_NO_WAITERS: dict[Any, Any] = {}  # shared by records with no wait; replaced before any insert
+
+
 class _Record:
     """The registry's own, mutable, state for one connection."""
 
@@ -225,7 +228,7 @@ class _Record:
         self.participants = self.presence.participants
         self.reconnecting = self.presence.reconnecting
         self.tracks = self.presence.tracks
-        self.waiters: dict[asyncio.Future[None], Predicate] = {}
+        self.waiters: dict[asyncio.Future[None], Predicate] = _NO_WAITERS
         self.idle_timer: Timer | None = None
         self.wake_timer: Timer | None = None
 
@@ -260,6 +263,8 @@ class ParticipantRegistry(AsyncioActor):
     runs timers (default: real time); ``on_lost`` is how ``RegistryShards``
     learns that this registry failed or was stopped by someone else.
     """
+
+    __slots__ = ("_clock", "_handlers", "_on_lost", "_records", "_retiring")
 
     mailbox_batch = 256
 
@@ -467,6 +472,8 @@ class ParticipantRegistry(AsyncioActor):
             _settle(message.future, ConnectionClosedError(f"connection {message.key} is closed"))
             return
         if not message.future.done():
+            if record.waiters is _NO_WAITERS:
+                record.waiters = {}
             record.waiters[message.future] = message.predicate
             self._check_waiters(record)
 
@@ -481,7 +488,7 @@ class ParticipantRegistry(AsyncioActor):
             return
         self._cancel_timers(record)
         error = ConnectionClosedError(f"connection closed ({message.reason})")
-        waiters, record.waiters = record.waiters, {}
+        waiters, record.waiters = record.waiters, _NO_WAITERS
         for future in waiters:
             _settle(future, error)
         record.participants = record.tracks = ()

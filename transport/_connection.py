@@ -50,6 +50,20 @@ class Connection:
     ``close()``, an idle timeout, or the end of the call.
     """
 
+    __slots__ = (
+        "_cell",
+        "_clock",
+        "_closing",
+        "_loop",
+        "_registry",
+        "actor_ref",
+        "agent_user",
+        "call",
+        "edge",
+        "key",
+        "options",
+    )
+
     def __init__(
         self,
         *,
@@ -71,20 +85,21 @@ class Connection:
         self._cell = PresenceCell()
         self._closing: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
-        self.actor_ref: pykka.ActorRef[ConnectionActor] = ConnectionActor.start(
+        self.actor_ref = ConnectionActor.start(
             key=key,
             call_id=call.id,
             call=call,
             agent_user_id=agent_user.id,
             registry=registry,
             cell=self._cell,
-            emit=edge.events.send,
-            on_closed=self._closed_by_actor,
-            on_evicted=self._evicted,
+            emit=edge._emit,
+            owner=self,
             options=options,
             clock=clock,
         )
-        """The connection actor: tell it protocol messages from your own actors."""
+
+    actor_ref: pykka.ActorRef[ConnectionActor]
+    """The connection actor: tell it protocol messages from your own actors."""
 
     def __repr__(self) -> str:
         return f"<Connection {self.key} {self.state.value}>"
@@ -237,11 +252,11 @@ class Connection:
         with contextlib.suppress(pykka.ActorDeadError):
             self.actor_ref.tell(Reattach(registry, leftovers))
 
-    def _evicted(self, participant: Participant, reason: str) -> None:
+    def _actor_evicted(self, participant: Participant, reason: str) -> None:
         # Runs on the actor's loop: a duplicate-session policy turned a session away.
         self.edge._evict(self, participant, reason)
 
-    def _closed_by_actor(self, reason: str) -> None:
+    def _actor_closed(self, reason: str) -> None:
         # Runs on the actor's loop when it handled a Close (the call ended, say).
         if self._closing is None:
             self._closing = self._loop.create_task(self._close(reason))

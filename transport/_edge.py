@@ -67,13 +67,14 @@ class EdgeTransport(abc.ABC):
             msg = f"registry_shards must be at least 1, not {registry_shards}"
             raise ValueError(msg)
         self.events = EventBus(max_pending=max_pending_events)
+        self._emit = self.events.send  # one bound method, shared by every connection
         self.clock = as_clock(clock)
         """Where connections read the time and set timers (``VirtualClock`` in tests)."""
         self.options = options if options is not None else ConnectionOptions()
         """Default policies of the connections this edge makes; ``join()`` can override."""
         self._registry_shards = registry_shards
         self._registries: RegistryShards | None = None
-        self._by_call: dict[str, dict[str, Connection]] = {}
+        self._by_call: dict[str, list[Connection]] = {}  # usually one connection per call
         self._keys = itertools.count(1)
 
     @abc.abstractmethod
@@ -108,7 +109,7 @@ class EdgeTransport(abc.ABC):
             clock=self.clock,
             options=options if options is not None else self.options,
         )
-        self._by_call.setdefault(call.id, {})[key] = connection
+        self._by_call.setdefault(call.id, []).append(connection)
         try:
             await self._open(connection, **kwargs)
         except BaseException:
@@ -119,8 +120,8 @@ class EdgeTransport(abc.ABC):
     def connections(self, call_id: str | None = None) -> tuple[Connection, ...]:
         """The open connections (of ``call_id``, if given)."""
         if call_id is not None:
-            return tuple(self._by_call.get(call_id, {}).values())
-        return tuple(c for members in self._by_call.values() for c in members.values())
+            return tuple(self._by_call.get(call_id, ()))
+        return tuple(c for members in self._by_call.values() for c in members)
 
     def deliver(self, message: Message) -> None:
         """Tell ``message`` to every open connection of ``message.call_id``.
@@ -131,7 +132,7 @@ class EdgeTransport(abc.ABC):
         members = self._by_call.get(message.call_id)
         if not members:
             return
-        for connection in tuple(members.values()):
+        for connection in tuple(members):
             try:
                 connection.actor_ref.tell(message)
             except pykka.ActorDeadError:
@@ -192,8 +193,8 @@ class EdgeTransport(abc.ABC):
 
     def _forget(self, connection: Connection) -> None:
         members = self._by_call.get(connection.call.id)
-        if members is not None:
-            members.pop(connection.key, None)
+        if members is not None and connection in members:
+            members.remove(connection)
             if not members:
                 del self._by_call[connection.call.id]
 

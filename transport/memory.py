@@ -119,8 +119,7 @@ class MemoryEdge(EdgeTransport):
         self.users[user.id] = user
 
     async def create_call(self, call_id: str, **kwargs: Any) -> MemoryCall:
-        """Get or create the call ``call_id``."""
-        self._present(call_id)
+        """Get or create the call ``call_id`` (it exists once someone is in it)."""
         return MemoryCall(call_id)
 
     def participant(self, call_id: str, user_id: str) -> MemoryParticipant:
@@ -146,7 +145,7 @@ class MemoryEdge(EdgeTransport):
 
     async def _open(self, connection: Connection, **kwargs: Any) -> None:
         call_id = connection.call.id
-        for member in list(self._present(call_id).values()):
+        for member in list(self._calls.get(call_id, {}).values()):
             participant = member.participant
             if participant is None:
                 continue

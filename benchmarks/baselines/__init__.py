@@ -1,0 +1,1 @@
+"""Baselines measured beside edge-actors in the same run."""
