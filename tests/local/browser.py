@@ -76,12 +76,15 @@ class Browser:
             if reply is not None and not reply.done():
                 reply.set_result(data)
 
-    async def call(self, method: str, **params: Any) -> Any:
+    async def call(self, method: str, session: str | None = None, **params: Any) -> Any:
         assert self._socket is not None
         number = next(self._ids)
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._replies[number] = reply
-        await self._socket.send_json({"id": number, "method": method, "params": params})
+        message: dict[str, Any] = {"id": number, "method": method, "params": params}
+        if session is not None:
+            message["sessionId"] = session
+        await self._socket.send_json(message)
         data = await asyncio.wait_for(reply, timeout=30)
         if "error" in data:
             raise RuntimeError(f"{method}: {data['error']}")
@@ -91,6 +94,20 @@ class Browser:
         """Open ``url`` in a new tab; returns the tab's target id."""
         result = await self.call("Target.createTarget", url=url)
         return str(result["targetId"])
+
+    async def evaluate(self, target_id: str, expression: str) -> Any:
+        """Evaluate ``expression`` in the page (awaiting it if it is a promise); its value."""
+        attached = await self.call("Target.attachToTarget", targetId=target_id, flatten=True)
+        result = await self.call(
+            "Runtime.evaluate",
+            session=attached["sessionId"],
+            expression=expression,
+            awaitPromise=True,
+            returnByValue=True,
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(str(result["exceptionDetails"]))
+        return result["result"].get("value")
 
     async def close_page(self, target_id: str) -> None:
         await self.call("Target.closeTarget", targetId=target_id)

@@ -23,6 +23,20 @@ from transport.local import LocalEdge
 sys.path.insert(0, str(Path(__file__).parent))
 from browser import CHROMIUM, Browser
 
+# In the page: wait (up to 20 s) for the agent's media to reach the <video id=agent>.
+_AGENT_TRACKS_ARRIVE = """
+new Promise((resolve, reject) => {
+  const started = Date.now();
+  const look = () => {
+    const stream = document.getElementById("agent").srcObject;
+    if (stream && stream.getTracks().length) return resolve(stream.getTracks().map((t) => t.kind));
+    if (Date.now() - started > 20000) return reject(new Error("no agent track"));
+    requestAnimationFrame(look);
+  };
+  look();
+})
+"""
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
@@ -32,6 +46,9 @@ pytestmark = [
 async def test_a_browser_joins_publishes_audio_and_video_and_leaves_when_closed(
     edge: LocalEdge, connection: Connection, events: list[Any]
 ) -> None:
+    from transport.local.media import ToneTrack
+
+    await edge.publish_track("room", ToneTrack())  # the agent speaks into the call
     browser = Browser()
     await browser.start()
     try:
@@ -43,6 +60,8 @@ async def test_a_browser_joins_publishes_audio_and_video_and_leaves_when_closed(
         frame = await asyncio.wait_for(subscriber.recv(), timeout=30)
         assert frame.width > 0
         subscriber.stop()
+        agent_tracks = await browser.evaluate(page, _AGENT_TRACKS_ARRIVE)
+        assert agent_tracks == ["audio"]
         await browser.close_page(page)
         await connection.wait_for(EmptyFor(0), timeout=30)
     finally:

@@ -173,3 +173,25 @@ async def test_a_recorded_local_session_replays_to_identical_events(tmp_path: Pa
     replayed = await replay(path)
     assert [event_signature(e) for e in replayed.events] == [event_signature(e) for e in live]
     assert replayed.outcomes == replayed.recorded_outcomes == {1: "met"}
+
+
+async def test_participants_receive_the_agents_own_audio_and_video(edge: LocalEdge) -> None:
+    from transport.local.media import PatternTrack, ToneTrack
+
+    await edge.join(User("agent"), await edge.create_call("room"))
+    early = edge.participant("room", "early")
+    await early.join()
+    voice = await edge.publish_track("room", ToneTrack())
+    face = await edge.publish_track("room", PatternTrack(), TrackType.SCREEN_SHARE)
+    late = edge.participant("room", "late")
+    await late.join()
+    for person in (early, late):
+        for track_id, kind in ((voice, "audio"), (face, "video")):
+            received = await asyncio.wait_for(person.agent_track(track_id), timeout=10)
+            assert received.kind == kind
+            frame = await asyncio.wait_for(received.recv(), timeout=10)
+            assert frame.pts is not None
+            received.stop()
+    await edge.unpublish_track("room", voice)
+    await early.leave()
+    await late.leave()

@@ -25,7 +25,15 @@ from aiohttp import WSMsgType, web
 from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
 
-from messages import Message, Participant, ParticipantJoined, ParticipantKind, TrackAdded, User
+from messages import (
+    Message,
+    Participant,
+    ParticipantJoined,
+    ParticipantKind,
+    TrackAdded,
+    TrackType,
+    User,
+)
 from transport._connection import Connection
 from transport._edge import EdgeTransport
 from transport.local.media import Drain
@@ -33,9 +41,11 @@ from transport.local.participant import LocalParticipant
 from transport.local.session import Session
 from transport.local.signaling import (
     MAX_FRAME,
+    AgentTrack,
     Error,
     Join,
     Joined,
+    Renegotiate,
     Roster,
     RosterEntry,
     SignalingError,
@@ -89,6 +99,8 @@ class LocalEdge(EdgeTransport):
         self._relay = MediaRelay()
         self._tracks: dict[str, MediaStreamTrack] = {}
         self._drains: dict[str, Drain] = {}
+        self._agent_tracks: dict[str, dict[str, tuple[MediaStreamTrack, AgentTrack]]] = {}
+        self._agent_numbers = itertools.count(1)
         self._session_ids = itertools.count(1)
 
     # -- server --------------------------------------------------------------------
@@ -141,6 +153,10 @@ class LocalEdge(EdgeTransport):
                 await socket.close()
         for track_id in list(self._drains):
             await self._track_gone(track_id)
+        for tracks in self._agent_tracks.values():
+            for track, _ in tracks.values():
+                track.stop()
+        self._agent_tracks.clear()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -188,6 +204,33 @@ class LocalEdge(EdgeTransport):
             msg = f"no track {track_id!r} is published on this edge"
             raise KeyError(msg)
         return self._relay.subscribe(track, buffered=False)
+
+    async def publish_track(
+        self, call_id: str, track: MediaStreamTrack, track_type: TrackType | None = None
+    ) -> str:
+        """Publish the agent's ``track`` into ``call_id``: every participant receives it.
+
+        Participants who join later receive it too. ``track_type`` defaults to
+        ``AUDIO`` or ``VIDEO`` by the track's kind. Returns the track's id.
+        """
+        if track_type is None:
+            track_type = TrackType.AUDIO if track.kind == "audio" else TrackType.VIDEO
+        track_id = f"agent:{call_id}:{next(self._agent_numbers)}"
+        spec = AgentTrack(track_id, track.kind, track_type)
+        self._agent_tracks.setdefault(call_id, {})[track_id] = (track, spec)
+        for session in self.sessions(call_id):
+            await session.send(Renegotiate([spec]))
+        return track_id
+
+    async def unpublish_track(self, call_id: str, track_id: str) -> None:
+        """Stop sending the agent's track ``track_id`` (participants' copies end)."""
+        entry = self._agent_tracks.get(call_id, {}).pop(track_id, None)
+        if entry is not None:
+            entry[0].stop()
+
+    def _agent_track_source(self, call_id: str, track_id: str) -> MediaStreamTrack | None:
+        entry = self._agent_tracks.get(call_id, {}).get(track_id)
+        return self._relay.subscribe(entry[0], buffered=False) if entry is not None else None
 
     def sessions(self, call_id: str) -> tuple[Session, ...]:
         """The participants connected to ``call_id`` now."""
@@ -302,6 +345,9 @@ class LocalEdge(EdgeTransport):
         self._sessions.setdefault(call_id, {})[participant_id] = session
         await session.start()
         await session.send(Joined(participant_id, call_id, frame.seq))
+        agent_tracks = [spec for _, spec in self._agent_tracks.get(call_id, {}).values()]
+        if agent_tracks:
+            await session.send(Renegotiate(agent_tracks))
         await self._roster_changed(call_id)
         return session
 

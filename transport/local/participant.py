@@ -4,7 +4,8 @@ It has the same methods as ``MemoryParticipant`` (``join``, ``publish``,
 ``unpublish``, ``leave``) plus ``drop`` (vanish without leaving), so a test
 switches edges by changing one line. Each method returns once the edge has
 acted on it and every connection of the call has handled the result. Published
-tracks are synthetic (a tone, a moving pattern) unless you pass your own.
+tracks are synthetic (a tone, a moving pattern) unless you pass your own; the
+agent's tracks are received automatically (``agent_track(track_id)``).
 ``LocalParticipant.connect(url, call_id, token)`` joins from another process.
 Run it on an event loop; one participant belongs to one loop.
 """
@@ -20,10 +21,12 @@ from urllib.parse import quote
 
 import aiohttp
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
 
 from messages import Participant, TrackType
-from transport.local.media import synthetic_track
+from transport.local.media import Drain, synthetic_track
 from transport.local.signaling import (
+    AgentTrack,
     Answer,
     Done,
     Error,
@@ -31,6 +34,8 @@ from transport.local.signaling import (
     Joined,
     Leave,
     Offer,
+    ReceiveSpec,
+    Renegotiate,
     Roster,
     SignalingError,
     TrackSpec,
@@ -66,6 +71,11 @@ class LocalParticipant:
         self._replies: dict[int, asyncio.Future[Any]] = {}
         self._seq = itertools.count(1)
         self._track_numbers = itertools.count(1)
+        self._negotiation = asyncio.Lock()  # one offer at a time
+        self._relay = MediaRelay()
+        self._received: dict[str, asyncio.Future[MediaStreamTrack]] = {}
+        self._drains: list[Drain] = []
+        self._receiving: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"<LocalParticipant {self.participant_id or '(not joined)'} in {self.call_id}>"
@@ -103,6 +113,11 @@ class LocalParticipant:
                 if isinstance(frame, Roster):
                     self.roster = list(frame.participants)
                     continue
+                if isinstance(frame, Renegotiate):
+                    task = asyncio.get_running_loop().create_task(self._receive(frame.tracks))
+                    self._receiving.add(task)
+                    task.add_done_callback(self._receiving.discard)
+                    continue
                 reply = self._replies.pop(getattr(frame, "seq", 0), None)
                 if reply is not None and not reply.done():
                     reply.set_result(frame)
@@ -139,22 +154,60 @@ class LocalParticipant:
         if self.participant_id is None:
             msg = f"{self} has not joined"
             raise RuntimeError(msg)
-        if self._pc is None:
-            self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         source = track if track is not None else synthetic_track(track_type)
-        sender = self._pc.addTrack(source)
-        await self._pc.setLocalDescription(await self._pc.createOffer())
-        transceiver = next(t for t in self._pc.getTransceivers() if t.sender is sender)
-        assert transceiver.mid is not None
-        track_id = f"{self.participant_id}:{next(self._track_numbers)}"
-        spec = TrackSpec(transceiver.mid, track_id, track_type)
-        answer: Answer = await self._request(
-            Offer(self._pc.localDescription.sdp, [spec], next(self._seq))
-        )
-        await self._pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+        async with self._negotiation:
+            pc = self._peer()
+            sender = pc.addTrack(source)
+            await pc.setLocalDescription(await pc.createOffer())
+            transceiver = next(t for t in pc.getTransceivers() if t.sender is sender)
+            assert transceiver.mid is not None
+            track_id = f"{self.participant_id}:{next(self._track_numbers)}"
+            spec = TrackSpec(transceiver.mid, track_id, track_type)
+            answer: Answer = await self._request(
+                Offer(pc.localDescription.sdp, [spec], [], next(self._seq))
+            )
+            await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
         self.tracks[track_id] = track_type
         self._sources[track_id] = source
         return track_id
+
+    def _peer(self) -> RTCPeerConnection:
+        if self._pc is None:
+            self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        return self._pc
+
+    async def _receive(self, tracks: list[AgentTrack]) -> None:
+        """Offer receive-only transceivers for the agent's ``tracks`` (the edge asked)."""
+        for wanted in tracks:
+            self._received.setdefault(wanted.track_id, asyncio.get_running_loop().create_future())
+        try:
+            async with self._negotiation:
+                pc = self._peer()
+                added = [(pc.addTransceiver(t.kind, direction="recvonly"), t) for t in tracks]
+                await pc.setLocalDescription(await pc.createOffer())
+                specs = [ReceiveSpec(str(tr.mid), t.track_id) for tr, t in added]
+                answer: Answer = await self._request(
+                    Offer(pc.localDescription.sdp, [], specs, next(self._seq))
+                )
+                await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+        except (JoinRefusedError, ConnectionResetError, RuntimeError) as exc:
+            logger.warning("%s: cannot receive the agent's tracks: %s", self, exc)
+            return
+        for transceiver, wanted in added:
+            remote = transceiver.receiver.track
+            self._drains.append(Drain(self._relay, remote))
+            waiter = self._received[wanted.track_id]
+            if not waiter.done():
+                waiter.set_result(remote)
+
+    async def agent_track(self, track_id: str) -> MediaStreamTrack:
+        """The agent's track ``track_id`` as this participant receives it (a new subscription).
+
+        Waits until the edge has offered it; read the track or stop it.
+        """
+        waiter = self._received.setdefault(track_id, asyncio.get_running_loop().create_future())
+        remote = await asyncio.shield(waiter)
+        return self._relay.subscribe(remote, buffered=False)
 
     async def unpublish(self, track_id: str) -> None:
         """Stop publishing ``track_id`` (aiortc cannot remove a track: this is signalled)."""
@@ -176,6 +229,11 @@ class LocalParticipant:
         await self._close()
 
     async def _close(self) -> None:
+        for task in list(self._receiving):
+            task.cancel()
+        for drain in self._drains:
+            await drain.stop()
+        self._drains.clear()
         for source in self._sources.values():
             source.stop()
         self._sources.clear()

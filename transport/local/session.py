@@ -16,7 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from messages import (
     Participant,
@@ -65,6 +65,7 @@ class Session:
         self._socket = socket
         self._text = text
         self._pc: RTCPeerConnection | None = None
+        self._sending: list[MediaStreamTrack] = []  # the agent's tracks, relayed to this one
         self.gone = False
 
     def __repr__(self) -> str:
@@ -112,6 +113,15 @@ class Session:
         pc = self._pc
         try:
             await pc.setRemoteDescription(RTCSessionDescription(frame.sdp, "offer"))
+            for wanted in frame.receive:  # the agent's tracks go out on these
+                transceiver = next((t for t in pc.getTransceivers() if t.mid == wanted.mid), None)
+                source = self.edge._agent_track_source(self.call_id, wanted.track_id)
+                if transceiver is None or source is None:
+                    msg = f"cannot send agent track {wanted.track_id!r} on mid {wanted.mid!r}"
+                    raise ValueError(msg)
+                transceiver.direction = "sendonly"
+                transceiver.sender.replaceTrack(source)
+                self._sending.append(source)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             logger.info("%s: offer refused: %s", self, exc)
@@ -153,6 +163,9 @@ class Session:
         self.tracks.clear()
         await self.edge._session_ended(self, reason)
         await self.edge._apply(ParticipantLeft(self.call_id, self.participant, reason))
+        for source in self._sending:
+            source.stop()
+        self._sending.clear()
         if self._pc is not None:
             await self._pc.close()
             self._pc = None

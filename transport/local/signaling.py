@@ -6,10 +6,12 @@ page sends); both decode to the same tagged structs. A frame larger than
 ``SignalingError`` and an ``Error`` frame back: the sender learns why and
 nobody else in the call is affected.
 
-Client to edge: ``Join``, ``Offer`` (with the tracks it publishes, by mid),
-``Unpublish``, ``Leave``. Edge to client: ``Joined``, ``Answer``, ``Done`` (the
-edge has acted on a frame: presence is updated), ``Roster`` (who is in the
-call), ``Error``.
+Client to edge: ``Join``, ``Offer`` (with the tracks it publishes and the
+agent tracks it wants to receive, by mid), ``Unpublish``, ``Leave``. Edge to
+client: ``Joined``, ``Answer``, ``Done`` (the edge has acted on a frame:
+presence is updated), ``Roster`` (who is in the call), ``Renegotiate`` (the
+agent publishes tracks: offer to receive them), ``Error``. Only the client
+makes offers, so the two sides never offer at once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from messages import TrackType
 
 __all__ = [
     "MAX_FRAME",
+    "AgentTrack",
     "Answer",
     "ClientFrame",
     "Done",
@@ -31,6 +34,8 @@ __all__ = [
     "Joined",
     "Leave",
     "Offer",
+    "ReceiveSpec",
+    "Renegotiate",
     "Roster",
     "RosterEntry",
     "SignalingError",
@@ -66,9 +71,17 @@ class TrackSpec(msgspec.Struct, frozen=True):
     track_type: TrackType
 
 
+class ReceiveSpec(msgspec.Struct, frozen=True):
+    """A receive-only transceiver (``mid``) the client offers for the agent's ``track_id``."""
+
+    mid: str
+    track_id: str
+
+
 class Offer(_Frame, frozen=True):
     sdp: str
     publish: list[TrackSpec] = []
+    receive: list[ReceiveSpec] = []
     seq: int = 0
 
 
@@ -106,13 +119,27 @@ class Roster(_Frame, frozen=True):
     participants: list[RosterEntry]
 
 
+class AgentTrack(msgspec.Struct, frozen=True):
+    """A track the agent publishes into the call: its id, media kind and type."""
+
+    track_id: str
+    kind: str
+    track_type: TrackType
+
+
+class Renegotiate(_Frame, frozen=True):
+    """The agent publishes these tracks: offer receive-only transceivers for them."""
+
+    tracks: list[AgentTrack]
+
+
 class Error(_Frame, frozen=True):
     reason: str
     seq: int = 0
 
 
 ClientFrame = Join | Offer | Unpublish | Leave
-EdgeFrame = Joined | Answer | Done | Roster | Error
+EdgeFrame = Joined | Answer | Done | Roster | Renegotiate | Error
 
 _client_msgpack = msgspec.msgpack.Decoder(ClientFrame)
 _client_json = msgspec.json.Decoder(ClientFrame)

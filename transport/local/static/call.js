@@ -69,6 +69,7 @@ function iceGathered() {
 }
 
 async function publish(entries) {
+  await negotiating;
   const added = entries.map((entry) => ({ sender: pc.addTrack(entry.track), type: entry.type }));
   await pc.setLocalDescription(await pc.createOffer());
   await iceGathered();
@@ -81,6 +82,27 @@ async function publish(entries) {
   return specs;
 }
 
+// The agent publishes tracks: offer receive-only transceivers, then play what arrives.
+const agentStream = new MediaStream();
+pc.addEventListener("track", (event) => {
+  agentStream.addTrack(event.track);
+  const agent = document.getElementById("agent");
+  if (agent.srcObject !== agentStream) agent.srcObject = agentStream;
+});
+let negotiating = Promise.resolve();
+
+function receive(tracks) {
+  negotiating = negotiating.then(async () => {
+    const added = tracks.map((t) => ({ transceiver: pc.addTransceiver(t.kind, { direction: "recvonly" }), track: t }));
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGathered();
+    const specs = added.map(({ transceiver, track }) => ({ mid: transceiver.mid, track_id: track.track_id }));
+    const answer = await request({ type: "Offer", sdp: pc.localDescription.sdp, publish: [], receive: specs });
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+  }).catch((error) => showStatus(`Cannot receive the agent: ${error.message}`, true));
+  return negotiating;
+}
+
 async function start() {
   if (!token) {
     showStatus("This page needs a join token in its address (?token=...).", true);
@@ -91,6 +113,7 @@ async function start() {
   socket.onmessage = (event) => {
     const frame = JSON.parse(event.data);
     if (frame.type === "Roster") return showRoster(frame.participants);
+    if (frame.type === "Renegotiate") return receive(frame.tracks);
     const reply = replies.get(frame.seq);
     if (!reply) {
       if (frame.type === "Error") showStatus(frame.reason, true);
