@@ -49,7 +49,7 @@ class EdgeTransport(abc.ABC):
     over that many registry actors; ``clock`` stamps ``idle_since`` and runs the
     timers (idle timeout, reconnect grace, wait timeouts); ``options`` are the
     connections' default policies; ``max_pending_events`` bounds each event
-    handler's queue.
+    handler's queue (``events`` replaces the bus altogether).
     """
 
     events: EventBus
@@ -62,11 +62,12 @@ class EdgeTransport(abc.ABC):
         clock: Clock | Callable[[], float] | None = None,
         options: ConnectionOptions | None = None,
         max_pending_events: int = 10_000,
+        events: EventBus | None = None,
     ) -> None:
         if registry_shards < 1:
             msg = f"registry_shards must be at least 1, not {registry_shards}"
             raise ValueError(msg)
-        self.events = EventBus(max_pending=max_pending_events)
+        self.events = events if events is not None else EventBus(max_pending=max_pending_events)
         self._emit = self.events.send  # one bound method, shared by every connection
         self.clock = as_clock(clock)
         """Where connections read the time and set timers (``VirtualClock`` in tests)."""
