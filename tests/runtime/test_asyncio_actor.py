@@ -1,0 +1,244 @@
+"""AsyncioActor: pykka's actor API on an asyncio loop, one message at a time, no thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pykka
+import pytest
+
+import actors
+
+
+class Recorder(actors.AsyncioActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "seen":
+            return list(self.seen)
+        if message == "boom":
+            raise ValueError("boom")
+        self.seen.append(message)
+        return len(self.seen)
+
+    def count(self) -> int:
+        return len(self.seen)
+
+
+class Gate(actors.AsyncioActor):
+    """An ask that waits on an asyncio.Event the test sets."""
+
+    def __init__(self, gate: asyncio.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    async def on_receive(self, message: Any) -> Any:
+        await self.gate.wait()
+        return message
+
+
+async def test_messages_are_handled_in_arrival_order() -> None:
+    ref = Recorder.start()
+    for n in range(1_000):
+        ref.tell(n)
+    assert await actors.ask(ref, "seen") == list(range(1_000))
+    await actors.stop_all()
+
+
+async def test_eight_threads_of_ten_thousand_tells_lose_nothing() -> None:
+    ref = Recorder.start()
+
+    def burst(base: int) -> None:
+        for n in range(10_000):
+            ref.tell(base + n)
+
+    await asyncio.gather(*(asyncio.to_thread(burst, k * 100_000) for k in range(8)))
+    seen = await actors.ask(ref, "seen")
+    assert sorted(seen) == sorted(k * 100_000 + n for k in range(8) for n in range(10_000))
+    for k in range(8):  # each sender's messages keep their order
+        own = [m for m in seen if k * 100_000 <= m < (k + 1) * 100_000]
+        assert own == sorted(own)
+    await actors.stop_all()
+
+
+async def test_awaiting_a_slow_ask_never_stalls_other_work_on_the_loop() -> None:
+    gate = asyncio.Event()
+    ref = Gate.start(gate)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            if ticks == 100:
+                gate.set()  # only a loop that keeps running gets here
+            await asyncio.sleep(0)
+
+    ticking = asyncio.ensure_future(ticker())
+    assert await ref.ask("slow", block=False) == "slow"
+    assert ticks >= 100
+    ticking.cancel()
+    await actors.stop_all()
+
+
+async def test_ask_from_a_plain_thread_and_from_a_threading_actor() -> None:
+    ref = Recorder.start()
+
+    class Asker(pykka.ThreadingActor):
+        def on_receive(self, message: Any) -> Any:
+            return ref.ask(message, timeout=10)
+
+    assert await asyncio.to_thread(lambda: ref.ask("from a thread", timeout=10)) == 1
+    asker = Asker.start()
+    try:
+        assert await asyncio.to_thread(lambda: asker.ask("from an actor", timeout=10)) == 2
+    finally:
+        await asyncio.to_thread(asker.stop)
+    await actors.stop_all()
+
+
+async def test_an_asyncio_actor_awaits_a_threading_actor_without_blocking() -> None:
+    class Doubler(pykka.ThreadingActor):
+        def on_receive(self, message: Any) -> Any:
+            return message * 2
+
+    doubler = Doubler.start()
+    try:
+        answers = await asyncio.gather(*(actors.ask(doubler, n) for n in range(50)))
+        assert answers == [2 * n for n in range(50)]
+    finally:
+        await asyncio.to_thread(doubler.stop)
+
+
+async def test_async_handlers_and_proxied_methods() -> None:
+    ref = Recorder.start()
+    proxy = ref.proxy()
+    ref.tell("a")
+    assert await proxy.count() == 1
+    assert await proxy.seen == ["a"]
+    await actors.stop_all()
+
+
+async def test_an_exception_in_an_ask_reaches_the_caller_and_the_actor_goes_on() -> None:
+    ref = Recorder.start()
+    with pytest.raises(ValueError, match="boom"):
+        await actors.ask(ref, "boom")
+    assert await actors.ask(ref, "after") == 1
+    await actors.stop_all()
+
+
+async def test_an_exception_in_a_tell_stops_the_actor_after_on_failure() -> None:
+    failures: list[BaseException | None] = []
+
+    class Fragile(Recorder):
+        def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
+            failures.append(exc)
+
+    ref = Fragile.start()
+    ref.tell("boom")
+    queued = actors.ask(ref, "never")
+    with pytest.raises(pykka.ActorDeadError):
+        await queued
+    assert not ref.is_alive()
+    assert [str(e) for e in failures] == ["boom"]
+    with pytest.raises(pykka.ActorDeadError):
+        ref.tell("late")
+
+
+async def test_on_start_and_on_stop_run_on_the_loop_and_may_be_async() -> None:
+    events: list[str] = []
+
+    class Lifecycle(actors.AsyncioActor):
+        async def on_start(self) -> None:
+            await asyncio.sleep(0)
+            events.append("started")
+
+        def on_receive(self, message: Any) -> Any:
+            events.append(message)
+
+        async def on_stop(self) -> None:
+            events.append("stopped")
+
+    ref = Lifecycle.start()
+    ref.tell("hello")
+    assert await ref.stop(block=False) is True
+    assert events == ["started", "hello", "stopped"]
+    assert await ref.stop(block=False) is False  # already dead
+
+
+async def test_stopping_fails_queued_asks_with_actor_dead_error() -> None:
+    gate = asyncio.Event()
+    ref = Gate.start(gate)
+    first = actors.ask(ref, 1)
+    stopping = ref.stop(block=False)
+    later = actors.ask(ref, 2)
+    gate.set()
+    assert await first == 1
+    assert await stopping is True
+    with pytest.raises(pykka.ActorDeadError):
+        await later
+
+
+async def test_get_on_the_loop_thread_says_to_await_instead() -> None:
+    gate = asyncio.Event()
+    ref = Gate.start(gate)
+    pending = ref.ask("x", block=False)
+    with pytest.raises(actors.BlockingOnLoopError, match="await"):
+        pending.get(timeout=1)
+    gate.set()
+    assert await pending == "x"
+    await actors.stop_all()
+
+
+def test_starting_without_a_running_loop_is_a_clear_error() -> None:
+    with pytest.raises(actors.NoEventLoopError, match="running asyncio event loop"):
+        Recorder.start()
+
+
+async def test_start_on_from_another_thread() -> None:
+    loop = asyncio.get_running_loop()
+    ref = await asyncio.to_thread(lambda: Recorder.start_on(loop))
+    assert await actors.ask(ref, "hi") == 1
+    assert await asyncio.to_thread(lambda: ref.ask("seen", timeout=10)) == ["hi"]
+    await actors.stop_all()
+
+
+async def test_ten_thousand_actors_start_and_stop_leaving_nothing_behind() -> None:
+    tasks_before = len(asyncio.all_tasks())
+    threads_before = threading.active_count()
+    refs = [Recorder.start() for _ in range(10_000)]
+    for ref in refs:
+        ref.tell(1)
+    assert await actors.ask(refs[-1], "seen") == [1]
+    assert len(actors.directory) == 10_000
+    assert await actors.stop_all() == 10_000
+    assert len(actors.directory) == 0
+    assert len(asyncio.all_tasks()) == tasks_before
+    assert threading.active_count() == threads_before
+
+
+async def test_futures_map_filter_reduce_and_join_without_blocking() -> None:
+    ref = Recorder.start()
+    for n in (1, 2, 3):
+        ref.tell(n)
+    seen = ref.ask("seen", block=False)
+    assert await seen.map(len) == 3
+    assert list(await seen.filter(lambda n: n > 1)) == [2, 3]
+    assert await seen.reduce(lambda a, b: a + b) == 6
+    assert list(await seen.join(ref.ask("seen", block=False))) == [[1, 2, 3], [1, 2, 3]]
+    await actors.stop_all()
+
+
+async def test_registering_with_pykka_is_opt_in_and_undone_on_stop() -> None:
+    class Visible(Recorder):
+        register_with_pykka = True
+
+    hidden, visible = Recorder.start(), Visible.start()
+    assert visible in pykka.ActorRegistry.get_all()
+    assert hidden not in pykka.ActorRegistry.get_all()
+    await actors.stop_all()
+    assert visible not in pykka.ActorRegistry.get_all()
