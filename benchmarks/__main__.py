@@ -1,8 +1,9 @@
 """``python -m benchmarks``: run the scenarios, show a table each, write JSON and a plot.
 
 Options: ``--quick`` (under a minute on 2 cores), ``--only a,b``, ``--json PATH``,
-``--plot PATH``. Each point runs in its own process; a point that fails is
-reported as such and the suite goes on.
+``--plot PATH``. Each measurement point runs in its own fresh process
+(``python -m benchmarks._worker``); a point that fails or times out is reported
+as such and the suite goes on.
 """
 
 from __future__ import annotations
@@ -23,27 +24,65 @@ from rich.table import Table
 
 from benchmarks.scenarios import SCENARIOS
 
-POINT_TIMEOUT_S = 300
+POINT_TIMEOUT_S = 240
+"""A point that runs longer is killed and reported as failed (the suite stays bounded)."""
+
+_COLUMNS = (
+    "msgs_per_s",
+    "events_per_s",
+    "bytes_per_actor",
+    "traced_bytes_per_actor",
+    "bytes_per_connection",
+    "start_s",
+    "seconds",
+    "p50_ms",
+    "p99_ms",
+    "loaded_p50_ms",
+    "loaded_p99_ms",
+    "woke_all_s",
+    "waiters_left",
+    "extra_tasks_left",
+    "objects_left",
+    "after_close_ratio",
+    "retained_of_peak",
+    "participants_per_core",
+    "error",
+)
 
 
-def _machine() -> dict[str, Any]:
-    versions = {}
-    for name in ("pykka", "msgspec", "aiortc", "aiohttp", "edge-actors"):
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPU, memory, Python and package versions."""
+    versions: dict[str, str | None] = {}
+    for name in ("edge-actors", "pykka", "msgspec", "aiortc", "aiohttp", "rich", "matplotlib"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
+        "cpu": _cpu_model(),
         "cpus": os.cpu_count(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
         "versions": versions,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
 
-def _run_point(name: str, point: dict[str, Any]) -> dict[str, Any]:
+def run_point(name: str, point: dict[str, Any]) -> dict[str, Any]:
+    """Run one point of scenario ``name`` in a fresh process and return its result."""
     command = [sys.executable, "-m", "benchmarks._worker", name, json.dumps(point)]
     module = SCENARIOS[name]
     extra = module.environment(point) if hasattr(module, "environment") else {}
@@ -65,6 +104,10 @@ def _run_point(name: str, point: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
     if isinstance(value, int):
@@ -72,58 +115,33 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _table(name: str, module: Any, summary: dict[str, Any]) -> Table:
+def scenario_table(name: str, summary: dict[str, Any]) -> Table:
+    """One row per implementation and size, one column per figure that any row has."""
+    results: dict[str, dict[str, dict[str, Any]]] = summary["results"]
+    rows = [(impl, size, r) for impl, by in results.items() for size, r in by.items()]
+    keys = [k for k in _COLUMNS if any(r.get(k) is not None for _, _, r in rows)]
     table = Table(title=name, title_justify="left")
     table.add_column("implementation")
-    table.add_column("point")
-    keys = [
-        k
-        for k in (
-            "msgs_per_s",
-            "events_per_s",
-            "bytes_per_actor",
-            "bytes_per_connection",
-            "start_s",
-            "seconds",
-            "p50_ms",
-            "p99_ms",
-            "after_close_ratio",
-            "participants_per_core",
-            "error",
-        )
-        if any(
-            k in result
-            for impls in summary["results"].values()
-            for result in (impls.values() if isinstance(impls, dict) else [])
-            if isinstance(result, dict)
-        )
-        or any(k in r for r in summary["results"].values() if isinstance(r, dict))
-    ]
+    table.add_column("size", justify="right")
     for key in keys:
         table.add_column(key, justify="right")
-    for impl, by_point in summary["results"].items():
-        rows = (
-            by_point.items()
-            if all(isinstance(v, dict) for v in by_point.values())
-            else [("", by_point)]
+    for impl, size, result in rows:
+        table.add_row(
+            impl, _fmt(int(size)) if size.isdigit() else size, *(_fmt(result.get(k)) for k in keys)
         )
-        for point, result in rows:
-            table.add_row(impl, str(point), *(_fmt(result.get(k, "")) for k in keys))
-    for ratio, value in summary.get("ratios", {}).items():
-        table.caption = (table.caption or "") + f"{ratio} = {value:.3g}   "
+    ratios = summary.get("ratios", {})
+    if ratios:
+        table.caption = "   ".join(f"{k} = {v:.3g}" for k, v in ratios.items())
     return table
 
 
-def _targets(name: str, module: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
+def check_targets(name: str, module: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Compare the scenario's ``TARGETS`` with its headline result and ratios."""
     checks = []
     headline = summary.get("headline", {})
+    ratios = summary.get("ratios", {})
     for key, (what, op, bound) in getattr(module, "TARGETS", {}).items():
-        if key == "time_ratio":
-            value = summary.get("ratios", {}).get("time_ratio_at_10000")
-        elif key in headline:
-            value = headline[key]
-        else:
-            value = None
+        value = headline.get(key, ratios.get(key))
         met = None if value is None else (value >= bound if op == ">=" else value <= bound)
         checks.append(
             {
@@ -138,19 +156,38 @@ def _targets(name: str, module: Any, summary: dict[str, Any]) -> list[dict[str, 
     return checks
 
 
+def targets_table(title: str, checks: list[dict[str, Any]], *, what: bool = True) -> Table:
+    """Targets with their measured value and pass / miss (``what``: with the description)."""
+    table = Table(title=title, title_justify="left")
+    columns = ["scenario", "metric", "what", "target", "measured", "result"]
+    if not what:
+        columns.remove("what")
+    for column in columns:
+        table.add_column(column, justify="right" if column == "measured" else "left")
+    verdict = {True: "[green]pass", False: "[red]miss", None: "[yellow]not measured"}
+    for check in checks:
+        cells = [check["scenario"], check["metric"], check["what"], check["target"]]
+        if not what:
+            del cells[2]
+        table.add_row(*cells, _fmt(check["value"]), verdict[check["met"]])
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Parse the options, run the chosen scenarios, print, write JSON and plot."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small points: under a minute")
-    parser.add_argument("--only", help="comma-separated scenario names")
-    parser.add_argument("--json", help="write the results to this file")
-    parser.add_argument("--plot", help="write a PNG plot to this file")
+    parser.add_argument("--only", metavar="NAME[,NAME]", help="run only these scenarios")
+    parser.add_argument("--json", metavar="PATH", help="write the results to this file")
+    parser.add_argument("--plot", metavar="PATH", help="write a PNG plot to this file")
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if not args.only else [n.strip() for n in args.only.split(",")]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
-    console = Console()
-    report: dict[str, Any] = {"machine": _machine(), "scenarios": {}, "targets": []}
+    # Piped output (CI logs, `make bench | tee`) gets a width the tables fit in.
+    console = Console() if sys.stdout.isatty() else Console(width=150)
+    report: dict[str, Any] = {"machine": machine(), "scenarios": {}, "targets": []}
     plan = []
     for name in names:
         module = SCENARIOS[name]
@@ -159,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             report["scenarios"][name] = {"skipped": skip}
             continue
         plan.append((name, module, module.points(args.quick)))
+    began = time.perf_counter()
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -167,43 +205,44 @@ def main(argv: list[str] | None = None) -> int:
         console=console,
     ) as progress:
         overall = progress.add_task("all scenarios", total=sum(len(p) for _, _, p in plan))
+        tasks = {name: progress.add_task(name, total=len(points)) for name, _, points in plan}
         for name, module, points in plan:
-            task = progress.add_task(name, total=len(points))
+            task = tasks[name]
             results = []
             for point in points:
-                progress.update(task, description=f"{name} {point}")
-                results.append((point, _run_point(name, point)))
+                label = " ".join(f"{k}={v}" for k, v in point.items())
+                progress.update(task, description=f"{name} [dim]{label}")
+                results.append((point, run_point(name, point)))
                 progress.advance(task)
                 progress.advance(overall)
             progress.update(task, description=name)
-            failed = [r for _, r in results if "error" in r]
             good = [(p, r) for p, r in results if "error" not in r]
             summary = module.summarize(good)
-            summary["params"] = {"points": [p for p, _ in results], "quick": args.quick}
+            summary["params"] = {"quick": args.quick, "points": [p for p, _ in results]}
+            summary["notes"] = list(getattr(module, "NOTES", ()))
+            failed = [{"point": p, "error": r["error"]} for p, r in results if "error" in r]
             if failed:
-                summary["errors"] = [r["error"] for r in failed]
+                summary["errors"] = failed
+            checks = check_targets(name, module, summary)
+            summary["targets"] = checks
             report["scenarios"][name] = summary
-            report["targets"].extend(_targets(name, module, summary))
+            report["targets"].extend(checks)
+    report["wall_s"] = time.perf_counter() - began
     for name, summary in report["scenarios"].items():
         if "skipped" in summary:
-            console.print(f"[yellow]{name}: skipped: {summary['skipped']}")
+            console.print(f"[yellow]{name}: skipped: {summary['skipped']}\n")
             continue
-        console.print(_table(name, SCENARIOS[name], summary))
-        for error in summary.get("errors", []):
-            console.print(f"[red]{name}: a point failed: {error}")
-    targets = Table(title="targets", title_justify="left")
-    for column in ("scenario", "metric", "target", "value", "met"):
-        targets.add_column(column)
-    for check in report["targets"]:
-        met = {True: "[green]yes", False: "[red]no", None: "-"}[check["met"]]
-        targets.add_row(
-            check["scenario"],
-            f"{check['metric']} ({check['what']})",
-            check["target"],
-            _fmt(check["value"]),
-            met,
-        )
-    console.print(targets)
+        console.print(scenario_table(name, summary))
+        for note in summary["notes"]:
+            console.print(f"  [dim]{note}")
+        for failure in summary.get("errors", []):
+            console.print(f"  [red]point {failure['point']} failed: {failure['error']}")
+        if summary["targets"]:
+            console.print(targets_table(f"{name}: targets", summary["targets"]))
+        console.print()
+    if report["targets"]:
+        console.print(targets_table("all targets", report["targets"], what=False))
+    console.print(f"suite wall time {report['wall_s']:.1f} s")
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2, default=str)

@@ -10,7 +10,15 @@ import resource
 import statistics
 import time
 
-__all__ = ["cpu_seconds", "percentile", "rss_bytes", "settle_memory", "summary"]
+__all__ = [
+    "Stopwatch",
+    "cpu_seconds",
+    "missing",
+    "percentile",
+    "rss_bytes",
+    "settle_memory",
+    "summary",
+]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
@@ -62,4 +70,18 @@ class Stopwatch:
         self.started = time.perf_counter()
 
     def elapsed(self) -> float:
+        """Seconds since the stopwatch was made."""
         return time.perf_counter() - self.started
+
+
+def missing(module: str) -> str | None:
+    """Why ``module`` cannot be imported (a reason to skip a scenario), or ``None``."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:
+        found = False
+    if found:
+        return None
+    return f"{module} does not exist yet; this scenario runs once it does"

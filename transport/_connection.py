@@ -242,7 +242,10 @@ class Connection:
         """
         if self._closing is None:
             self._closing = self._loop.create_task(self._close("closed"))
-        await asyncio.shield(self._closing)
+        closing = self._closing
+        if closing is not _CLOSED:
+            await asyncio.shield(closing)
+            self._closing = _CLOSED  # let the finished task go: 100k of them add up
 
     def _reattach(
         self, registry: pykka.ActorRef[ParticipantRegistry], leftovers: tuple[Any, ...]
@@ -274,6 +277,9 @@ class Connection:
             logger.exception("closing %s did not finish cleanly", self.key)
         finally:
             await self.edge.events.drain()
+
+
+_CLOSED: Any = object()  # stands for a finished close, instead of keeping its task
 
 
 def _time_out(future: asyncio.Future[None]) -> None:

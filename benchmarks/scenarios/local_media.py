@@ -28,11 +28,13 @@ def available() -> str | None:
 
 
 def points(quick: bool) -> list[dict[str, Any]]:
+    """The points to measure; smaller and shorter when ``quick``."""
     sizes = [1, 3] if quick else [1, 3, 6, 10]
     return [{"participants": n, "hold_s": 2.0 if quick else 5.0} for n in sizes]
 
 
 def run(point: dict[str, Any]) -> dict[str, Any]:
+    """Measure one point (in a fresh worker process)."""
     return asyncio.run(_run(point["participants"], point["hold_s"]))
 
 
@@ -93,6 +95,7 @@ async def _run(n: int, hold: float) -> dict[str, Any]:
 
 
 def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """Results by implementation and size, and the headline result."""
     by = {str(point["participants"]): result for point, result in results}
     headline = by[max(by, key=int)] if by else {}
     return {"results": {"edge-actors": by}, "ratios": {}, "headline": headline}

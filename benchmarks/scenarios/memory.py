@@ -1,16 +1,24 @@
 """memory: RSS per idle connection at 100k connections, and what closing them all gives back.
 
-Each connection is a connection actor, a registry record and a presence
-snapshot (plus the ``Connection`` facade). RSS is read after a garbage
-collection and ``malloc_trim``. The leak check closes every connection and
-the edge, then counts the objects the collector still tracks against the count
-before (``objects_left``) and compares the RSS with the start.
+An edge-actors connection is a connection actor, a registry record, a presence
+snapshot and the ``Connection`` facade; ``bytes_per_connection`` is the RSS
+delta (``/proc/self/statm`` after ``gc.collect()`` and ``malloc_trim(0)``)
+from before joining to after, divided by N. The leak check then closes every
+connection and the edge: ``objects_left`` counts objects the collector tracks
+beyond those before joining, ``after_close_ratio`` is RSS after / RSS before.
 
-The point runs twice: with CPython's own small-object allocator (what a host
-runs) and with ``PYTHONMALLOC=malloc``. pymalloc keeps a 1 MiB arena as long
-as one object in it lives, so after a peak the RSS stays high even when every
-connection is gone; with plain malloc the same run gives the memory back, which
-shows the retention is the allocator's, not ours.
+The edge-actors point runs twice, in separate processes: with CPython's
+small-object allocator (``pymalloc``, what a host runs) and with
+``PYTHONMALLOC=malloc``. pymalloc keeps a 1 MiB arena (CPython 3.10+) as long as one object
+in it lives, so after a peak its RSS stays high even when every connection is
+gone; with plain malloc the same run gives the memory back, which shows whether
+what is retained is ours or the allocator's. The target on ``after_close_ratio``
+is read from the malloc run. ``retained_of_peak`` = (after - start) / (held - start): the
+share of the growth that closing did not give back, which does not depend on
+how big the process was before.
+
+Baseline ``shared-state``: the same N connections as plain objects (dicts, an
+``asyncio.Event``), measured the same way.
 """
 
 from __future__ import annotations
@@ -19,19 +27,33 @@ import asyncio
 import gc
 from typing import Any
 
-from benchmarks._measure import settle_memory
+from benchmarks._measure import missing, settle_memory
 
 NAME = "memory"
 TARGETS = {
-    "bytes_per_connection": ("idle connection at 100k", "<=", 2048),
+    "bytes_per_connection": ("RSS per idle connection at 100k (pymalloc)", "<=", 2048),
     "objects_left": ("objects left after closing all", "<=", 0),
     "after_close_ratio": ("RSS after closing all / before (malloc)", "<=", 1.05),
 }
+NOTES = (
+    "bytes_per_connection: RSS delta after gc + malloc_trim, per connection;"
+    " after_close_ratio target read from the PYTHONMALLOC=malloc run (see README).",
+)
+
+
+def available() -> str | None:
+    """Skip until the memory edge exists."""
+    return missing("transport.memory")
 
 
 def points(quick: bool) -> list[dict[str, Any]]:
+    """edge-actors under both allocators, and the baseline; 10k when quick, else 100k."""
     n = 10_000 if quick else 100_000
-    return [{"connections": n, "allocator": a} for a in ("pymalloc", "malloc")]
+    return [
+        {"impl": "edge-actors", "connections": n, "allocator": "pymalloc"},
+        {"impl": "edge-actors", "connections": n, "allocator": "malloc"},
+        {"impl": "shared-state", "connections": n, "allocator": "pymalloc"},
+    ]
 
 
 def environment(point: dict[str, Any]) -> dict[str, str]:
@@ -40,16 +62,33 @@ def environment(point: dict[str, Any]) -> dict[str, str]:
 
 
 def run(point: dict[str, Any]) -> dict[str, Any]:
-    return asyncio.run(_run(point["connections"]))
+    """Measure one point (in a fresh worker process)."""
+    if point["impl"] == "edge-actors":
+        return asyncio.run(_ours(point["connections"]))
+    return asyncio.run(_baseline(point["connections"]))
 
 
-async def _run(n: int) -> dict[str, Any]:
+def _result(n: int, start: int, held: int, after: int, objects_left: int) -> dict[str, Any]:
+    return {
+        "connections": n,
+        "bytes_per_connection": (held - start) / n,
+        "objects_left": objects_left,
+        "rss_start_mb": start / 2**20,
+        "rss_held_mb": held / 2**20,
+        "rss_after_close_mb": after / 2**20,
+        "after_close_ratio": after / start,
+        "retained_of_peak": (after - start) / (held - start) if held > start else 0.0,
+    }
+
+
+async def _ours(n: int) -> dict[str, Any]:
     from transport import MemoryEdge, User
 
     # Warm the code paths so their one-off allocations are not counted.
     warm = MemoryEdge()
     await (await warm.join(User("agent"), await warm.create_call("warm"))).close()
     await warm.close()
+    del warm
     start = settle_memory()
     objects = len(gc.get_objects())
     edge = MemoryEdge()
@@ -60,24 +99,45 @@ async def _run(n: int) -> dict[str, Any]:
     await edge.close()
     del edge
     after = settle_memory()
-    objects_left = len(gc.get_objects()) - objects
-    return {
-        "objects_left": objects_left,
-        "bytes_per_connection": (held - start) / n,
-        "rss_start_mb": start / 2**20,
-        "rss_held_mb": held / 2**20,
-        "rss_after_close_mb": after / 2**20,
-        "after_close_ratio": after / start,
-    }
+    return _result(n, start, held, after, len(gc.get_objects()) - objects)
+
+
+async def _baseline(n: int) -> dict[str, Any]:
+    from benchmarks.baselines.shared_state import SharedStateEdge
+
+    warm = SharedStateEdge()
+    warm.join("agent", "warm")
+    await warm.close()
+    del warm
+    start = settle_memory()
+    objects = len(gc.get_objects())
+    edge = SharedStateEdge()
+    for i in range(n):
+        edge.join("agent", f"c{i}")
+    held = settle_memory()
+    await edge.close()
+    del edge
+    after = settle_memory()
+    return _result(n, start, held, after, len(gc.get_objects()) - objects)
 
 
 def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """Results by implementation (and allocator) and size; the headline mixes both runs."""
     by: dict[str, dict[str, Any]] = {}
     for point, result in results:
-        by.setdefault(f"edge-actors ({point['allocator']})", {})[str(point["connections"])] = result
-    ours = next(iter(by.get("edge-actors (pymalloc)", {}).values()), {})
-    plain = next(iter(by.get("edge-actors (malloc)", {}).values()), {})
+        impl = point["impl"]
+        if impl == "edge-actors":
+            impl = f"edge-actors ({point['allocator']})"
+        by.setdefault(impl, {})[str(point["connections"])] = result
+    ours: dict[str, Any] = next(iter(by.get("edge-actors (pymalloc)", {}).values()), {})
+    plain: dict[str, Any] = next(iter(by.get("edge-actors (malloc)", {}).values()), {})
+    base: dict[str, Any] = next(iter(by.get("shared-state", {}).values()), {})
     headline = dict(ours)
     if plain:
         headline["after_close_ratio"] = plain["after_close_ratio"]
-    return {"results": by, "ratios": {}, "headline": headline}
+    ratios = {}
+    if ours and base and base["bytes_per_connection"] > 0:
+        ratios["bytes_vs_shared_state"] = (
+            ours["bytes_per_connection"] / base["bytes_per_connection"]
+        )
+    return {"results": by, "ratios": ratios, "headline": headline}
