@@ -195,3 +195,20 @@ async def test_participants_receive_the_agents_own_audio_and_video(edge: LocalEd
     await edge.unpublish_track("room", voice)
     await early.leave()
     await late.leave()
+
+
+async def test_a_peer_that_vanishes_without_closing_is_dropped_by_the_heartbeat(
+    edge: LocalEdge, connection: Connection, events: list[Any]
+) -> None:
+    from transport.local.signaling import Join, Joined, encode
+
+    async with aiohttp.ClientSession() as http:
+        # A client that never answers pings: as if its machine lost power.
+        socket = await http.ws_connect(f"{edge.url}/ws/room", autoping=False, heartbeat=None)
+        await socket.send_bytes(encode(Join(edge.token("room", "ghost"), 1)))
+        assert isinstance(decode_edge(await socket.receive_bytes()), Joined)
+        await connection.wait_for_participant(timeout=10)
+        await connection.wait_for(EmptyFor(0), timeout=15)  # no ping answered: dropped
+        await socket.close()
+    left = _kinds(events, ParticipantLeftEvent)
+    assert [(e.participant.user_id, e.reason) for e in left] == [("ghost", "dropped")]

@@ -6,12 +6,13 @@ import contextlib
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from messages import Message, ProtocolError, decode, decode_json
 
-_cases = {"msgpack": 0, "json": 0, "structured": 0}
+_cases = {"msgpack": 0, "json": 0, "structured": 0, "signaling": 0}
 
 _json_values = st.recursive(
     st.none()
@@ -64,6 +65,34 @@ def test_structured_frames_with_wrong_types_and_tags(tag: str, fields: dict[str,
     for encoded in (msgspec.json.encode(frame), msgspec.msgpack.encode(frame)):
         with contextlib.suppress(ProtocolError):
             _check(decode_json(encoded) if encoded[:1] == b"{" else decode(encoded))
+
+
+@settings(max_examples=400, deadline=None)  # the first call imports the local edge
+@given(
+    data=st.one_of(
+        st.binary(max_size=512),
+        st.text(max_size=512),
+        st.builds(
+            lambda tag, fields: msgspec.json.encode({"type": tag, **fields}).decode(),
+            st.sampled_from(["Join", "Offer", "Unpublish", "Leave", "Answer", "Nope"]),
+            st.dictionaries(
+                st.sampled_from(["token", "sdp", "publish", "receive", "track_id", "seq"]),
+                _json_values,
+                max_size=5,
+            ),
+        ),
+    )
+)
+def test_random_signaling_frames_decode_or_are_refused(data: bytes | str) -> None:
+    pytest.importorskip("aiortc")
+    from transport.local.signaling import ClientFrame, SignalingError, decode_client
+
+    _cases["signaling"] += 1
+    try:
+        frame = decode_client(data)
+    except SignalingError:
+        return
+    assert isinstance(frame, ClientFrame)
 
 
 def test_huge_and_deeply_nested_input_is_refused() -> None:
