@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from messages import Message, ProtocolError, decode, decode_json
 
+# How many cases each fuzzer ran; tests/reliability/conftest.py prints it at the end.
 _cases = {"msgpack": 0, "json": 0, "structured": 0, "signaling": 0}
 
 _json_values = st.recursive(
@@ -103,12 +104,3 @@ def test_huge_and_deeply_nested_input_is_refused() -> None:
         except ProtocolError:
             continue
         raise AssertionError("malformed input was accepted")
-
-
-def test_report_how_many_cases_ran() -> None:
-    # Runs after the fuzzers in this module (pytest keeps file order) and says how many ran.
-    total = sum(_cases.values())
-    if total == 0:
-        pytest.skip("the fuzzers did not run in this session (selected out)")
-    print(f"\nwire-codec and signaling fuzzing: {total} cases ({_cases})")
-    assert all(count > 0 for count in _cases.values()) or total < 1_600
