@@ -212,3 +212,25 @@ async def test_a_peer_that_vanishes_without_closing_is_dropped_by_the_heartbeat(
         await socket.close()
     left = _kinds(events, ParticipantLeftEvent)
     assert [(e.participant.user_id, e.reason) for e in left] == [("ghost", "dropped")]
+
+
+async def test_newest_session_wins_on_the_local_edge_and_inspect_says_why(
+    edge: LocalEdge, events: list[Any]
+) -> None:
+    options = ConnectionOptions(duplicate_sessions="newest")
+    connection = await edge.join(User("agent"), await edge.create_call("room"), options=options)
+    first = edge.participant("room", "erin")
+    older = await first.join()
+    second = edge.participant("room", "erin")
+    newer = await second.join()
+    assert [p.id for p in connection.participants] == [newer.id]
+    left = _kinds(events, ParticipantLeftEvent)
+    assert [(e.participant.id, e.reason) for e in left] == [(older.id, "replaced")]
+    report = await connection.inspect()
+    assert [(e.what, e.participant_id) for e in report.lifecycle] == [
+        ("joined", older.id),
+        ("replaced", older.id),
+        ("joined", newer.id),
+    ]
+    await second.leave()
+    await first.drop()
