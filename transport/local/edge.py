@@ -36,7 +36,7 @@ from messages import (
 )
 from transport._connection import Connection
 from transport._edge import EdgeTransport
-from transport.local.media import Drain
+from transport.local.media import Drain, EncoderSafeTrack
 from transport.local.participant import LocalParticipant
 from transport.local.session import Session
 from transport.local.signaling import (
@@ -230,7 +230,10 @@ class LocalEdge(EdgeTransport):
 
     def _agent_track_source(self, call_id: str, track_id: str) -> MediaStreamTrack | None:
         entry = self._agent_tracks.get(call_id, {}).get(track_id)
-        return self._relay.subscribe(entry[0], buffered=False) if entry is not None else None
+        if entry is None:
+            return None
+        copy = self._relay.subscribe(entry[0], buffered=False)
+        return EncoderSafeTrack(copy) if copy.kind == "video" else copy
 
     def sessions(self, call_id: str) -> tuple[Session, ...]:
         """The participants connected to ``call_id`` now."""

@@ -21,7 +21,7 @@ from av import AudioFrame, VideoFrame
 
 from messages import TrackType
 
-__all__ = ["Drain", "ToneTrack", "PatternTrack", "synthetic_track"]
+__all__ = ["Drain", "EncoderSafeTrack", "PatternTrack", "ToneTrack", "synthetic_track"]
 
 logger = logging.getLogger("transport.local.media")
 
@@ -57,10 +57,39 @@ class PatternTrack(VideoStreamTrack):
         offset = (pts // 3000) % 320
         image[:, :, 1] = 160
         image[:, offset : offset + 32, 0] = 255
-        frame = VideoFrame.from_ndarray(image, format="rgb24")
+        # In yuv420p already, so no encoder thread has to convert a frame it shares.
+        frame = VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
         frame.pts = pts
         frame.time_base = time_base
         return frame
+
+
+class EncoderSafeTrack(MediaStreamTrack):
+    """One receiver's copy of a shared video track, converted to yuv420p on the loop.
+
+    aiortc encodes in worker threads, and a frame caches its converter: two
+    encoders converting one shared frame at once crash in libswscale. Frames
+    that are already yuv420p are passed on as they are (encoders only read them).
+    """
+
+    kind = "video"
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self._source = source
+
+    async def recv(self) -> VideoFrame:
+        frame = await self._source.recv()
+        assert isinstance(frame, VideoFrame)
+        if frame.format.name != "yuv420p":
+            converted = frame.reformat(format="yuv420p")
+            converted.pts, converted.time_base = frame.pts, frame.time_base
+            return converted
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
 
 
 def synthetic_track(track_type: TrackType) -> MediaStreamTrack:
