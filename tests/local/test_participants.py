@@ -234,3 +234,63 @@ async def test_newest_session_wins_on_the_local_edge_and_inspect_says_why(
     ]
     await second.leave()
     await first.drop()
+
+
+async def test_the_edge_mounts_on_an_aiohttp_app_the_host_already_runs() -> None:
+    from aiohttp import web
+
+    app = web.Application()
+    edge = LocalEdge()
+    runner = web.AppRunner(app)
+    try:
+        edge.mount(app)  # before the app starts: aiohttp freezes its routes
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        edge.url = f"http://{host}:{port}"
+        connection = await edge.join(User("agent"), await edge.create_call("hosted"))
+        guest = edge.participant("hosted", "guest")
+        await guest.join()
+        assert [p.user_id for p in connection.participants] == ["guest"]
+        await guest.leave()
+    finally:
+        await edge.close()
+        await runner.cleanup()
+
+
+async def test_a_participant_in_another_process_joins_with_a_token(
+    edge: LocalEdge, connection: Connection
+) -> None:
+    import sys
+
+    script = (
+        "import asyncio, sys\n"
+        "from transport.local import LocalParticipant\n"
+        "from transport import TrackType\n"
+        "async def main():\n"
+        "    p = await LocalParticipant.connect(sys.argv[1], 'room', sys.argv[2])\n"
+        "    await p.publish(TrackType.AUDIO)\n"
+        "    print('published', flush=True)\n"
+        "    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)\n"
+        "    await p.leave()\n"
+        "asyncio.run(main())\n"
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        edge.url,
+        edge.token("room", "remote"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    assert child.stdin is not None
+    assert (await asyncio.wait_for(child.stdout.readline(), timeout=30)).strip() == b"published"
+    assert [p.user_id for p in connection.participants] == ["remote"]
+    assert [t.track_type for t in connection.presence.tracks] == [TrackType.AUDIO]
+    child.stdin.write(b"bye\n")
+    await child.stdin.drain()
+    assert await asyncio.wait_for(child.wait(), timeout=30) == 0
+    await connection.wait_for(EmptyFor(0), timeout=10)

@@ -113,8 +113,17 @@ class LocalEdge(EdgeTransport):
             raise RuntimeError(msg)
         return self._url
 
-    def mount(self, app: web.Application, url: str) -> None:
-        """Serve the edge's routes from ``app``, which the host runs at ``url``."""
+    @url.setter
+    def url(self, value: str) -> None:
+        """Where a mounted edge is served, when it was not known at ``mount()`` time."""
+        self._url = value.rstrip("/")
+
+    def mount(self, app: web.Application, url: str | None = None) -> None:
+        """Serve the edge's routes from ``app``, which the host runs at ``url``.
+
+        Mount before the app starts (aiohttp freezes its routes then); if the
+        address is known only later (port 0), set ``edge.url`` once it is.
+        """
         app.add_routes(
             [
                 web.get("/ws/{call_id}", self._websocket),
@@ -122,14 +131,15 @@ class LocalEdge(EdgeTransport):
                 web.static("/static", STATIC),
             ]
         )
-        self._url = url.rstrip("/")
+        if url is not None:
+            self._url = url.rstrip("/")
 
     async def start(self) -> LocalEdge:
         """Start the server (on the running loop); returns the edge."""
         if self._runner is not None:
             return self
         app = web.Application()
-        self.mount(app, "http://placeholder")
+        self.mount(app)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)  # URLs carry tokens
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
