@@ -13,7 +13,7 @@ $(PY):
 
 $(STAMP): setup.cfg pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[local,stream,otel,vision-agents,dev]'
+	$(PY) -m pip install --quiet -e '.[local,stream,otel,vision-agents,ray,dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

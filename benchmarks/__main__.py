@@ -46,6 +46,11 @@ _COLUMNS = (
     "after_close_ratio",
     "retained_of_peak",
     "participants_per_core",
+    "tells_per_s",
+    "local_msgs_per_s",
+    "ask_p50_ms",
+    "ask_p99_ms",
+    "directory_updates_per_s",
     "error",
 )
 

@@ -37,6 +37,7 @@ ORDER = (
     "lifecycle_costs",
     "local_media",
     "soak",
+    "cluster",
 )
 """Scenario module names, in the order the suite runs them."""
 

@@ -1,0 +1,78 @@
+"""Two host processes on a local Ray cluster: placement, cross-host close, presence, loss."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from transport.fleet import (  # noqa: E402
+    Host,
+    PresenceView,
+    lookup,
+    next_lost,
+    place,
+    presence,
+    start_directory,
+)
+
+LOST_AFTER = 2.0  # seconds without a heartbeat before a host is declared lost
+REPORT_BOUND = LOST_AFTER + LOST_AFTER / 4 + 1.0  # plus one sweep, plus slack for Ray
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[dict[str, Any]]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="edge-actors")
+    try:
+        start_directory(lost_after=LOST_AFTER)
+        handles = {name: Host.options(name=name).remote(name) for name in ("host-a", "host-b")}
+        ray.get([handle.start.remote(handle) for handle in handles.values()])
+        yield handles
+    finally:
+        ray.shutdown()
+
+
+def _view(data: bytes | None) -> PresenceView:
+    assert data is not None
+    return msgspec.msgpack.decode(data, type=PresenceView)
+
+
+async def test_placement_cross_host_close_presence_and_a_lost_host(
+    hosts: dict[str, Any],
+) -> None:
+    a, b = hosts["host-a"], hosts["host-b"]
+    first = await place("call-1", "agent")
+    second = await place("call-2", "agent")
+    assert {first.host, second.host} == {"host-a", "host-b"}  # least loaded first
+    on_a = "call-1" if first.host == "host-a" else "call-2"
+    on_b = "call-2" if on_a == "call-1" else "call-1"
+
+    # Presence made on host A (its local path) is what host B reads.
+    await a.participant_joins.remote(on_a, "alice")
+    await a.participant_joins.remote(on_a, "bob")
+    await a.participant_leaves.remote(on_a, "bob")
+    seen_on_a = _view(await a.local_presence.remote(on_a))
+    seen_from_b = _view(await b.presence_seen_here.remote(on_a))
+    assert seen_from_b == seen_on_a
+    assert seen_from_b.participants == ("alice__1",)
+    assert (await presence(on_a)) == seen_on_a
+
+    # A connection on host A is closed by an actor on host B.
+    assert await b.close_remote.remote(on_a, "closed from host-b") == "closed"
+    assert await a.load.remote() == 0
+    assert await lookup(on_a) is None
+
+    # Host B's process dies: its calls are reported lost within the bound.
+    started = time.monotonic()
+    ray.kill(b)
+    lost = await next_lost()
+    elapsed = time.monotonic() - started
+    assert lost.host == "host-b"
+    assert lost.call_ids == (on_b,)
+    assert elapsed <= REPORT_BOUND, f"reported after {elapsed:.2f} s"
+    assert await lookup(on_b) is None

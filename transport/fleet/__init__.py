@@ -1,0 +1,33 @@
+"""Past one machine (extra ``ray``): hosts, a cluster-wide presence directory, remote refs.
+
+Each host is a Ray actor process running an edge and its connections on its
+own loop; presence messages inside a host stay local. The directory (Ray named
+actors sharded by call id) knows which host holds each call and its latest
+presence; ``lookup`` gives a ``RemoteConnectionRef`` to tell or ask a
+connection on any host; ``place`` opens a call on the least loaded host; a
+host that stops answering is reported by ``next_lost`` as a ``CallsLostEvent``.
+"""
+
+from transport.fleet.directory import Directory, start_directory
+from transport.fleet.host import Host, PresenceView
+from transport.fleet.refs import (
+    CallsLostEvent,
+    RemoteConnectionRef,
+    lookup,
+    next_lost,
+    place,
+    presence,
+)
+
+__all__ = [
+    "CallsLostEvent",
+    "Directory",
+    "Host",
+    "PresenceView",
+    "RemoteConnectionRef",
+    "lookup",
+    "next_lost",
+    "place",
+    "presence",
+    "start_directory",
+]

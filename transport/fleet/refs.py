@@ -1,0 +1,94 @@
+"""Reaching connections on any host: lookup, location-transparent refs, placement, losses.
+
+``RemoteConnectionRef`` has the ``tell``/``ask`` of a pykka ``ActorRef`` for the
+connection to a call, wherever in the fleet it lives: ``tell`` sends and
+returns, ``ask`` returns an awaitable (a Ray ``ObjectRef``, awaited without
+blocking the loop). Calls from any process attached to the Ray cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+import msgspec
+
+from messages import EdgeEvent, Message, encode
+from transport.fleet.directory import all_shards, shard_for
+from transport.fleet.host import PresenceView
+
+__all__ = ["CallsLostEvent", "RemoteConnectionRef", "lookup", "next_lost", "place", "presence"]
+
+
+class CallsLostEvent(EdgeEvent, frozen=True):
+    """A host stopped answering: the calls it held are lost."""
+
+    host: str
+    call_ids: tuple[str, ...]
+    type: ClassVar[str] = "plugin.edge.calls_lost"
+
+
+class RemoteConnectionRef:
+    """The connection to ``call_id`` on host ``host``, reachable from anywhere."""
+
+    def __init__(self, call_id: str, host: str, key: str, handle: Any) -> None:
+        self.call_id = call_id
+        self.host = host
+        self.key = key
+        self._handle = handle
+
+    def __repr__(self) -> str:
+        return f"<RemoteConnectionRef {self.key} on {self.host}>"
+
+    def tell(self, message: Message) -> None:
+        """Send ``message`` to the connection actor; returns at once."""
+        self._handle.deliver.remote(self.call_id, encode(message))
+
+    def ask(self, message: Message) -> Any:
+        """Send ``message`` and get an awaitable of the connection's state once handled."""
+        return self._handle.ask.remote(self.call_id, encode(message))
+
+
+async def lookup(call_id: str) -> RemoteConnectionRef | None:
+    """A ref to the connection to ``call_id``, or ``None`` if no live host holds it."""
+    found = await shard_for(call_id).lookup.remote(call_id)
+    if found is None:
+        return None
+    host, key, handle = found
+    return RemoteConnectionRef(call_id, host, key, handle)
+
+
+async def presence(call_id: str) -> PresenceView | None:
+    """The presence of ``call_id`` as its host last published it."""
+    data = await shard_for(call_id).presence_of.remote(call_id)
+    return None if data is None else msgspec.msgpack.decode(data, type=PresenceView)
+
+
+async def place(call_id: str, agent_id: str) -> RemoteConnectionRef:
+    """Open ``call_id`` on the live host with the fewest connections; a ref to it."""
+    loads = await all_shards()[0].loads.remote()
+    if not loads:
+        msg = "no live host in the fleet"
+        raise RuntimeError(msg)
+    host = min(sorted(loads), key=lambda h: loads[h])
+    handle = await all_shards()[0].handle_of.remote(host)
+    key = await handle.open_call.remote(call_id, agent_id)
+    return RemoteConnectionRef(call_id, host, key, handle)
+
+
+async def next_lost() -> CallsLostEvent:
+    """Wait for the next host the directory declares lost."""
+    waits = [asyncio.ensure_future(_lost(shard)) for shard in all_shards()]
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for other in pending:
+        other.cancel()
+    host, calls = next(iter(done)).result()
+    for task in done:
+        if task is not next(iter(done)):
+            calls = calls + task.result()[1]
+    return CallsLostEvent(host, tuple(calls))
+
+
+async def _lost(shard: Any) -> tuple[str, list[str]]:
+    result: tuple[str, list[str]] = await shard.next_lost.remote()
+    return result
