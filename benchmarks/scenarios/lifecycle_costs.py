@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks._load import churn_round
 from benchmarks._measure import Stopwatch, missing
 
 NAME = "lifecycle_costs"
@@ -39,14 +40,6 @@ def run(point: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run(mode: str, rounds: int) -> dict[str, Any]:
-    from messages import (
-        Participant,
-        ParticipantJoined,
-        ParticipantLeft,
-        TrackAdded,
-        TrackRemoved,
-        TrackType,
-    )
     from transport import ConnectionOptions, EdgeEvent, EventBus, MemoryEdge, User
 
     class TaskPerEvent(EventBus):
@@ -87,13 +80,7 @@ async def _run(mode: str, rounds: int) -> dict[str, Any]:
             connections.append(await edge.join(User("agent"), call, options=options))
         clock = Stopwatch()
         for r in range(rounds):
-            for i, connection in enumerate(connections):
-                person = Participant(None, f"u{i}", f"u{i}__{r}")
-                call_id, ref = connection.call.id, connection.actor_ref
-                ref.tell(ParticipantJoined(call_id, person))
-                ref.tell(TrackAdded(call_id, person, f"t{r}", TrackType.AUDIO))
-                ref.tell(TrackRemoved(call_id, person, f"t{r}", TrackType.AUDIO))
-                ref.tell(ParticipantLeft(call_id, person))
+            churn_round(connections, r)
             await asyncio.sleep(0)
         await connections[-1].flush()
         await edge.events.drain()

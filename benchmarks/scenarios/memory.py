@@ -27,6 +27,7 @@ import asyncio
 import gc
 from typing import Any
 
+from benchmarks._load import warm_up
 from benchmarks._measure import missing, settle_memory
 
 NAME = "memory"
@@ -84,11 +85,7 @@ def _result(n: int, start: int, held: int, after: int, objects_left: int) -> dic
 async def _ours(n: int) -> dict[str, Any]:
     from transport import MemoryEdge, User
 
-    # Warm the code paths so their one-off allocations are not counted.
-    warm = MemoryEdge()
-    await (await warm.join(User("agent"), await warm.create_call("warm"))).close()
-    await warm.close()
-    del warm
+    await warm_up()
     start = settle_memory()
     objects = len(gc.get_objects())
     edge = MemoryEdge()

@@ -12,6 +12,7 @@ import asyncio
 import gc
 from typing import Any
 
+from benchmarks._load import churn_round, warm_up
 from benchmarks._measure import Stopwatch, missing, settle_memory
 
 NAME = "soak"
@@ -43,12 +44,8 @@ def run(point: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run(n: int, seconds: float) -> dict[str, Any]:
-    from transport import MemoryEdge, User
 
-    warm = MemoryEdge()
-    await (await warm.join(User("agent"), await warm.create_call("warm"))).close()
-    await warm.close()
-    del warm
+    await warm_up()
     start = settle_memory()
     objects = len(gc.get_objects())
     # Everything the soak makes lives in _session's frame and is gone when it returns.
@@ -69,11 +66,6 @@ async def _run(n: int, seconds: float) -> dict[str, Any]:
 
 async def _session(n: int, seconds: float) -> tuple[int, int, float, tuple[Any, ...]]:
     from messages import (
-        Participant,
-        ParticipantJoined,
-        ParticipantLeft,
-        TrackAdded,
-        TrackRemoved,
         TrackType,
     )
     from transport import EdgeEvent, MemoryEdge, User
@@ -96,13 +88,7 @@ async def _session(n: int, seconds: float) -> tuple[int, int, float, tuple[Any, 
         if clock.elapsed() >= next_sample:
             samples.append((clock.elapsed(), settle_memory() / 2**20, len(asyncio.all_tasks())))
             next_sample += seconds / 2
-        for i, connection in enumerate(connections):
-            person = Participant(None, f"u{i}", f"u{i}__{rounds}")
-            call_id, ref = connection.call.id, connection.actor_ref
-            ref.tell(ParticipantJoined(call_id, person))
-            ref.tell(TrackAdded(call_id, person, f"t{rounds}", TrackType.VIDEO))
-            ref.tell(TrackRemoved(call_id, person, f"t{rounds}", TrackType.VIDEO))
-            ref.tell(ParticipantLeft(call_id, person))
+        churn_round(connections, rounds, TrackType.VIDEO)
         await connections[-1].flush()
         rounds += 1
     await edge.events.drain()
