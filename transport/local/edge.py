@@ -101,6 +101,7 @@ class LocalEdge(EdgeTransport):
         self._drains: dict[str, Drain] = {}
         self._agent_tracks: dict[str, dict[str, tuple[MediaStreamTrack, AgentTrack]]] = {}
         self._agent_numbers = itertools.count(1)
+        self._evictions: set[asyncio.Task[None]] = set()
         self._session_ids = itertools.count(1)
 
     # -- server --------------------------------------------------------------------
@@ -263,7 +264,9 @@ class LocalEdge(EdgeTransport):
     def _evict(self, connection: Connection, participant: Participant, reason: str) -> None:
         session = self._sessions.get(connection.call.id, {}).get(participant.id)
         if session is not None:
-            asyncio.get_running_loop().create_task(session.close_socket())
+            closing = asyncio.get_running_loop().create_task(session.close_socket())
+            self._evictions.add(closing)  # keep it alive until it is done
+            closing.add_done_callback(self._evictions.discard)
 
     # -- what sessions call ----------------------------------------------------------
 
