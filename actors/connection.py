@@ -121,7 +121,11 @@ class ConnectionOptions(msgspec.Struct, frozen=True):
     lifecycle_history: int = 64
     """How many lifecycle entries ``inspect()`` keeps."""
     record: str | None = None
-    """A file to record the mailbox to (see ``actors.recording``), or ``None``."""
+    """A file to record the mailbox to (see ``actors.recording``), or ``None``.
+
+    ``{call_id}`` and ``{key}`` in it are filled in, so one edge-wide setting
+    such as ``"calls/{call_id}-{key}.rec"`` gives every connection its own file.
+    """
 
     def __post_init__(self) -> None:
         if self.reconnect_grace < 0:
@@ -262,8 +266,9 @@ class ConnectionActor(AsyncioActor):
         self._wait_numbers: itertools.count[int] | None = None
         self._recorder: Recorder | None = None
         if self.options.record is not None:
+            path = self.options.record.format(call_id=call_id, key=key.replace("#", "-"))
             self._recorder = Recorder(
-                self.options.record,
+                path,
                 RecordingHeader(
                     1,
                     call_id,
