@@ -464,7 +464,7 @@ class AsyncioActor(pykka.Actor):
         if type(result) is CoroutineType:
             self._busy = self.actor_loop.create_task(self._finish_start(result))
             return
-        self._run_turn()
+        self._started()
 
     async def _finish_start(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         try:
@@ -474,7 +474,15 @@ class AsyncioActor(pykka.Actor):
             return
         finally:
             self._busy = None
-        self._run_turn()
+        self._started()
+
+    def _started(self) -> None:
+        """``on_start`` is done: handle the mail held back, or wait for the first."""
+        mailbox = self._mailbox
+        if mailbox._queue is None:
+            mailbox._scheduled = False  # the next put schedules the first turn
+        else:
+            self._run_turn()
 
     def _fail_start(self) -> None:
         self._handle_failure(*sys.exc_info())

@@ -242,3 +242,32 @@ async def test_registering_with_pykka_is_opt_in_and_undone_on_stop() -> None:
     assert hidden not in pykka.ActorRegistry.get_all()
     await actors.stop_all()
     assert visible not in pykka.ActorRegistry.get_all()
+
+
+class Greeter(actors.AsyncioActor):
+    """An actor whose ``on_start`` (sync) ran before any mail arrived."""
+
+    def __init__(self, started: asyncio.Event) -> None:
+        super().__init__()
+        self.started = started
+
+    def on_start(self) -> None:
+        self.started.set()
+
+    def on_receive(self, message: Any) -> Any:
+        return f"hello {message}"
+
+
+class AsyncGreeter(Greeter):
+    async def on_start(self) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        self.started.set()
+
+
+@pytest.mark.parametrize("kind", [Greeter, AsyncGreeter], ids=["sync", "async"])
+async def test_an_actor_hears_mail_sent_after_on_start_has_finished(kind: type[Greeter]) -> None:
+    started = asyncio.Event()
+    ref = kind.start(started)
+    await started.wait()  # on_start has returned and found no mail waiting
+    assert await asyncio.wait_for(actors.ask(ref, "world"), 5.0) == "hello world"
+    assert await ref.stop(block=False) is True
