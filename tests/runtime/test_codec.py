@@ -22,7 +22,9 @@ from messages import (
     encode_json,
 )
 
-text = st.text(max_size=30)
+# A fixed alphabet: st.text() with none builds Hypothesis's Unicode tables on first use
+# (about a second with an empty .hypothesis/, enough to fail the too_slow health check).
+text = st.text(alphabet='aZ09_-/:. \x00\n"\\é€中😀', max_size=30)
 participants = st.builds(
     Participant,
     original=st.none(),
