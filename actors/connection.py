@@ -1,11 +1,14 @@
-"""``ConnectionActor``: one per joined call; its mailbox is the call as the edge sees it.
+"""``ConnectionActor``: one per joined call, the one owner of that call's presence.
 
-It receives ``ParticipantJoined``, ``ParticipantLeft``, ``TrackAdded``,
-``TrackRemoved`` and ``Close``, keeps the call's participants and track table,
-turns each message into the events it means, and tells the registry the change
-(the registry publishes presence and the lifecycle state, then emits the
-events). Odd input follows one rule per case, so presence is never lost or
-corrupted:
+Its mailbox is the call as the edge sees it: ``ParticipantJoined``,
+``ParticipantLeft``, ``TrackAdded``, ``TrackRemoved`` and ``Close``. It keeps the
+call's participants, track table and lifecycle state, and after each message
+publishes a new immutable ``Presence`` snapshot into the connection's
+``PresenceCell``, settles the waits that now hold, and only then hands the
+message's events to the edge's bus (so a handler never sees an event that the
+snapshot does not show yet). Nobody else writes presence: readers get the
+snapshot, waiters get futures. Odd input follows one rule per case, so presence
+is never lost or corrupted:
 
 ==========================================  ==============================================
 input                                       rule
@@ -23,6 +26,12 @@ anything else                               ``TypeError`` for an ask; logged for
 
 Every session of the agent's own user is left out of presence and events.
 
+Lifecycle: ``WAITING`` until someone other than the agent joins, ``ACTIVE``
+while anyone is connected, ``RECONNECTING`` while the only ones left are
+dropped participants within their grace period, ``IDLE`` once all have left,
+``CLOSED`` after ``Close``. Each transition is a ``ConnectionStateEvent``,
+emitted after the events of the message that caused it.
+
 ``ConnectionOptions`` add three policies. ``reconnect_grace``: a participant
 that left with reason ``dropped`` keeps its place that long (its tracks are
 removed, ``ParticipantReconnectingEvent``); if the same user joins again within
@@ -31,18 +40,15 @@ else it leaves (``dropped``) when the grace runs out. ``duplicate_sessions``:
 ``allow`` (several sessions per user), ``newest`` (an older session leaves with
 reason ``replaced``) or ``oldest`` (the newcomer is refused: a
 ``ParticipantLeftEvent`` with reason ``duplicate``, and its later messages are
-ignored until it leaves). ``idle_timeout``: the registry closes the connection
-(reason ``idle_timeout``) once it has been idle that long. The last
-``lifecycle_history`` of these happenings are kept for ``inspect()``.
+ignored until it leaves). ``idle_timeout``: the actor closes the connection
+(reason ``idle_timeout``) once it has been idle that long; this is the only
+place an idle timeout is kept. The last ``lifecycle_history`` of these
+happenings are kept for ``inspect()``.
 
 Supervision: a handler that raises restarts the actor (``restart_policy``: 3
-restarts within 60 s) and the message is handled once more; past the budget
-the connection closes with a ``ConnectionClosedEvent`` whose reason is
-``failed: <error>``. While its registry shard is down, changes wait in an
-outbox; the shard is replaced and the actor receives ``Reattach``, then sends
-the new registry the presence last published, the changes it missed, the
-presence now and the waits that were pending, in that order. Waits go through
-this actor too, so they always follow the ``OpenCall`` they belong to.
+restarts within 60 s) with its state kept, and the message is handled once
+more; past the budget the connection closes with a ``ConnectionClosedEvent``
+whose reason is ``failed: <error>`` and pending waits fail.
 
 All handlers run on the actor's loop; timers come from its ``Clock``.
 """
@@ -55,31 +61,20 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
-import pykka
 
 from actors._actor import AsyncioActor, teller
 from actors._errors import ConnectionClosedError
 from actors._supervision import RestartPolicy
 from actors.clock import Clock, SystemClock, Timer
-from actors.presence import PresenceCell
+from actors.presence import Presence, PresenceCell
 from actors.recording import Recorder, RecordingHeader
-from actors.registry import (
-    AddWaiter,
-    Change,
-    CloseCall,
-    Flush,
-    IdleTimedOut,
-    OpenCall,
-    ParticipantRegistry,
-    Reattach,
-    RemoveWaiter,
-    _settle,
-)
+from actors.waits import AddWaiter, RemoveWaiter, Waits, settle
 from messages import (
     CallEndedEvent,
     Close,
     ConnectionClosedEvent,
     ConnectionState,
+    ConnectionStateEvent,
     LifecycleEntry,
     Participant,
     ParticipantJoined,
@@ -96,10 +91,13 @@ from messages import (
 )
 
 __all__ = [
+    "FLUSH",
     "ConnectionActor",
     "ConnectionOptions",
     "ConnectionOwner",
     "ConnectionReport",
+    "Emit",
+    "Flush",
     "Inspect",
     "WaitEnded",
 ]
@@ -107,6 +105,8 @@ __all__ = [
 logger = logging.getLogger("actors.connection")
 
 DuplicateSessions = Literal["allow", "newest", "oldest"]
+Emit = Callable[[Any, str], None]
+"""Where a connection actor hands its events: ``emit(event, key)`` (an ``EventBus.send``)."""
 
 
 class ConnectionOptions(msgspec.Struct, frozen=True):
@@ -128,11 +128,11 @@ class ConnectionOptions(msgspec.Struct, frozen=True):
     """
 
     def __post_init__(self) -> None:
-        if self.reconnect_grace < 0:
-            msg = "reconnect_grace cannot be negative"
+        if not 0 <= self.reconnect_grace < float("inf"):
+            msg = "reconnect_grace must be a finite number of seconds, 0 or more"
             raise ValueError(msg)
-        if self.idle_timeout is not None and self.idle_timeout <= 0:
-            msg = "idle_timeout must be positive (or None)"
+        if self.idle_timeout is not None and not 0 < self.idle_timeout < float("inf"):
+            msg = "idle_timeout must be a positive, finite number of seconds (or None)"
             raise ValueError(msg)
         if self.duplicate_sessions not in ("allow", "newest", "oldest"):
             msg = f"duplicate_sessions: allow, newest or oldest, not {self.duplicate_sessions!r}"
@@ -154,12 +154,23 @@ class ConnectionReport(msgspec.Struct, frozen=True):
     messages_handled: int
     restarts: int
     lifecycle: tuple[LifecycleEntry, ...]
+    waits: int = 0
+    """Waits pending on the connection (``wait_for`` calls not yet settled)."""
 
 
 class Inspect:
     """Ask a connection actor for its ``ConnectionReport``."""
 
     __slots__ = ()
+
+
+class Flush:
+    """Ask a connection actor to answer once every message queued before it is handled."""
+
+    __slots__ = ()
+
+
+FLUSH = Flush()
 
 
 class WaitEnded:
@@ -181,24 +192,33 @@ class _GraceOver:
         self.participant_id = participant_id
 
 
+class _Tick:
+    """A timer fired: check the idle timeout and time-based waits."""
+
+    __slots__ = ()
+
+
+_TICK = _Tick()
+
+
 class ConnectionOwner(Protocol):
     """What a ``ConnectionActor`` tells its owner; called on the actor's loop."""
 
-    def _actor_closed(self, reason: str) -> None:
+    def actor_closed(self, reason: str) -> None:
         """A ``Close`` was handled: release the transport."""
 
-    def _actor_evicted(self, participant: Participant, reason: str) -> None:
+    def actor_evicted(self, participant: Participant, reason: str) -> None:
         """A duplicate-session policy turned ``participant`` away: disconnect it."""
 
 
 class ConnectionActor(AsyncioActor):
-    """The actor behind one ``Connection``; start it on the edge's loop.
+    """The actor behind one ``Connection``, and the only writer of its presence.
 
-    ``emit`` receives the events (through the registry, after presence is
-    published). Its ``owner`` (the ``Connection``) hears, on the actor's loop,
-    when a ``Close`` has been handled, so it can release the transport, and when
-    a duplicate-session policy turns a session away, so the edge can
-    disconnect it.
+    Start it on the edge's loop. ``cell`` receives each new ``Presence``;
+    ``emit(event, key)`` receives the events once presence shows them. Its
+    ``owner`` (the ``Connection``) hears, on the actor's loop, when a ``Close``
+    has been handled, so it can release the transport, and when a
+    duplicate-session policy turns a session away, so the edge can disconnect it.
     """
 
     __slots__ = (
@@ -206,18 +226,18 @@ class ConnectionActor(AsyncioActor):
         "_clock",
         "_closed",
         "_emit",
+        "_idle_timer",
         "_lifecycle",
         "_now",
-        "_outbox",
         "_owner",
         "_participants",
         "_reconnecting",
         "_recorder",
         "_refused",
-        "_registry",
         "_tracks",
         "_wait_numbers",
         "_waits",
+        "_waits_recorded",
         "agent_user_id",
         "call",
         "call_id",
@@ -235,9 +255,8 @@ class ConnectionActor(AsyncioActor):
         call_id: str,
         call: Any,
         agent_user_id: str,
-        registry: pykka.ActorRef[ParticipantRegistry],
         cell: PresenceCell,
-        emit: Callable[[Any], None],
+        emit: Emit,
         owner: ConnectionOwner | None = None,
         options: ConnectionOptions | None = None,
         clock: Clock | None = None,
@@ -249,20 +268,20 @@ class ConnectionActor(AsyncioActor):
         self.agent_user_id = agent_user_id
         self.options = options if options is not None else ConnectionOptions()
         self._clock = clock if clock is not None else SystemClock()
-        self._registry = registry
         self._cell = cell
         self._emit = emit
         self._owner = owner
         self._participants: dict[str, Participant] = {}
         self._reconnecting: dict[str, Timer] = {}
-        # What most connections never need is made on first use, to keep them small.
-        self._refused: set[str] | None = None  # sessions a duplicate policy refused
         self._tracks: dict[str, TrackInfo] = {}
         self._closed = False
         self._now = self._clock.time()  # the clock reading of the message being handled
-        self._outbox: list[Any] | None = None  # changes kept while the registry is down
+        # What most connections never need is made on first use, to keep them small.
+        self._refused: set[str] | None = None  # sessions a duplicate policy refused
+        self._waits: Waits | None = None
+        self._idle_timer: Timer | None = None
         self._lifecycle: list[LifecycleEntry] | None = None
-        self._waits: dict[Any, int] | None = None  # future -> wait number, while recording
+        self._waits_recorded: dict[Any, int] | None = None  # future -> wait number
         self._wait_numbers: itertools.count[int] | None = None
         self._recorder: Recorder | None = None
         if self.options.record is not None:
@@ -273,21 +292,26 @@ class ConnectionActor(AsyncioActor):
                     1,
                     call_id,
                     agent_user_id,
-                    self._clock.time(),
+                    self._now,
                     msgspec.structs.asdict(msgspec.structs.replace(self.options, record=None)),
                 ),
             )
-        registry.tell(self._open_call())
-
-    def _open_call(self) -> OpenCall:
-        return OpenCall(
-            self.key, self.call, self._cell, self._emit, self.actor_ref, self.options.idle_timeout
-        )
+        cell.presence = Presence(since=self._now, version=1)  # waiting since now
 
     @property
     def closed(self) -> bool:
         """Whether a ``Close`` has been handled (read on the actor's loop)."""
         return self._closed
+
+    @property
+    def presence(self) -> Presence:
+        """The snapshot last published (any thread; an immutable value)."""
+        return self._cell.presence
+
+    @property
+    def pending_waits(self) -> int:
+        """How many waits are pending on this connection (read on the actor's loop)."""
+        return len(self._waits) if self._waits is not None else 0
 
     def on_receive(self, message: Any) -> Any:
         self._now = self._clock.time()  # one reading per message: records, states, notes
@@ -318,17 +342,72 @@ class ConnectionActor(AsyncioActor):
             self._close(message.reason)
         return None
 
-    # -- presence ----------------------------------------------------------------
+    # -- publishing ----------------------------------------------------------------
 
-    def _tell_registry(self, message: Any) -> None:
-        """Tell the registry; while it is down, keep the message for the replacement."""
-        if self._outbox is not None:
-            self._outbox.append(message)
+    def _publish(self, events: list[Any], *, presence: bool = False, tracks: bool = False) -> None:
+        """Publish the snapshot this message made, settle waits, then emit the events.
+
+        ``presence`` and ``tracks`` say what changed; an unchanged part reuses the
+        previous snapshot's tuple.
+        """
+        before = self._cell.presence
+        if presence or tracks:
+            participants = tuple(self._participants.values()) if presence else before.participants
+            reconnecting = tuple(self._reconnecting) if presence else before.reconnecting
+            if len(participants) > len(reconnecting):
+                state = ConnectionState.ACTIVE
+            elif reconnecting:
+                state = ConnectionState.RECONNECTING
+            elif before.state is ConnectionState.WAITING:
+                state = ConnectionState.WAITING
+            else:
+                state = ConnectionState.IDLE
+            since = self._now if state is not before.state else before.since
+            self._cell.presence = after = Presence(
+                participants,
+                tuple(self._tracks.values()) if tracks else before.tracks,
+                reconnecting,
+                state,
+                since,
+                since if state is ConnectionState.IDLE else 0.0,
+                before.version + 1,
+            )
+            if self._waits is not None and len(self._waits):
+                self._waits.check(after)
+            if state is not before.state:
+                self._arm_idle_timer(after)
+                events.append(
+                    ConnectionStateEvent(state, before.state, after.idle_since, self.call)
+                )
+        emit, key = self._emit, self.key
+        for event in events:
+            emit(event, key)
+
+    def _arm_idle_timer(self, presence: Presence) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        timeout = self.options.idle_timeout
+        if timeout is not None and presence.state is ConnectionState.IDLE:
+            self._idle_timer = self._clock.call_later(timeout, teller(self.actor_ref, _TICK))
+
+    def _tick(self, _: _Tick) -> None:
+        if self._closed:
             return
-        try:
-            self._registry.tell(message)
-        except pykka.ActorDeadError:
-            self._outbox = [message]
+        presence = self._cell.presence
+        timeout = self.options.idle_timeout
+        if (
+            timeout is not None
+            and presence.state is ConnectionState.IDLE
+            and self._now - presence.since >= timeout
+        ):
+            self._idle_timer = None
+            self._close("idle_timeout")
+            return
+        if self._waits is not None and len(self._waits):
+            self._waits.check(presence)
+
+    # -- presence ----------------------------------------------------------------
 
     def _note(self, what: str, participant: Participant | None = None, reason: str = "") -> None:
         if self._lifecycle is None:
@@ -342,18 +421,6 @@ class ConnectionActor(AsyncioActor):
                 participant.id if participant else "",
                 participant.user_id if participant else "",
                 reason,
-            )
-        )
-
-    def _change(self, events: list[Any], *, presence: bool = False, tracks: bool = False) -> None:
-        self._tell_registry(
-            Change(
-                self.key,
-                tuple(events),
-                tuple(self._participants.values()) if presence else None,
-                tuple(self._reconnecting) if presence else None,
-                tuple(self._tracks.values()) if tracks else None,
-                self._now if presence else None,
             )
         )
 
@@ -381,7 +448,7 @@ class ConnectionActor(AsyncioActor):
                 self._refused = set()
             self._refused.add(participant.id)
             self._note("refused", participant, "duplicate")
-            self._change([ParticipantLeftEvent(participant, self.call, "duplicate")])
+            self._publish([ParticipantLeftEvent(participant, self.call, "duplicate")])
             self._evict(participant, "duplicate")
             return
         if previous is not None and self.options.duplicate_sessions == "newest":
@@ -394,7 +461,7 @@ class ConnectionActor(AsyncioActor):
         self._participants[participant.id] = participant
         self._note("joined", participant)
         events.append(ParticipantJoinedEvent(participant, self.call))
-        self._change(events, presence=True, tracks=len(events) > 1)
+        self._publish(events, presence=True, tracks=len(events) > 1)
 
     def _rejoin(self, participant: Participant, previous: Participant) -> None:
         timer = self._reconnecting.pop(previous.id, None)
@@ -403,7 +470,7 @@ class ConnectionActor(AsyncioActor):
         del self._participants[previous.id]
         self._participants[participant.id] = participant
         self._note("rejoined", participant, previous.id)
-        self._change([ParticipantRejoinedEvent(participant, previous, self.call)], presence=True)
+        self._publish([ParticipantRejoinedEvent(participant, previous, self.call)], presence=True)
 
     def _remove(self, participant: Participant, reason: str) -> list[Any]:
         """Take ``participant`` and its tracks out; return the events that tell of it."""
@@ -424,9 +491,9 @@ class ConnectionActor(AsyncioActor):
     def _evict(self, participant: Participant, reason: str) -> None:
         if self._owner is not None:
             try:
-                self._owner._actor_evicted(participant, reason)
+                self._owner.actor_evicted(participant, reason)
             except Exception:
-                logger.exception("%s: on_evicted failed for %s", self.key, participant.id)
+                logger.exception("%s: evicting %s failed", self.key, participant.id)
 
     def _track_added(self, message: TrackAdded) -> None:
         participant = message.participant
@@ -435,14 +502,16 @@ class ConnectionActor(AsyncioActor):
         if message.track_id in self._tracks:
             logger.debug("%s: track %s added twice; ignored", self.key, message.track_id)
             return
-        if participant.id not in self._participants:
+        events: list[Any] = []
+        joined = participant.id not in self._participants
+        if joined:
             self._joined(participant)
             if participant.id not in self._participants:
                 return
         known = self._participants[participant.id]
         self._tracks[message.track_id] = TrackInfo(message.track_id, message.track_type, known.id)
-        event = TrackAddedEvent(message.track_id, message.track_type, known, self.call)
-        self._change([event], tracks=True)
+        events.append(TrackAddedEvent(message.track_id, message.track_type, known, self.call))
+        self._publish(events, tracks=True)
 
     def _track_removed(self, message: TrackRemoved) -> None:
         track = self._tracks.pop(message.track_id, None)
@@ -451,7 +520,7 @@ class ConnectionActor(AsyncioActor):
             return
         owner = self._participants.get(track.participant_id, message.participant)
         event = TrackRemovedEvent(track.track_id, track.track_type, owner, self.call)
-        self._change([event], tracks=True)
+        self._publish([event], tracks=True)
 
     def _left(self, participant: Participant, reason: str) -> None:
         if self._refused and participant.id in self._refused:
@@ -470,23 +539,19 @@ class ConnectionActor(AsyncioActor):
             )
             self._note("reconnecting", known, reason)
             events.append(ParticipantReconnectingEvent(known, self.call))
-            self._change(events, presence=True, tracks=True)
+            self._publish(events, presence=True, tracks=True)
             return
         self._note("dropped" if reason == "dropped" else "left", known, reason)
-        self._change(self._remove(known, reason), presence=True, tracks=True)
+        self._publish(self._remove(known, reason), presence=True, tracks=True)
 
     def _grace_over(self, message: _GraceOver) -> None:
         if self._closed or message.participant_id not in self._reconnecting:
             return
         participant = self._participants[message.participant_id]
         self._note("dropped", participant, "grace period over")
-        self._change(self._remove(participant, "dropped"), presence=True, tracks=True)
+        self._publish(self._remove(participant, "dropped"), presence=True, tracks=True)
 
     def _close(self, reason: str) -> None:
-        events: list[Any] = []
-        if reason == "call_ended":
-            events.append(CallEndedEvent(self.call, reason))
-        events.append(ConnectionClosedEvent(self.call, reason))
         self._note("call_ended" if reason == "call_ended" else "closed", reason=reason)
         self._closed = True
         for timer in self._reconnecting.values():
@@ -494,30 +559,56 @@ class ConnectionActor(AsyncioActor):
         self._reconnecting.clear()
         self._participants.clear()
         self._tracks.clear()
-        self._tell_registry(CloseCall(self.key, reason, tuple(events)))
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self._waits is not None:
+            self._waits.fail_all(ConnectionClosedError(f"connection closed ({reason})"))
+        before = self._cell.presence
+        self._cell.presence = Presence(
+            state=ConnectionState.CLOSED, since=self._now, version=before.version + 1
+        )
+        events: list[Any] = []
+        if reason == "call_ended":
+            events.append(CallEndedEvent(self.call, reason))
+        if before.state is not ConnectionState.CLOSED:
+            events.append(
+                ConnectionStateEvent(ConnectionState.CLOSED, before.state, 0.0, self.call)
+            )
+        events.append(ConnectionClosedEvent(self.call, reason))  # the last word
+        emit, key = self._emit, self.key
+        for event in events:
+            emit(event, key)
         if self._recorder is not None:
-            for future, number in (self._waits or {}).items():
+            for future, number in (self._waits_recorded or {}).items():
                 if not future.done():
                     self._recorder.wait_end(self._clock.time(), number, "closed")
             self._recorder.end(self._clock.time(), reason)
         if self._owner is not None:
-            self._owner._actor_closed(reason)
+            self._owner.actor_closed(reason)
 
     # -- waits, inspection -------------------------------------------------------
 
     def _add_waiter(self, message: AddWaiter) -> None:
         if self._closed:
-            _settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
+            settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
             return
         if self._recorder is not None:
-            if self._waits is None or self._wait_numbers is None:
-                self._waits, self._wait_numbers = {}, itertools.count(1)
-            number = self._waits[message.future] = next(self._wait_numbers)
+            if self._waits_recorded is None or self._wait_numbers is None:
+                self._waits_recorded, self._wait_numbers = {}, itertools.count(1)
+            number = self._waits_recorded[message.future] = next(self._wait_numbers)
             self._recorder.wait(self._clock.time(), number, message.predicate, message.timeout)
-        self._tell_registry(message)
+        if self._waits is None:
+            self._waits = Waits(self._clock, teller(self.actor_ref, _TICK))
+        self._waits.add(message.future, message.predicate, self._cell.presence)
+
+    def _remove_waiter(self, message: RemoveWaiter) -> None:
+        if self._waits is not None:
+            self._waits.remove(message.future)
 
     def _wait_ended(self, message: WaitEnded) -> None:
-        number = self._waits.pop(message.future, None) if self._waits else None
+        recorded = self._waits_recorded
+        number = recorded.pop(message.future, None) if recorded else None
         if number is not None and self._recorder is not None and not self._closed:
             self._recorder.wait_end(self._clock.time(), number, message.outcome)
 
@@ -536,6 +627,7 @@ class ConnectionActor(AsyncioActor):
             messages_handled=self._mailbox.handled,
             restarts=self.restart_count,
             lifecycle=tuple(self._lifecycle or ()),
+            waits=self.pending_waits,
         )
 
     # -- supervision ---------------------------------------------------------------
@@ -547,7 +639,7 @@ class ConnectionActor(AsyncioActor):
     def on_dropped(self, message: Any) -> None:
         """A wait still queued when the actor stopped fails; a presence message is logged."""
         if type(message) is AddWaiter:
-            _settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
+            settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
         elif type(message) in _HANDLED:
             logger.debug("%s stopped before handling %r", self.key, message)
 
@@ -558,36 +650,24 @@ class ConnectionActor(AsyncioActor):
             self._close(f"failed: {exception_value!r}")
 
     def on_stop(self) -> None:
-        """Cancel grace timers and close the recording, if any."""
-        for timer in self._reconnecting.values():
-            timer.cancel()
+        """Stopped without a ``Close`` (by ``stop()`` or ``stop_all()``): close as ``stopped``.
+
+        Presence then reads ``CLOSED``, waits fail and the owner releases the
+        transport, so nothing reports a live call that no actor serves.
+        """
+        self._now = self._clock.time()
+        if not self._closed:
+            self._close("stopped")
         if self._recorder is not None:
             self._recorder.close()
 
-    def _reattach(self, message: Reattach) -> None:
-        """A new registry replaces a failed one: bring it up to date, then carry on.
-
-        It receives, in order: this connection's ``OpenCall`` (starting from the
-        presence last published), what the failed registry still held for it
-        (pending waits, unhandled messages), the changes kept in the outbox,
-        and the presence now.
-        """
-        self._registry = registry = message.registry
-        outbox, self._outbox = self._outbox or [], None
-        registry.tell(self._open_call())
-        for pending in (*message.leftovers, *outbox):
-            registry.tell(pending)
-        if not self._closed:
-            self._change([], presence=True, tracks=True)
-
     _internal: ClassVar[dict[type[Any], Callable[[ConnectionActor, Any], Any]]] = {
         Flush: lambda self, message: None,
-        Reattach: _reattach,
         AddWaiter: _add_waiter,
-        RemoveWaiter: lambda self, message: self._tell_registry(message),
+        RemoveWaiter: _remove_waiter,
         WaitEnded: _wait_ended,
         _GraceOver: _grace_over,
-        IdleTimedOut: lambda self, message: None if self._closed else self._close("idle_timeout"),
+        _Tick: _tick,
         Inspect: _inspect,
     }
 

@@ -29,8 +29,8 @@ from typing import Any
 
 from actors._actor import AsyncioActor, retired
 from actors._registry import directory
-from actors.presence import Presence, PresenceCell
-from actors.registry import ParticipantRegistry
+from actors.connection import ConnectionActor
+from actors.presence import Presence
 
 __all__ = ["MetricsUnavailableError", "enable", "record_wait"]
 
@@ -118,12 +118,7 @@ def _actors(_options: Any) -> Iterable[Any]:
 
 
 def _presences() -> list[Presence]:
-    cells: list[PresenceCell] = []
-    for ref in directory.get_by_class(ParticipantRegistry):
-        registry = ref._actor_weakref()
-        if registry is not None:
-            cells.extend(record.cell for record in list(registry._records.values()))
-    return [cell.presence for cell in cells]
+    return [actor.presence for actor in _live() if isinstance(actor, ConnectionActor)]
 
 
 def _participants(_options: Any) -> Iterable[Any]:

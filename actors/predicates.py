@@ -1,7 +1,7 @@
 """Predicates over a ``Presence`` snapshot, for ``Connection.wait_for``.
 
 A wait checks its predicate against the state at the moment it starts, then
-after every change, on the registry's loop, until it holds. The ready-made ones
+after every change, on the connection actor's loop, until it holds. The ready-made ones
 are frozen msgspec structs, so a recording can carry them and a replay can
 evaluate them again; any ``Callable[[Presence], bool]`` works too (it is wrapped
 in ``Custom``, which a recording notes but cannot replay).

@@ -1,6 +1,6 @@
 """What a connection's readers see: the ``Presence`` snapshot, in a ``PresenceCell``.
 
-The registry actor is the only writer: after each change it builds a new frozen
+The connection actor is the only writer: after each change it builds a new frozen
 ``Presence`` and swaps it into the connection's ``PresenceCell``. Readers on any
 thread read ``cell.presence`` (one attribute load) and get a consistent view;
 there is nothing to lock.
@@ -42,7 +42,7 @@ class Presence(msgspec.Struct, frozen=True):
 
 
 class PresenceCell:
-    """Holds the latest ``Presence`` of one connection; written only by its registry shard."""
+    """Holds the latest ``Presence`` of one connection; written only by its connection actor."""
 
     __slots__ = ("presence",)
 

@@ -1,9 +1,9 @@
 """``Connection``: the agent's handle on one joined call.
 
 Every method runs on the edge's event loop. Nothing here holds presence: reads
-come from the ``Presence`` snapshot the registry publishes after each change,
-waits are futures the registry resolves, and ``close()`` goes through the
-connection actor's mailbox like every other change.
+come from the ``Presence`` snapshot the connection actor publishes after each
+change, waits are futures that actor resolves, and ``close()`` goes through its
+mailbox like every other change.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import actors
 from actors import ConnectionClosedError, metrics
 from actors.clock import Clock
 from actors.connection import (
+    FLUSH,
     ConnectionActor,
     ConnectionOptions,
     ConnectionReport,
@@ -29,7 +30,7 @@ from actors.connection import (
 )
 from actors.predicates import Predicate, Someone, UserPresent, as_predicate
 from actors.presence import ConnectionState, Presence, PresenceCell
-from actors.registry import FLUSH, AddWaiter, ParticipantRegistry, Reattach, RemoveWaiter
+from actors.waits import AddWaiter, RemoveWaiter
 from messages import Close, Participant, User
 
 if TYPE_CHECKING:
@@ -55,7 +56,6 @@ class Connection:
         "_clock",
         "_closing",
         "_loop",
-        "_registry",
         "actor_ref",
         "agent_user",
         "call",
@@ -71,7 +71,6 @@ class Connection:
         call: Call,
         agent_user: User,
         key: str,
-        registry: pykka.ActorRef[ParticipantRegistry],
         clock: Clock,
         options: ConnectionOptions,
     ) -> None:
@@ -80,7 +79,6 @@ class Connection:
         self.agent_user = agent_user
         self.key = key
         self.options = options
-        self._registry = registry
         self._clock = clock
         self._cell = PresenceCell()
         self._closing: asyncio.Task[None] | None = None
@@ -90,9 +88,8 @@ class Connection:
             call_id=call.id,
             call=call,
             agent_user_id=agent_user.id,
-            registry=registry,
             cell=self._cell,
-            emit=edge._emit,
+            emit=edge.events.send,
             owner=self,
             options=options,
             clock=clock,
@@ -153,7 +150,7 @@ class Connection:
         """Return once ``predicate`` holds for the call's presence.
 
         The state at the moment of the call counts (a join that happened before
-        is not missed); after that the registry checks every change, and the
+        is not missed); after that the connection actor checks every change, and the
         clock for time-based predicates such as ``EmptyFor``. See
         ``actors.predicates`` for the ready-made ones; a plain function of the
         ``Presence`` works too. ``timeout`` is measured on the edge's clock.
@@ -208,36 +205,41 @@ class Connection:
         report: ConnectionReport = await actors.ask(self.actor_ref, Inspect())
         return report
 
-    async def flush(self) -> None:
-        """Return once every message told to this connection before the call is fully handled.
+    async def caught_up(self) -> None:
+        """Return once the actor has handled every message told to it before the call.
 
-        Handled means: the actor took it, the registry published the presence it
-        implies, and the edge's handlers received its events.
+        Presence is then published and waits are settled; events may still be on
+        their way to the handlers (``settled()`` waits for those too). It never
+        waits on a handler, so edges may use it on their I/O paths.
         """
         if self.actor_ref.is_alive():
-            await actors.ask(self.actor_ref, FLUSH)
-        await self._flush_registry()
-        await self.edge.events.drain()
+            with contextlib.suppress(pykka.ActorDeadError):
+                await actors.ask(self.actor_ref, FLUSH)
 
-    async def _flush_registry(self) -> None:
-        # The shard may be replaced while we wait; then the new one is asked.
-        while True:
-            registry = self._registry
-            try:
-                await actors.ask(registry, FLUSH)
-            except pykka.ActorDeadError:
-                if registry is self._registry:
-                    return
-                continue
-            if registry is self._registry:
-                return
+    async def settled(self, timeout: float | None = None) -> None:
+        """Return once everything told to this connection so far has reached its handlers.
+
+        That is ``caught_up()``, then every event of this connection emitted so
+        far handled by every subscribed handler. Events of other connections
+        are not waited for, so a busy handler elsewhere does not delay it. For
+        tests and hosts that need "everything so far was handled"; edges never
+        call it on their I/O paths. Raises ``asyncio.TimeoutError`` after
+        ``timeout`` seconds (``None``: no limit).
+        """
+        async with asyncio.timeout(timeout):
+            await self.caught_up()
+            await self.edge.events.settled(self.key)
+
+    flush = settled
+    """The former name of ``settled()``."""
 
     async def close(self) -> None:
         """Close the connection: idempotent, and safe to call concurrently.
 
         Fails pending waits with ``ConnectionClosedError``, emits
-        ``ConnectionClosedEvent`` (delivered before this returns), stops the
-        connection actor, then lets the edge disconnect and stop its tracks.
+        ``ConnectionClosedEvent``, stops the connection actor, lets the edge
+        disconnect and stop its tracks, then waits (up to the edge's
+        ``handler_grace``) until this connection's handlers have had its events.
         A caller cancelled while waiting does not interrupt the close.
         """
         if self._closing is None:
@@ -247,20 +249,12 @@ class Connection:
             await asyncio.shield(closing)
             self._closing = _CLOSED  # let the finished task go: 100k of them add up
 
-    def _reattach(
-        self, registry: pykka.ActorRef[ParticipantRegistry], leftovers: tuple[Any, ...]
-    ) -> None:
-        # Called by the edge when this connection's registry shard was replaced.
-        self._registry = registry
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(Reattach(registry, leftovers))
-
-    def _actor_evicted(self, participant: Participant, reason: str) -> None:
-        # Runs on the actor's loop: a duplicate-session policy turned a session away.
+    def actor_evicted(self, participant: Participant, reason: str) -> None:
+        """Called by the actor, on its loop: a duplicate-session policy turned a session away."""
         self.edge._evict(self, participant, reason)
 
-    def _actor_closed(self, reason: str) -> None:
-        # Runs on the actor's loop when it handled a Close (the call ended, say).
+    def actor_closed(self, reason: str) -> None:
+        """Called by the actor, on its loop, when it handled a ``Close`` (the call ended, say)."""
         if self._closing is None:
             self._closing = self._loop.create_task(self._close(reason))
 
@@ -271,12 +265,11 @@ class Connection:
                 # Close, then stop: the mailbox keeps them in this order.
                 self.actor_ref.tell(Close(self.call.id, reason))
                 await self.actor_ref.stop(block=False)
-            await self._flush_registry()
             await self.edge._release(self)
         except Exception:
             logger.exception("closing %s did not finish cleanly", self.key)
         finally:
-            await self.edge.events.drain()
+            await self.edge.events.settled(self.key, timeout=self.edge.handler_grace)
 
 
 _CLOSED: Any = object()  # stands for a finished close, instead of keeping its task

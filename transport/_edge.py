@@ -20,7 +20,6 @@ import pykka
 
 from actors.clock import Clock, as_clock
 from actors.connection import ConnectionOptions
-from actors.registry import ParticipantRegistry, RegistryShards
 from messages import Message, Participant, User
 from transport._connection import Connection
 from transport.events import EventBus
@@ -43,13 +42,14 @@ class Call(Protocol):
 class EdgeTransport(abc.ABC):
     """Base of every edge (``MemoryEdge``, ``LocalEdge``, ``StreamEdge``).
 
-    One edge holds any number of connections to any number of calls. Its
-    registry actors start on the first ``join()``, on that loop; ``close()``
-    closes every connection and stops them. ``registry_shards`` spreads calls
-    over that many registry actors; ``clock`` stamps ``idle_since`` and runs the
+    One edge holds any number of connections to any number of calls, each
+    backed by its own connection actor on the loop that called ``join()``;
+    ``close()`` closes them all. ``clock`` stamps ``idle_since`` and runs the
     timers (idle timeout, reconnect grace, wait timeouts); ``options`` are the
     connections' default policies; ``max_pending_events`` bounds each event
-    handler's queue (``events`` replaces the bus altogether).
+    handler's queue per connection (``events`` replaces the bus altogether);
+    ``handler_grace`` is how long closing waits for handlers still busy with a
+    connection's events before it goes on without them.
     """
 
     events: EventBus
@@ -58,23 +58,24 @@ class EdgeTransport(abc.ABC):
     def __init__(
         self,
         *,
-        registry_shards: int = 1,
         clock: Clock | Callable[[], float] | None = None,
         options: ConnectionOptions | None = None,
         max_pending_events: int = 10_000,
         events: EventBus | None = None,
+        handler_grace: float = 10.0,
     ) -> None:
-        if registry_shards < 1:
-            msg = f"registry_shards must be at least 1, not {registry_shards}"
+        if not 0 <= handler_grace < float("inf"):
+            msg = (
+                f"handler_grace must be a finite number of seconds, 0 or more, not {handler_grace}"
+            )
             raise ValueError(msg)
         self.events = events if events is not None else EventBus(max_pending=max_pending_events)
-        self._emit = self.events.send  # one bound method, shared by every connection
+        self.handler_grace = handler_grace
+        """Seconds ``close()`` waits for handlers still busy with a closing connection's events."""
         self.clock = as_clock(clock)
         """Where connections read the time and set timers (``VirtualClock`` in tests)."""
         self.options = options if options is not None else ConnectionOptions()
         """Default policies of the connections this edge makes; ``join()`` can override."""
-        self._registry_shards = registry_shards
-        self._registries: RegistryShards | None = None
         self._by_call: dict[str, list[Connection]] = {}  # usually one connection per call
         self._keys = itertools.count(1)
 
@@ -96,17 +97,12 @@ class EdgeTransport(abc.ABC):
         this connection. Extra keyword arguments go to the edge.
         """
         agent_user = _agent_user(agent)
-        if self._registries is None:
-            self._registries = RegistryShards(
-                self._registry_shards, self.clock, on_replaced=self._registry_replaced
-            )
         key = f"{call.id}#{next(self._keys)}"
         connection = Connection(
             edge=self,
             call=call,
             agent_user=agent_user,
             key=key,
-            registry=self._registries.for_call(call.id),
             clock=self.clock,
             options=options if options is not None else self.options,
         )
@@ -140,16 +136,23 @@ class EdgeTransport(abc.ABC):
                 logger.debug("%s closed before %r reached it", connection.key, message)
 
     async def close(self) -> None:
-        """Close every connection, stop the registry actors, then shut the edge down."""
+        """Close every connection, shut the edge down, then let the handlers finish.
+
+        Handlers get ``handler_grace`` seconds to handle what is queued for
+        them; deliveries still running then are cancelled (and logged).
+        """
         connections = self.connections()
         for start in range(0, len(connections), _CLOSE_BATCH):
             batch = connections[start : start + _CLOSE_BATCH]
             await asyncio.gather(*(connection.close() for connection in batch))
-        if self._registries is not None:
-            await self._registries.stop()
-            self._registries = None
         await self._shutdown()
-        await self.events.drain()
+        if not await self.events.drain(timeout=self.handler_grace):
+            cancelled = self.events.cancel_all()
+            logger.warning(
+                "%d event deliveries were still running %.1f s after the edge closed; cancelled",
+                cancelled,
+                self.handler_grace,
+            )
 
     async def __aenter__(self) -> EdgeTransport:
         return self
@@ -178,19 +181,6 @@ class EdgeTransport(abc.ABC):
         The connection has already left it out of presence; the default does
         nothing more.
         """
-
-    def _registry_replaced(
-        self,
-        index: int,
-        registry: pykka.ActorRef[ParticipantRegistry],
-        leftovers: dict[str, list[Any]],
-    ) -> None:
-        # A registry shard failed and a new one took its place: every connection
-        # it served replays its presence, waits and missed changes into the new one.
-        assert self._registries is not None
-        for connection in self.connections():
-            if self._registries.index_for(connection.call.id) == index:
-                connection._reattach(registry, tuple(leftovers.get(connection.key, ())))
 
     def _forget(self, connection: Connection) -> None:
         members = self._by_call.get(connection.call.id)

@@ -2,20 +2,26 @@
 
 ``edge.events.subscribe`` registers an ``async def`` handler for the event types
 named by the annotation of its parameter (a union subscribes to each member; a
-base class such as ``EdgeEvent`` receives its subclasses). Each subscription has
-its own queue and its own delivery task, which exists only while events wait:
-a handler sees its events one at a time, in the order they were sent, and a
-slow handler delays only its own subscription. A handler that raises is logged
-and keeps receiving.
+base class such as ``EdgeEvent`` receives its subclasses).
 
-A subscription queues at most ``max_pending`` events (default 10,000). Past
-that its handler is hopelessly behind: further events for it are dropped (and
-counted in ``bus.dropped(handler)``) until it catches up, with one warning per
-episode; other handlers are not affected and nothing else waits for it. At
-about 200 bytes per queued event, a full queue holds roughly 2 MB.
+Events travel in lanes: one per connection (the connection's key; events sent
+with no lane share one). For each handler, each lane has its own queue and its
+own delivery task, which exists only while events wait. So a handler sees one
+connection's events one at a time, in the order they were sent, while the
+events of other connections reach it concurrently: a handler that is slow on
+one call (it awaits an LLM, say) delays only that call's events to itself, and
+nothing else waits for it. A handler that raises is logged and keeps receiving.
+
+Each (handler, lane) queue holds at most ``max_pending`` events (default
+10,000). Past that the handler is hopelessly behind on that call: further
+events of that lane are dropped for it (counted in ``bus.dropped(handler)``)
+until it catches up, with one warning per episode.
+
+``settled(lane)`` waits until every event sent so far on one lane has been
+handled; ``drain()`` waits for every lane, for shutdown.
 
 The bus belongs to one event loop: call ``send``, ``subscribe`` and
-``unsubscribe`` on it (the actors do).
+``unsubscribe`` on it (the connection actors do).
 """
 
 from __future__ import annotations
@@ -62,53 +68,54 @@ Handler = Callable[[Any], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
 
 
-class _Subscription:
-    """One handler's queue and, while it has events, its delivery task."""
+class _Lane:
+    """One handler's queue for one connection, and its delivery task while it has events."""
 
     __slots__ = (
-        "dropped",
-        "handler",
-        "idle",
-        "max_pending",
+        "delivered",
+        "key",
         "overflowing",
         "queue",
+        "sent",
+        "subscription",
         "task",
-        "types",
+        "waiters",
     )
 
-    def __init__(
-        self, handler: Handler, event_types: tuple[type[Any], ...], max_pending: int
-    ) -> None:
-        self.handler = handler
-        self.types = event_types
-        self.max_pending = max_pending
+    def __init__(self, subscription: _Subscription, key: str | None) -> None:
+        self.subscription = subscription
+        self.key = key
         self.queue: deque[Any] = deque()
         self.task: asyncio.Task[None] | None = None
-        self.idle: asyncio.Future[None] | None = None
-        self.dropped = 0
+        self.sent = 0  # events queued in this lane so far
+        self.delivered = 0  # events handled (or dropped) so far
         self.overflowing = False
+        self.waiters: list[tuple[int, asyncio.Future[None]]] | None = None
 
     def push(self, event: Any) -> None:
-        queue = self.queue
-        if len(queue) >= self.max_pending:
+        subscription = self.subscription
+        self.sent += 1
+        if len(self.queue) >= subscription.max_pending:
+            self.delivered += 1  # dropped: nobody should wait for it
+            subscription.dropped += 1
             if not self.overflowing:
                 self.overflowing = True
                 logger.warning(
-                    "event handler %s is %d events behind; dropping events for it until it "
-                    "catches up",
-                    _name(self.handler),
-                    len(queue),
+                    "event handler %s is %d events behind on %s; dropping its events there "
+                    "until it catches up",
+                    _name(subscription.handler),
+                    len(self.queue),
+                    self.key,
                 )
-            self.dropped += 1
             return
         self.overflowing = False
-        queue.append(event)
+        self.queue.append(event)
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._deliver())
 
     async def _deliver(self) -> None:
         queue = self.queue
-        handler = self.handler
+        handler = self.subscription.handler
         try:
             while queue:
                 event = queue.popleft()
@@ -116,19 +123,62 @@ class _Subscription:
                     await handler(event)
                 except Exception:
                     logger.exception("event handler %s failed on %r", _name(handler), event)
+                finally:
+                    self.delivered += 1
+                    if self.waiters is not None:
+                        self._wake()
         finally:
             self.task = None
-            if self.idle is not None and not queue:
-                idle, self.idle = self.idle, None
-                if not idle.done():
-                    idle.set_result(None)
+            queue.clear()  # cancelled (shutdown): what is left will not be delivered
+            self.delivered = self.sent
+            if self.waiters is not None:
+                self._wake()
+            lanes = self.subscription.lanes
+            if lanes.get(self.key) is self:
+                del lanes[self.key]  # an idle lane costs nothing
 
-    async def drained(self) -> None:
-        if self.task is None:
-            return
-        if self.idle is None:
-            self.idle = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self.idle)
+    def _wake(self) -> None:
+        assert self.waiters is not None
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for target, future in self.waiters:
+            if self.delivered >= target:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still.append((target, future))
+        self.waiters = still or None
+
+    async def settled(self) -> None:
+        """Return once every event queued here so far has been handled."""
+        if self.task is None or self.task is asyncio.current_task():
+            return  # idle, or the handler itself is asking: it cannot wait for itself
+        target = self.sent
+        future = asyncio.get_running_loop().create_future()
+        if self.waiters is None:
+            self.waiters = []
+        self.waiters.append((target, future))
+        await future
+
+
+class _Subscription:
+    """One handler: the event types it takes, and its lanes that have events."""
+
+    __slots__ = ("dropped", "handler", "lanes", "max_pending", "types")
+
+    def __init__(
+        self, handler: Handler, event_types: tuple[type[Any], ...], max_pending: int
+    ) -> None:
+        self.handler = handler
+        self.types = event_types
+        self.max_pending = max_pending
+        self.lanes: dict[str | None, _Lane] = {}
+        self.dropped = 0
+
+    def push(self, event: Any, key: str | None) -> None:
+        lane = self.lanes.get(key)
+        if lane is None:
+            lane = self.lanes[key] = _Lane(self, key)
+        lane.push(event)
 
 
 def _name(handler: Handler) -> str:
@@ -207,9 +257,11 @@ class EventBus:
         return handler
 
     def pending(self, handler: Handler) -> int:
-        """Events queued for ``handler`` and not yet delivered."""
+        """Events queued for ``handler``, on every lane, and not yet delivered."""
         subscription = self._subscriptions.get(handler)
-        return len(subscription.queue) if subscription is not None else 0
+        if subscription is None:
+            return 0
+        return sum(len(lane.queue) for lane in subscription.lanes.values())
 
     def dropped(self, handler: Handler) -> int:
         """Events dropped for ``handler`` because its queue was full."""
@@ -220,10 +272,6 @@ class EventBus:
         """Stop routing to ``handler``; events already queued for it are still delivered."""
         if self._subscriptions.pop(handler, None) is not None:
             self._routes.clear()
-
-    def has_subscribers(self, event_type: type[Any]) -> bool:
-        """Whether any handler would receive an event of ``event_type``."""
-        return bool(self._route(event_type))
 
     def _route(self, event_type: type[Any]) -> tuple[_Subscription, ...]:
         route = self._routes.get(event_type)
@@ -236,19 +284,68 @@ class EventBus:
             self._routes[event_type] = route
         return route
 
-    def send(self, event: Any) -> None:
-        """Queue ``event`` for every matching handler. Call it on the bus's loop."""
+    def send(self, event: Any, lane: str | None = None) -> None:
+        """Queue ``event`` for every matching handler, on ``lane``. Call it on the bus's loop.
+
+        Connection actors send with their connection's key as the lane.
+        """
         route = self._routes.get(type(event))
         if route is None:
             route = self._route(type(event))
         for subscription in route:
-            subscription.push(event)
+            subscription.push(event, lane)
 
-    async def drain(self) -> None:
-        """Return once every event sent before the call has been handled."""
-        while True:
-            busy = [sub for sub in self._subscriptions.values() if sub.task is not None]
-            if not busy:
-                return
-            for sub in busy:
-                await sub.drained()
+    async def settled(self, lane: str | None, timeout: float | None = None) -> bool:
+        """Wait until every event sent on ``lane`` so far has been handled by every handler.
+
+        Other lanes are not waited for. A handler waiting on its own lane does
+        not wait for itself. Returns ``False`` if ``timeout`` seconds ran out
+        first (a handler is stuck), ``True`` otherwise.
+        """
+        lanes = [sub.lanes[lane] for sub in list(self._subscriptions.values()) if lane in sub.lanes]
+        if not lanes:
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                for each in lanes:
+                    await each.settled()
+        except TimeoutError:
+            return False
+        return True
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until no handler has an event queued or running, on any lane.
+
+        Every lane of every handler, including events sent while waiting: a
+        handler that never returns makes it wait until ``timeout`` (then it
+        returns ``False``). For shutdown and tests; a connection waits for its
+        own events with ``Connection.settled()``.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    lanes = [
+                        lane
+                        for sub in list(self._subscriptions.values())
+                        for lane in list(sub.lanes.values())
+                        if lane.task is not None and lane.task is not asyncio.current_task()
+                    ]
+                    if not lanes:
+                        return True
+                    for lane in lanes:
+                        await lane.settled()
+        except TimeoutError:
+            return False
+
+    def cancel_all(self) -> int:
+        """Cancel every delivery still running (shutdown after ``drain`` timed out).
+
+        Returns how many lanes were cancelled; their queued events are dropped.
+        """
+        cancelled = 0
+        for sub in list(self._subscriptions.values()):
+            for lane in list(sub.lanes.values()):
+                if lane.task is not None and not lane.task.done():
+                    lane.task.cancel()
+                    cancelled += 1
+        return cancelled

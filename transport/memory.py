@@ -39,7 +39,9 @@ class MemoryParticipant:
     """A scripted participant of a ``MemoryEdge`` call; made by ``edge.participant()``.
 
     Each action returns once every connection of the call has handled it:
-    presence published and events delivered.
+    presence published, waits settled. It does not wait for event handlers
+    (a slow handler delays nobody's participants); ``connection.settled()``
+    does, for a test that checks what its handlers saw.
     """
 
     def __init__(self, edge: MemoryEdge, call_id: str, user_id: str) -> None:
@@ -141,7 +143,7 @@ class MemoryEdge(EdgeTransport):
         connections = self.connections(message.call_id)
         self.deliver(message)
         for connection in connections:
-            await connection.flush()
+            await connection.caught_up()
 
     async def _open(self, connection: Connection, **kwargs: Any) -> None:
         call_id = connection.call.id
@@ -152,4 +154,4 @@ class MemoryEdge(EdgeTransport):
             connection.actor_ref.tell(ParticipantJoined(call_id, participant))
             for track_id, track_type in member.tracks.items():
                 connection.actor_ref.tell(TrackAdded(call_id, participant, track_id, track_type))
-        await connection.flush()
+        await connection.caught_up()

@@ -88,7 +88,7 @@ async def replay(path: str | Path) -> Replay:
                 continue
             if frame.at > clock.time():
                 clock.set(frame.at)  # timers that fall due run first, as they did live
-                await connection.flush()
+                await connection.settled()
             if isinstance(frame, RecordedMessage):
                 if not connection.actor_ref.is_alive():
                     break  # closed as it was live (by its idle timeout, say)
@@ -104,7 +104,7 @@ async def replay(path: str | Path) -> Replay:
                 recorded[frame.wait] = frame.outcome
             elif isinstance(frame, RecordedEnd):
                 break  # the clock has reached the close; an idle timeout has fired by now
-            await connection.flush()
+            await connection.settled()
         presence = connection.presence
         outcomes = {number: _outcome(task) for number, task in waits.items()}
     finally:

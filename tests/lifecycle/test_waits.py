@@ -139,9 +139,7 @@ async def test_timeout_runs_on_the_edge_clock_and_leaves_no_waiter(
     with pytest.raises(TimeoutError):
         await task
     await connection.flush()
-    assert edge._registries is not None
-    registry = edge._registries.for_call("c").proxy()
-    assert await registry.waiter_count(connection.key) == 0
+    assert (await connection.inspect()).waits == 0
 
 
 async def test_a_predicate_that_raises_fails_only_its_wait(edge: MemoryEdge) -> None:

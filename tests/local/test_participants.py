@@ -41,10 +41,12 @@ async def test_join_publish_every_track_type_unpublish_and_leave(
         track_id: kind for kind, track_id in published.items()
     }
     await alice.unpublish(published[TrackType.SCREEN_SHARE])
+    await connection.settled()
     assert [e.track_type for e in _kinds(events, TrackRemovedEvent)] == [TrackType.SCREEN_SHARE]
     await alice.leave()
     await connection.flush()
     assert connection.state is ConnectionState.IDLE
+    await connection.settled()
     left = _kinds(events, ParticipantLeftEvent)
     assert [(e.participant.id, e.reason) for e in left] == [(joined.id, "left")]
     assert len(_kinds(events, TrackRemovedEvent)) == 4
@@ -58,6 +60,7 @@ async def test_a_drop_becomes_participant_left_dropped(
     await bob.publish(TrackType.AUDIO)
     await bob.drop()
     await connection.wait_for(EmptyFor(0), timeout=10)
+    await connection.settled()
     left = _kinds(events, ParticipantLeftEvent)
     assert [(e.participant.id, e.reason) for e in left] == [(joined.id, "dropped")]
 
@@ -82,10 +85,11 @@ async def test_agent_receives_real_audio_and_video_frames(
 
 
 async def test_track_types_come_from_signaling(edge: LocalEdge, events: list[Any]) -> None:
-    await edge.join(User("agent"), await edge.create_call("room"))
+    connection = await edge.join(User("agent"), await edge.create_call("room"))
     carol = edge.participant("room", "carol")
     await carol.join()
     await carol.publish(TrackType.SCREEN_SHARE_AUDIO)  # an audio track, typed by its publisher
+    await connection.settled()
     added = _kinds(events, TrackAddedEvent)
     assert [e.track_type for e in added] == [TrackType.SCREEN_SHARE_AUDIO]
     await carol.leave()
@@ -210,6 +214,7 @@ async def test_a_peer_that_vanishes_without_closing_is_dropped_by_the_heartbeat(
         await connection.wait_for_participant(timeout=10)
         await connection.wait_for(EmptyFor(0), timeout=15)  # no ping answered: dropped
         await socket.close()
+    await connection.settled()
     left = _kinds(events, ParticipantLeftEvent)
     assert [(e.participant.user_id, e.reason) for e in left] == [("ghost", "dropped")]
 
@@ -224,6 +229,7 @@ async def test_newest_session_wins_on_the_local_edge_and_inspect_says_why(
     second = edge.participant("room", "erin")
     newer = await second.join()
     assert [p.id for p in connection.participants] == [newer.id]
+    await connection.settled()
     left = _kinds(events, ParticipantLeftEvent)
     assert [(e.participant.id, e.reason) for e in left] == [(older.id, "replaced")]
     report = await connection.inspect()

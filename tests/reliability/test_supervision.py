@@ -1,4 +1,4 @@
-"""Supervision: failing handlers restart, presence survives, lost registry shards are rebuilt."""
+"""Supervision: failing handlers restart, presence survives, a stopped actor closes its call."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 import actors
 from actors.connection import ConnectionActor
-from actors.registry import Change
 from messages import ParticipantJoined, TrackAdded
 from transport import (
     ConnectionClosedEvent,
@@ -154,50 +153,36 @@ def _participant(user_id: str) -> Any:
     return Participant(None, user_id, f"{user_id}__s")
 
 
-async def test_a_failed_registry_shard_is_rebuilt_from_its_connections() -> None:
-    edge = MemoryEdge(registry_shards=2)
-    calls = [await edge.create_call(f"call-{n}") for n in range(6)]
-    connections = [await edge.join(User("agent"), call) for call in calls]
-    for call in calls[:3]:
-        await edge.participant(call.id, "alice").join()
-    waiting = connections[4]
-    waiter = asyncio.ensure_future(waiting.wait_for_participant(timeout=10))
-    await waiting.flush()
+async def test_a_connection_actor_stopped_by_someone_else_closes_its_connection() -> None:
+    edge = MemoryEdge()
+    connection = await edge.join(User("agent"), await edge.create_call("c"))
+    await edge.participant("c", "alice").join()
+    reasons: list[str] = []
 
-    assert edge._registries is not None
-    broken = edge._registries.for_call(waiting.call.id)
-    broken.tell(Change(waiting.key, None))  # type: ignore[arg-type]  # makes the shard raise
-    bob = edge.participant(waiting.call.id, "bob")
-    await bob.join()  # handled while the shard is being replaced
-    await waiter
+    @edge.events.subscribe
+    async def on_closed(event: ConnectionClosedEvent) -> None:
+        reasons.append(event.reason)
 
-    assert edge._registries.replacements == 1
-    assert [len(c.participants) for c in connections] == [1, 1, 1, 0, 1, 0]
-    assert [c.state for c in connections][3:] == [
-        ConnectionState.WAITING,
-        ConnectionState.ACTIVE,
-        ConnectionState.WAITING,
-    ]
-    await bob.leave()
-    assert waiting.state is ConnectionState.IDLE
-    assert waiting.idle_since() > 0
+    waiter = asyncio.ensure_future(connection.wait_for(lambda presence: False))
+    await connection.caught_up()  # the wait is pending in the actor
+    assert await connection.actor_ref.stop(block=False) is True
+    with pytest.raises(actors.ConnectionClosedError):
+        await waiter
+    await connection.close()  # the close the stop began; nothing is left to do
+    assert connection.state is ConnectionState.CLOSED
+    assert connection.participants == ()
+    assert reasons == ["stopped"]
+    assert edge.connections() == ()
     await edge.close()
     assert len(actors.directory) == 0
 
 
-async def test_a_registry_shard_stopped_under_load_loses_no_presence() -> None:
+async def test_fifty_joins_told_at_once_reach_presence_in_order() -> None:
     edge = MemoryEdge()
     call = await edge.create_call("busy")
     connection = await edge.join(User("agent"), call)
-    assert edge._registries is not None
-    shard = edge._registries.for_call("busy")
     for n in range(50):
         edge.deliver(ParticipantJoined("busy", _participant(f"user{n}")))
-        if n == 25:
-            shard.stop(block=False)
-    await connection.flush()
-    assert edge._registries.replacements == 1
-    assert sorted(p.user_id for p in connection.participants) == sorted(
-        f"user{n}" for n in range(50)
-    )
+    await connection.settled()
+    assert [p.user_id for p in connection.participants] == [f"user{n}" for n in range(50)]
     await edge.close()

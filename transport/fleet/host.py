@@ -124,7 +124,7 @@ class Host:
         if connection is None:
             return ConnectionState.CLOSED.value
         connection.actor_ref.tell(decode(message))
-        await connection.flush()
+        await connection.settled()  # the directory publisher is an event handler
         await self.published()
         if connection.state is ConnectionState.CLOSED:
             await connection.close()
@@ -144,7 +144,7 @@ class Host:
     async def _locally(self, call_id: str, message: Any) -> None:
         connection = self.connections[call_id]
         connection.actor_ref.tell(message)  # the local path: no Ray involved
-        await connection.flush()
+        await connection.settled()
         await self.published()
 
     async def published(self) -> None:
@@ -194,7 +194,7 @@ class Host:
             person = _person(f"bench{n}")
             connection.actor_ref.tell(ParticipantJoined(call_id, person))
             connection.actor_ref.tell(ParticipantLeft(call_id, person))
-        await connection.flush()
+        await connection.caught_up()
         return time.perf_counter() - started
 
 

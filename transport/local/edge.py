@@ -259,7 +259,7 @@ class LocalEdge(EdgeTransport):
                 connection.actor_ref.tell(
                     TrackAdded(call_id, session.participant, spec.track_id, spec.track_type)
                 )
-        await connection.flush()
+        await connection.caught_up()
 
     def _evict(self, connection: Connection, participant: Participant, reason: str) -> None:
         session = self._sessions.get(connection.call.id, {}).get(participant.id)
@@ -271,11 +271,14 @@ class LocalEdge(EdgeTransport):
     # -- what sessions call ----------------------------------------------------------
 
     async def _apply(self, message: Message) -> None:
-        """Deliver ``message`` to the call's connections and wait until they handled it."""
+        """Deliver ``message`` to the call's connections; return once their actors handled it.
+
+        Presence is then published; event handlers are never waited for.
+        """
         connections = self.connections(message.call_id)
         self.deliver(message)
         for connection in connections:
-            await connection.flush()
+            await connection.caught_up()
 
     def _track_arrived(self, track_id: str, track: MediaStreamTrack) -> None:
         self._tracks[track_id] = track

@@ -2,7 +2,8 @@
 
 A session is made when a websocket sends a valid ``Join``; it turns the frames
 that follow into mailbox messages through its ``LocalEdge`` and answers each
-one once every connection of the call has handled it. Presence is tied to the
+one once the call's connection actors have handled it (presence published; event
+handlers are never waited for, so a slow handler delays no peer). Presence is tied to the
 websocket: when it closes without a ``Leave`` the participant leaves with
 reason ``dropped`` (within milliseconds of the socket closing; a peer that
 vanishes without closing is found by the websocket heartbeat, within two

@@ -80,7 +80,8 @@ class _Link:
             self.manager.on(name, handler)
         state = getattr(self.manager, "participants_state", None)
         if state is not None:
-            self._send(self.presence.snapshot(state.get_participants()))
+            participants = state.get_participants()
+            self._send(self.presence.snapshot(participants, self.connection.presence))
 
     def detach(self) -> None:
         for name, handler in self._handlers:
@@ -112,7 +113,8 @@ class _Link:
         self.edge.events.send(ConnectionStateChangedEvent(self.connection.call, old, new))
         if new == "joined" and old in ("reconnecting", "migrating", "offline"):
             # The SDK rebuilt its participant list without joined/left events.
-            self._send(self.presence.snapshot(self.manager.participants_state.get_participants()))
+            participants = self.manager.participants_state.get_participants()
+            self._send(self.presence.snapshot(participants, self.connection.presence))
 
 
 def _who(event: Any) -> Any:
@@ -217,7 +219,7 @@ class StreamEdge(EdgeTransport):
         link = _Link(self, connection, manager)
         self._links[connection.key] = link
         link.attach()
-        await connection.flush()
+        await connection.caught_up()
 
     async def _release(self, connection: Connection) -> None:
         link = self._links.pop(connection.key, None)

@@ -1,12 +1,15 @@
 """From Stream's SFU events (getstream's protobuf objects) to the mailbox protocol.
 
-``SfuPresence`` keeps what one connection has been told about the call (who is
-in it, which track types each publishes) and turns each SFU event, or a whole
-participant-list snapshot after a reconnect, into the messages that bring the
-connection actor up to date: duplicated and out-of-order events produce
-nothing twice, and a snapshot yields exactly the joins, leaves and track
-changes since what was known. Participant ids are ``f"{user_id}__{session_id}"``;
-a track is ``f"{participant_id}:{track_type}"`` (the SFU allows one per type).
+``SfuPresence`` turns each SFU event of one call into mailbox messages for its
+connection actor, and a whole participant list (after a reconnect, when the SDK
+replaces its list without joined/left events) into the messages that bring the
+actor's published presence to it. It keeps no presence of its own: the
+connection actor is the only owner, and its rule table makes a repeated or
+out-of-order message harmless (a second join, a leave of someone unknown, a
+known track added again are ignored), so a snapshot diffed against the
+presence last published is exact even while earlier messages are still queued.
+Participant ids are ``f"{user_id}__{session_id}"``; a track is
+``f"{participant_id}:{track_type}"`` (the SFU allows one per type).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from actors.presence import Presence
 from messages import (
     Message,
     Participant,
@@ -46,12 +50,11 @@ def _kind(value: int) -> TrackType:
 
 
 class SfuPresence:
-    """One connection's view of a Stream call, kept by the edge on its loop."""
+    """Translates one call's SFU events into mailbox messages; stateless, on the edge's loop."""
 
     def __init__(self, call_id: str, agent_user_id: str) -> None:
         self.call_id = call_id
         self.agent_user_id = agent_user_id
-        self.known: dict[str, tuple[Participant, set[TrackType]]] = {}
 
     def _participant(self, sfu_participant: Any) -> Participant:
         roles = set(getattr(sfu_participant, "roles", ()) or ())
@@ -60,71 +63,61 @@ class SfuPresence:
             sfu_participant, sfu_participant.user_id, participant_id(sfu_participant), kind
         )
 
+    def _is_agent(self, sfu_participant: Any) -> bool:
+        return bool(sfu_participant.user_id == self.agent_user_id)
+
     def joined(self, sfu_participant: Any) -> list[Message]:
         """A participant joined (with the tracks it already publishes)."""
-        pid = participant_id(sfu_participant)
-        if sfu_participant.user_id == self.agent_user_id or pid in self.known:
+        if self._is_agent(sfu_participant):
             return []
         participant = self._participant(sfu_participant)
-        self.known[pid] = (participant, set())
         out: list[Message] = [ParticipantJoined(self.call_id, participant)]
         for value in getattr(sfu_participant, "published_tracks", ()):
-            out.extend(self.published(sfu_participant, int(value)))
+            kind = _kind(int(value))
+            out.append(TrackAdded(self.call_id, participant, track_id(participant.id, kind), kind))
         return out
 
     def left(self, sfu_participant: Any, reason: str = "left") -> list[Message]:
-        """A participant left; unknown ones are ignored."""
-        entry = self.known.pop(participant_id(sfu_participant), None)
-        if entry is None:
+        """A participant left (the actor ignores one it does not know)."""
+        if self._is_agent(sfu_participant):
             return []
-        return [ParticipantLeft(self.call_id, entry[0], reason)]
+        return [ParticipantLeft(self.call_id, self._participant(sfu_participant), reason)]
 
     def published(self, sfu_participant: Any, value: int) -> list[Message]:
-        """A track of type ``value`` was published (a join comes first if it was missed)."""
-        if sfu_participant.user_id == self.agent_user_id:
+        """A track of type ``value`` was published (the actor joins an unknown publisher first)."""
+        if self._is_agent(sfu_participant):
             return []
-        out = (
-            self.joined(sfu_participant)
-            if participant_id(sfu_participant) not in self.known
-            else []
-        )
-        participant, kinds = self.known[participant_id(sfu_participant)]
+        participant = self._participant(sfu_participant)
         kind = _kind(value)
-        if kind in kinds:
-            return out
-        kinds.add(kind)
-        out.append(TrackAdded(self.call_id, participant, track_id(participant.id, kind), kind))
-        return out
+        return [TrackAdded(self.call_id, participant, track_id(participant.id, kind), kind)]
 
     def unpublished(self, sfu_participant: Any, value: int) -> list[Message]:
-        """A track of type ``value`` was unpublished; unknown tracks are ignored."""
-        entry = self.known.get(participant_id(sfu_participant))
-        kind = _kind(value)
-        if entry is None or kind not in entry[1]:
+        """A track of type ``value`` was unpublished (the actor ignores unknown tracks)."""
+        if self._is_agent(sfu_participant):
             return []
-        entry[1].discard(kind)
-        return [TrackRemoved(self.call_id, entry[0], track_id(entry[0].id, kind), kind)]
+        participant = self._participant(sfu_participant)
+        kind = _kind(value)
+        return [TrackRemoved(self.call_id, participant, track_id(participant.id, kind), kind)]
 
-    def snapshot(self, sfu_participants: Iterable[Any]) -> list[Message]:
-        """Bring the view to a full participant list (after a reconnect): only the differences."""
-        current = {
-            participant_id(p): p for p in sfu_participants if p.user_id != self.agent_user_id
-        }
+    def snapshot(self, sfu_participants: Iterable[Any], presence: Presence) -> list[Message]:
+        """The messages that take ``presence`` (the actor's, as published) to this full list."""
+        current = {participant_id(p): p for p in sfu_participants if not self._is_agent(p)}
+        published: dict[str, set[TrackType]] = {p.id: set() for p in presence.participants}
+        for track in presence.tracks:
+            published.setdefault(track.participant_id, set()).add(track.track_type)
         out: list[Message] = []
-        for pid in [pid for pid in self.known if pid not in current]:
-            participant, kinds = self.known[pid]
-            for kind in sorted(kinds):
-                out.append(TrackRemoved(self.call_id, participant, track_id(pid, kind), kind))
-            out.append(ParticipantLeft(self.call_id, participant, "dropped"))
-            del self.known[pid]
+        for known in presence.participants:
+            if known.id not in current:
+                for kind in sorted(published[known.id]):
+                    out.append(TrackRemoved(self.call_id, known, track_id(known.id, kind), kind))
+                out.append(ParticipantLeft(self.call_id, known, "dropped"))
         for pid, sfu_participant in current.items():
-            if pid not in self.known:
+            if pid not in published:
                 out.extend(self.joined(sfu_participant))
                 continue
             wanted = {_kind(int(v)) for v in getattr(sfu_participant, "published_tracks", ())}
-            _, kinds = self.known[pid]
-            for kind in sorted(kinds - wanted):
+            for kind in sorted(published[pid] - wanted):
                 out.extend(self.unpublished(sfu_participant, int(kind)))
-            for kind in sorted(wanted - kinds):
+            for kind in sorted(wanted - published[pid]):
                 out.extend(self.published(sfu_participant, int(kind)))
         return out

@@ -1,0 +1,148 @@
+"""Waits on a connection's presence: one future per wait, settled by the presence owner.
+
+``Connection.wait_for`` checks the published snapshot itself first; only a wait
+that does not hold yet becomes an ``AddWaiter`` in the connection actor's
+mailbox. The actor keeps it in its ``Waits``, checks it against every snapshot
+it publishes (and at the times a time-based predicate names), and settles the
+future once it holds, or fails it when the connection closes. A caller that
+times out or is cancelled sends ``RemoveWaiter``; nothing is left behind.
+
+Everything here runs on the connection actor's loop; the futures may belong to
+another loop, and are then settled through that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from actors.clock import Clock, Timer
+from actors.predicates import Predicate
+from actors.presence import Presence
+
+__all__ = ["AddWaiter", "RemoveWaiter", "Waits", "settle"]
+
+
+class AddWaiter:
+    """Resolve ``future`` once ``predicate`` holds for the connection ``key``.
+
+    ``timeout`` is the caller's own limit, carried for recordings only.
+    """
+
+    __slots__ = ("future", "key", "predicate", "timeout")
+
+    def __init__(
+        self,
+        key: str,
+        future: asyncio.Future[None],
+        predicate: Predicate,
+        timeout: float | None = None,
+    ) -> None:
+        self.key = key
+        self.future = future
+        self.predicate = predicate
+        self.timeout = timeout
+
+
+class RemoveWaiter:
+    """Forget ``future``: its caller timed out or was cancelled."""
+
+    __slots__ = ("future", "key")
+
+    def __init__(self, key: str, future: asyncio.Future[None]) -> None:
+        self.key = key
+        self.future = future
+
+
+def settle(future: asyncio.Future[None], error: BaseException | None = None) -> None:
+    """Resolve ``future`` (or fail it with ``error``) from any thread, on its own loop."""
+    if future.done():
+        return
+    loop = future.get_loop()
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        _set(future, error)
+        return
+    with contextlib.suppress(RuntimeError):  # a closed loop has nobody left to wake
+        loop.call_soon_threadsafe(_set, future, error)
+
+
+def _set(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+class Waits:
+    """The pending waits of one connection, checked against each published snapshot.
+
+    ``wake`` is called (on the owner's loop, from a ``clock`` timer) when a
+    time-based predicate may have come true with no change to presence.
+    """
+
+    __slots__ = ("_clock", "_pending", "_timer", "_wake")
+
+    def __init__(self, clock: Clock, wake: Callable[[], None]) -> None:
+        self._clock = clock
+        self._wake = wake
+        self._pending: dict[asyncio.Future[None], Predicate] = {}
+        self._timer: Timer | None = None
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, future: asyncio.Future[None], predicate: Predicate, presence: Presence) -> None:
+        """Settle ``future`` now if ``predicate`` holds, else keep it until it does."""
+        if future.done():
+            return
+        self._pending[future] = predicate
+        self.check(presence)
+
+    def remove(self, future: asyncio.Future[None]) -> None:
+        """Forget ``future`` (its caller gave up)."""
+        if self._pending.pop(future, None) is not None and not self._pending:
+            self._cancel_timer()
+
+    def check(self, presence: Presence) -> None:
+        """Settle every wait that holds for ``presence``; set a timer for the next due one."""
+        now = self._clock.time()
+        wake_at: float | None = None
+        for future, predicate in list(self._pending.items()):
+            if future.done():
+                del self._pending[future]
+                continue
+            try:
+                holds = predicate.holds(presence, now)
+            except Exception as exc:  # a caller's predicate failed: the caller hears why
+                del self._pending[future]
+                settle(future, exc)
+                continue
+            if holds:
+                del self._pending[future]
+                settle(future)
+                continue
+            due = predicate.due(presence)
+            if due is not None and (wake_at is None or due < wake_at):
+                wake_at = due
+        self._cancel_timer()
+        if wake_at is not None:
+            self._timer = self._clock.call_later(max(wake_at - now, 0.0), self._wake)
+
+    def fail_all(self, error: BaseException) -> None:
+        """Fail every pending wait with ``error`` (the connection closed)."""
+        self._cancel_timer()
+        pending, self._pending = self._pending, {}
+        for future in pending:
+            settle(future, error)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
