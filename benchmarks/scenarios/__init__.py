@@ -32,6 +32,7 @@ __all__ = ["ORDER", "SCENARIOS", "Scenario", "load"]
 ORDER = (
     "mailbox_fanout",
     "presence_churn",
+    "isolation",
     "waiters",
     "memory",
     "lifecycle_costs",

@@ -1,6 +1,6 @@
 """memory: RSS per idle connection at 100k connections, and what closing them all gives back.
 
-An edge-actors connection is a connection actor, a registry record, a presence
+An edge-actors connection is a connection actor (the owner of its presence), a presence
 snapshot and the ``Connection`` facade; ``bytes_per_connection`` is the RSS
 delta (``/proc/self/statm`` after ``gc.collect()`` and ``malloc_trim(0)``)
 from before joining to after, divided by N. The leak check then closes every

@@ -8,7 +8,7 @@ connection (``ParticipantJoinedEvent``, ``TrackAddedEvent``,
 ``TrackRemovedEvent``, ``ParticipantLeftEvent``) to two subscribed handlers.
 
 - ``edge-actors``: ``MemoryEdge``: message -> connection actor -> participant
-  registry -> presence snapshot -> ordered event bus -> handler.
+  presence snapshot -> per-connection event lane -> handler.
 - ``shared-state``: ``benchmarks.baselines.shared_state``: the message calls the
   connection's method, which mutates its dicts and starts a task per handler.
 
@@ -19,6 +19,8 @@ Figures:
 - ``loaded_p50_ms``, ``loaded_p99_ms``: in that saturated run, from delivering a
   join to its handler starting: mostly queueing behind the rest of the script,
   so it grows with the number of connections;
+- ``hops_per_change``: actor messages handled per presence message delivered
+  (edge-actors; the settling ask is not counted);
 - ``p50_ms``, ``p99_ms``: the path's own latency on an otherwise idle loop (with
   all the connections open): up to 1,000 joins delivered one at a time, each
   awaited until its handler runs, then undone.
@@ -146,6 +148,7 @@ async def _run(impl: str, n: int) -> dict[str, Any]:
 
     people = [Participant(None, f"user{i}", f"user{i}__s1") for i in range(n)]
     deliver = edge.deliver
+    handled_before = _handled() if impl == "edge-actors" else 0
     gc.collect()
     clock = Stopwatch()
     for i, call_id in enumerate(calls):
@@ -159,6 +162,7 @@ async def _run(impl: str, n: int) -> dict[str, Any]:
             await asyncio.sleep(0)
     await settle()
     elapsed = clock.elapsed()
+    hops = (_handled() - handled_before - 1) / (4 * n) if impl == "edge-actors" else 0.0
     if harness.handled != 4 * n:
         msg = f"{harness.handled} events handled for {n} connections, expected {4 * n}"
         raise AssertionError(msg)
@@ -188,7 +192,14 @@ async def _run(impl: str, n: int) -> dict[str, Any]:
         "loaded_p99_ms": loaded["p99_ms"],
         **summary(unloaded),
         "samples": len(unloaded),
+        "hops_per_change": hops,
     }
+
+
+def _handled() -> int:
+    from actors.metrics import messages_handled
+
+    return messages_handled()
 
 
 def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:

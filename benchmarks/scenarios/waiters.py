@@ -10,7 +10,7 @@ task has woken.
 Leak check (edge-actors only): N more waits for a user who never comes, with
 ``timeout=5`` on the edge's ``VirtualClock`` (advanced by hand: no real waiting).
 Every one must raise ``TimeoutError`` (``timed_out``) and leave no waiter in
-the registry (``waiters_left``) and no extra asyncio task (``extra_tasks_left``).
+the connection actors (``waiters_left``) and no extra asyncio task (``extra_tasks_left``).
 
 Baseline ``shared-state``: the same waits on ``asyncio.Event``s
 (``benchmarks.baselines.shared_state``), woken by the same joins.
@@ -28,7 +28,7 @@ from benchmarks._measure import Stopwatch, missing, summary
 NAME = "waiters"
 TARGETS = {
     "p99_ms": ("wake latency p99 at 10k waiters", "<=", 2.0),
-    "waiters_left": ("registry waiters left after timeouts", "<=", 0),
+    "waiters_left": ("waits left pending after timeouts", "<=", 0),
     "extra_tasks_left": ("tasks left after timeouts", "<=", 0),
 }
 NOTES = ("wake latency: join delivered -> waiting task resumed; 32 joins per loop iteration.",)
@@ -73,9 +73,9 @@ async def _wake_all(edge: Any, connections: list[Any], calls: list[str]) -> dict
     all_woken = asyncio.gather(*tasks)  # made before the joins, so it costs them nothing
     await asyncio.sleep(0)  # every task is now blocked in its wait
     for connection in connections:
-        flush = getattr(connection, "flush", None)
-        if flush is not None:
-            await flush()  # edge-actors: the registry holds every waiter now
+        caught_up = getattr(connection, "caught_up", None)
+        if caught_up is not None:
+            await caught_up()  # edge-actors: each connection actor holds its waiter now
     people = [Participant(None, f"u{i}", f"u{i}__1") for i in range(n)]
     gc.collect()
     clock = Stopwatch()
@@ -113,24 +113,10 @@ async def _ours(n: int) -> dict[str, Any]:
     for connection in connections:
         await connection.flush()
     result["timed_out"] = sum(isinstance(r, TimeoutError) for r in outcomes)
-    result["waiters_left"] = _registry_waiters(edge)
+    result["waiters_left"] = sum([(await c.inspect()).waits for c in connections])
     result["extra_tasks_left"] = len(asyncio.all_tasks()) - tasks_before
     await edge.close()
     return result
-
-
-def _registry_waiters(edge: Any) -> int | None:
-    """Waiters still held by the edge's registries (reads actor state: benchmark only)."""
-    shards = getattr(edge, "_registries", None)
-    if shards is None:
-        return None
-    left = 0
-    for ref in shards.refs:
-        registry = ref._actor_weakref()
-        if registry is None:
-            continue
-        left += sum(len(record.waiters) for record in registry._records.values())
-    return left
 
 
 async def _baseline(n: int) -> dict[str, Any]:
