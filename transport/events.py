@@ -5,17 +5,15 @@ named by the annotation of its parameter (a union subscribes to each member; a
 base class such as ``EdgeEvent`` receives its subclasses).
 
 Events travel in lanes: one per connection (the connection's key; events sent
-with no lane share one). A handler sees one connection's events one at a time,
-in the order they were sent, while the events of other connections reach it
+with no lane share one). For each handler, each lane has its own queue and its
+own delivery task, which exists only while events wait (an idle lane is
+dropped). So a handler sees one connection's events one at a time, in the
+order they were sent, while the events of other connections reach it
 concurrently: a handler that is slow on one call (it awaits an LLM, say)
 delays only that call's events to itself, and nothing else waits for it. A
-handler that raises is logged and keeps receiving.
-
-An event for an idle (handler, lane) starts the handler at once, on the loop,
-in a copy of the sender's context, and runs it up to its first suspension; a
-handler that never suspends costs no task. One that does goes on in a task of
-its lane's own, which then delivers the lane's later events; an idle lane
-costs nothing.
+handler that raises is logged and keeps receiving. Every handler runs in a
+task (``asyncio.current_task()`` is its lane's), so ``asyncio.timeout`` and
+the libraries built on it work in handlers.
 
 Each (handler, lane) queue holds at most ``max_pending`` events (default
 10,000). Past that the handler is hopelessly behind on that call: further
@@ -32,13 +30,12 @@ The bus belongs to one event loop: call ``send``, ``subscribe`` and
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
 import types
 import typing
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, Union
 
 from messages import (
@@ -70,61 +67,18 @@ __all__ = [
 
 logger = logging.getLogger("transport.events")
 
-Handler = Callable[[Any], Coroutine[Any, Any, Any]]
+Handler = Callable[[Any], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
 
 
-class _Resumed:
-    """Awaitable that finishes a handler coroutine started outside any task.
-
-    The handler ran up to its first suspension where its event was sent; the
-    lane's task then awaits this, which hands the task what the coroutine was
-    waiting for and goes on from there (sends, throws and cancellation pass
-    through unchanged).
-    """
-
-    __slots__ = ("coroutine", "waiting_for")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], waiting_for: Any) -> None:
-        self.coroutine = coroutine
-        self.waiting_for = waiting_for
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, value = self.coroutine, self.waiting_for
-        while True:
-            try:
-                sent = yield value
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as exc:  # cancellation or an error thrown in: pass it on
-                try:
-                    value = coroutine.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    value = coroutine.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
 class _Lane:
-    """One handler's events of one connection.
-
-    An event sent to an idle lane starts its handler at once, in a copy of the
-    sender's context; a handler that finishes without suspending (most do)
-    costs no task. One that awaits goes on in a task of the lane's own, and
-    the events sent meanwhile queue behind it and are delivered by that task,
-    in order. An idle lane is dropped.
-    """
+    """One handler's queue for one connection, and its delivery task while it has events."""
 
     __slots__ = (
         "delivered",
         "key",
         "overflowing",
         "queue",
-        "running",
         "sent",
         "subscription",
         "task",
@@ -136,22 +90,14 @@ class _Lane:
         self.key = key
         self.queue: deque[Any] = deque()
         self.task: asyncio.Task[None] | None = None
-        self.running = False  # a handler call is on the stack right now (started inline)
-        self.sent = 0  # events given to this lane so far
+        self.sent = 0  # events queued in this lane so far
         self.delivered = 0  # events handled (or dropped) so far
         self.overflowing = False
         self.waiters: list[tuple[int, asyncio.Future[None]]] | None = None
 
-    @property
-    def busy(self) -> bool:
-        return self.task is not None or self.running or bool(self.queue)
-
     def push(self, event: Any) -> None:
         subscription = self.subscription
         self.sent += 1
-        if not self.busy:
-            self._start(event)
-            return
         if len(self.queue) >= subscription.max_pending:
             self.delivered += 1  # dropped: nobody should wait for it
             subscription.dropped += 1
@@ -167,56 +113,13 @@ class _Lane:
             return
         self.overflowing = False
         self.queue.append(event)
-        if self.task is None and not self.running:
-            self.task = asyncio.get_running_loop().create_task(self._deliver(None))
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._deliver())
 
-    def _start(self, event: Any) -> None:
-        """Run the handler on ``event`` up to its first suspension, here and now."""
-        handler = self.subscription.handler
-        context = contextvars.copy_context()
-        self.running = True
-        try:
-            coroutine = handler(event)
-            waiting_for = context.run(coroutine.send, None)
-        except StopIteration:
-            pass
-        except Exception:
-            logger.exception("event handler %s failed on %r", _name(handler), event)
-        else:
-            started = _Resumed(coroutine, waiting_for)
-            self.task = asyncio.get_running_loop().create_task(
-                self._deliver(started), context=context
-            )
-            return
-        finally:
-            self.running = False
-        self._count_one()
-        if self.queue:  # sent by the handler itself while it ran
-            self.task = asyncio.get_running_loop().create_task(self._deliver(None))
-        else:
-            self._forget()
-
-    def _count_one(self) -> None:
-        self.delivered += 1
-        if self.waiters is not None:
-            self._wake()
-
-    def _forget(self) -> None:
-        lanes = self.subscription.lanes
-        if lanes.get(self.key) is self:
-            del lanes[self.key]  # an idle lane costs nothing
-
-    async def _deliver(self, started: _Resumed | None) -> None:
+    async def _deliver(self) -> None:
         queue = self.queue
         handler = self.subscription.handler
         try:
-            if started is not None:
-                try:
-                    await started
-                except Exception:
-                    logger.exception("event handler %s failed", _name(handler))
-                finally:
-                    self._count_one()
             while queue:
                 event = queue.popleft()
                 try:
@@ -224,14 +127,18 @@ class _Lane:
                 except Exception:
                     logger.exception("event handler %s failed on %r", _name(handler), event)
                 finally:
-                    self._count_one()
+                    self.delivered += 1
+                    if self.waiters is not None:
+                        self._wake()
         finally:
             self.task = None
             queue.clear()  # cancelled (shutdown): what is left will not be delivered
             self.delivered = self.sent
             if self.waiters is not None:
                 self._wake()
-            self._forget()
+            lanes = self.subscription.lanes
+            if lanes.get(self.key) is self:
+                del lanes[self.key]  # an idle lane costs nothing
 
     def _wake(self) -> None:
         assert self.waiters is not None
@@ -245,7 +152,7 @@ class _Lane:
         self.waiters = still or None
 
     async def settled(self) -> None:
-        """Return once every event given to this lane so far has been handled."""
+        """Return once every event queued here so far has been handled."""
         if self.task is None or self.task is asyncio.current_task():
             return  # idle, or the handler itself is asking: it cannot wait for itself
         target = self.sent
@@ -358,6 +265,11 @@ class EventBus:
         if subscription is None:
             return 0
         return sum(len(lane.queue) for lane in subscription.lanes.values())
+
+    def lanes(self, handler: Handler) -> int:
+        """How many connections have events queued or running for ``handler`` now."""
+        subscription = self._subscriptions.get(handler)
+        return len(subscription.lanes) if subscription is not None else 0
 
     def dropped(self, handler: Handler) -> int:
         """Events dropped for ``handler`` because its queue was full."""
