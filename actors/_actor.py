@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import itertools
 import logging
+import queue
 import sys
 import threading
 import uuid
@@ -184,11 +185,11 @@ class _Mailbox:
     )
 
     def __init__(
-        self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop, capacity: int | None
+        self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None, capacity: int | None
     ) -> None:
         self._actor: AsyncioActor | None = actor
-        self._loop = loop
-        self._dispatcher = _dispatcher_for(loop)
+        self._loop = loop  # None for an actor made off any loop and never started
+        self._dispatcher = _dispatcher_for(loop) if loop is not None else None
         self._queue: list[Any] | None = None
         self._head = 0
         self._scheduled = False
@@ -203,7 +204,7 @@ class _Mailbox:
 
     async def room(self) -> None:
         """Wait on the actor's loop until the mailbox has room."""
-        while self.full() and self._actor is not None:
+        while self.full() and self._actor is not None and self._loop is not None:
             waiter = self._loop.create_future()
             if self._room is None:
                 self._room = []
@@ -221,6 +222,9 @@ class _Mailbox:
 
     def put(self, item: Any, /) -> None:
         """Queue an ``Envelope`` (or, from ``tell``, a bare message). Any thread."""
+        if self._loop is None:
+            _refuse(item, f"{self._actor} was never started")
+            raise ActorDeadError(f"{self._actor} was never started: it has no event loop")
         if _get_running_loop() is self._loop:
             self._append(item)
             return
@@ -242,6 +246,7 @@ class _Mailbox:
             queue.append(item)
         if not self._scheduled:
             self._scheduled = True
+            assert self._dispatcher is not None  # a started actor's mailbox has one
             self._dispatcher.schedule(actor)
 
     def _take_all(self) -> list[Any]:
@@ -388,15 +393,12 @@ class AsyncioActor(pykka.Actor):
 
         Sets what pykka's ``Actor.__init__`` sets (``actor_urn``, ``actor_inbox``,
         ``actor_stopped``, ``actor_ref``), more cheaply. Subclasses call it first.
+        Made where no loop runs (and not through ``start_on``), the actor has no
+        loop: it can be inspected, but only ``start()`` on a loop makes a live one.
         """
         loop = _start_loop.get() or _get_running_loop()
-        if loop is None:
-            msg = (
-                f"{type(self).__name__}.start() needs a running asyncio event loop: "
-                "call it from async code, or use start_on(loop, ...) from another thread"
-            )
-            raise NoEventLoopError(msg)
-        self.actor_loop = loop
+        if loop is not None:
+            self.actor_loop = loop
         self.actor_urn = f"{_urn_prefix}{next(_urn_counter):012x}"
         self._mailbox = self.actor_inbox = _Mailbox(self, loop, self.mailbox_capacity)
         self._stop_flag = _StopFlag()
@@ -414,6 +416,12 @@ class AsyncioActor(pykka.Actor):
         ``start_on``). Returns the actor's ref at once.
         """
         actor = cls(*args, **kwargs)
+        if actor._mailbox._loop is None:
+            msg = (
+                f"{cls.__name__}.start() needs a running asyncio event loop: "
+                "call it from async code, or use start_on(loop, ...) from another thread"
+            )
+            raise NoEventLoopError(msg)
         ref = actor.actor_ref
         directory.register(actor)
         if cls.register_with_pykka:
@@ -434,6 +442,28 @@ class AsyncioActor(pykka.Actor):
         finally:
             _start_loop.reset(token)
 
+    def on_start(self) -> Any:
+        """Run first, before any message: on the actor's loop, and it may be ``async def``.
+
+        Mail that arrives meanwhile waits until it returns (or its coroutine
+        finishes). If it raises, the actor fails: ``on_failure`` is not called,
+        the error is logged and the actor stops. The default does nothing.
+        """
+
+    def on_stop(self) -> Any:
+        """Run once when the actor stops on request: on its loop, and it may be ``async def``.
+
+        Also runs when a handler raised a ``BaseException`` (every actor then
+        stops, as in pykka), but not after ``on_failure``. The default does nothing.
+        """
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        """Run when a told message's handler raised and the actor stops: on its loop, not async.
+
+        A ``restart_policy`` restarts the actor instead while its budget lasts.
+        The default does nothing.
+        """
+
     @staticmethod
     def _create_actor_inbox() -> Any:
         msg = "AsyncioActor creates its mailbox in __init__"
@@ -444,7 +474,7 @@ class AsyncioActor(pykka.Actor):
         return AsyncioFuture()
 
     def _start_actor_loop(self) -> None:
-        if type(self).on_start is pykka.Actor.on_start:
+        if type(self).on_start is AsyncioActor.on_start:
             return  # nothing to run first: the first mail schedules the first turn
         self._mailbox._scheduled = True  # hold mail back until on_start is done
         if _get_running_loop() is self.actor_loop:
@@ -461,6 +491,10 @@ class AsyncioActor(pykka.Actor):
         except Exception:
             self._fail_start()
             return
+        except BaseException:
+            if self._handle_fatal(None):
+                raise
+            return
         if type(result) is CoroutineType:
             self._busy = self.actor_loop.create_task(self._finish_start(result))
             return
@@ -471,6 +505,16 @@ class AsyncioActor(pykka.Actor):
             await coroutine
         except Exception:
             self._fail_start()
+            return
+        except asyncio.CancelledError:
+            self._busy = None
+            self._finish_stop()
+            self._teardown()
+            raise
+        except BaseException:
+            self._busy = None
+            if self._handle_fatal(None):
+                raise
             return
         finally:
             self._busy = None
@@ -525,8 +569,9 @@ class AsyncioActor(pykka.Actor):
                         continue
                 self._handle_error(reply_to)
             except BaseException:
-                self._handle_fatal()
-                raise
+                if self._handle_fatal(reply_to):
+                    raise
+                return
             else:
                 if type(result) is CoroutineType:
                     mailbox.handled += head - first
@@ -546,7 +591,9 @@ class AsyncioActor(pykka.Actor):
                 del queue[:head]  # amortised O(1): at least as many handled as waiting
                 head = 0
             mailbox._head = head
-            mailbox._dispatcher.schedule(self)
+            dispatcher = mailbox._dispatcher
+            assert dispatcher is not None  # a started actor's mailbox has one
+            dispatcher.schedule(self)
         else:
             mailbox._queue = None  # an idle actor keeps no list
             mailbox._head = 0
@@ -567,6 +614,11 @@ class AsyncioActor(pykka.Actor):
             self._finish_stop()
             self._teardown()
             raise
+        except BaseException:
+            self._busy = None
+            if self._handle_fatal(reply_to):
+                raise
+            return
         else:
             if reply_to is not None:
                 reply_to.set(result)
@@ -575,7 +627,9 @@ class AsyncioActor(pykka.Actor):
         if self._stop_flag._set:
             self._teardown()
         else:
-            self._mailbox._dispatcher.schedule(self)
+            dispatcher = self._mailbox._dispatcher
+            assert dispatcher is not None  # a started actor's mailbox has one
+            dispatcher.schedule(self)
 
     def _restart(self, message: Any, item: Any) -> object:
         """After a tell's handler raised: restart if the policy allows.
@@ -631,10 +685,27 @@ class AsyncioActor(pykka.Actor):
         except Exception:
             self._handle_failure(*sys.exc_info())
 
-    def _handle_fatal(self) -> None:
-        logger.debug("%r in %s. Stopping the actor.", sys.exc_info()[1], self)
-        self._finish_stop()
-        self._teardown()
+    def _handle_fatal(self, reply_to: pykka.Future[Any] | None) -> bool:
+        """A handler raised a ``BaseException``: stop this actor, then every actor, as pykka does.
+
+        This actor's ``on_stop`` runs (``on_failure`` does not: that is for
+        ``Exception``s); the caller of the ask gets ``ActorDeadError``; every
+        other ``AsyncioActor`` (on any loop) and every actor in pykka's registry
+        is asked to stop, so none is left alive and deaf. Returns whether the
+        exception must go on up: ``KeyboardInterrupt`` and ``SystemExit`` do,
+        after the actors are stopped, so Ctrl-C and ``sys.exit()`` still end the
+        program; any other is not raised into the loop.
+        """
+        error = sys.exc_info()[1]
+        logger.debug("%r in %s. Stopping all actors.", error, self)
+        if reply_to is not None:
+            dead = ActorDeadError(f"{self} stopped: its handler raised {error!r}")
+            with contextlib.suppress(queue.Full):
+                reply_to.set_exception((ActorDeadError, dead, None))
+        if not self._stop_flag._set:
+            self._begin_stop(None)
+        _stop_every_actor()
+        return isinstance(error, (KeyboardInterrupt, SystemExit))
 
     def _begin_stop(self, reply_to: pykka.Future[Any] | None) -> None:
         self._finish_stop()
@@ -725,6 +796,15 @@ class AsyncioActor(pykka.Actor):
         ``on_failure``. The default does nothing (asks are answered with
         ``ActorDeadError`` instead).
         """
+
+
+def _stop_every_actor() -> None:
+    """Ask every ``AsyncioActor`` (any loop) and every actor in pykka's registry to stop."""
+    for members in list(directory._by_class.values()):
+        for actor in list(members.values()):
+            with contextlib.suppress(ActorDeadError):
+                actor.actor_ref.stop(block=False)
+    pykka.ActorRegistry.stop_all(block=False)
 
 
 def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:

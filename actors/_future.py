@@ -65,6 +65,17 @@ class AsyncioFuture(pykka.Future[T]):
         """Whether a value or an exception has been set. Any thread."""
         return self._state != _PENDING or self._get_hook is not None
 
+    def set_get_hook(self, func: Callable[[float | None], T]) -> None:
+        """Make ``get()`` (and ``await``) return ``func(timeout)``; before a result is set only.
+
+        As in pykka since 4.3, a future that already has a value or an
+        exception refuses a hook with ``queue.Full``. Any thread.
+        """
+        with _lock:
+            if self._state != _PENDING:
+                raise queue.Full
+            self._get_hook = func
+
     def set(self, value: Any | None = None) -> None:
         """Set the value and wake every waiter. Any thread; ``queue.Full`` if already set."""
         self._resolve(_VALUE, value, None)

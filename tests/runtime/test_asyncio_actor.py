@@ -271,3 +271,58 @@ async def test_an_actor_hears_mail_sent_after_on_start_has_finished(kind: type[G
     await started.wait()  # on_start has returned and found no mail waiting
     assert await asyncio.wait_for(actors.ask(ref, "world"), 5.0) == "hello world"
     assert await ref.stop(block=False) is True
+
+
+class Doomed(actors.AsyncioActor):
+    """Raises a BaseException (not an Exception) when told to; notes on_stop."""
+
+    def __init__(self, stopped: list[str]) -> None:
+        super().__init__()
+        self.stopped = stopped
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "die":
+            raise BaseException("not an Exception")
+        return message
+
+    def on_stop(self) -> None:
+        self.stopped.append("doomed")
+
+
+class Bystander(Doomed):
+    def on_stop(self) -> None:
+        self.stopped.append("bystander")
+
+
+async def test_a_base_exception_stops_every_actor_after_on_stop_as_pykka_does(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stopped: list[str] = []
+    doomed = Doomed.start(stopped)
+    bystander = Bystander.start(stopped)
+    with pytest.raises(pykka.ActorDeadError):
+        await asyncio.wait_for(actors.ask(doomed, "die"), 5.0)
+    await asyncio.wait_for(actors.stop_all(), 5.0)  # nothing left running: returns at once
+    assert sorted(stopped) == ["bystander", "doomed"]
+    assert not doomed.is_alive()
+    assert not bystander.is_alive()
+    assert "Exception in callback" not in caplog.text  # nothing was raised into the loop
+
+
+def test_set_get_hook_is_refused_once_a_result_is_set() -> None:
+    import queue
+
+    future: actors.AsyncioFuture[int] = actors.AsyncioFuture()
+    future.set(123)
+    with pytest.raises(queue.Full):
+        future.set_get_hook(lambda timeout: 456)
+    assert future.get(timeout=0) == 123
+
+
+def test_an_actor_can_be_made_off_any_loop_but_not_started_there() -> None:
+    unstarted = Recorder()  # no loop in this thread: fine, as with pykka
+    assert "Recorder" in str(unstarted)
+    with pytest.raises(pykka.ActorDeadError, match="never started"):
+        unstarted.actor_ref.tell("hello")
+    with pytest.raises(actors.NoEventLoopError, match=r"Recorder\.start\(\) needs a running"):
+        Recorder.start()
