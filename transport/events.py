@@ -35,7 +35,7 @@ import logging
 import types
 import typing
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar, Union
 
 from messages import (
@@ -67,18 +67,61 @@ __all__ = [
 
 logger = logging.getLogger("transport.events")
 
-Handler = Callable[[Any], Awaitable[Any]]
+Handler = Callable[[Any], Coroutine[Any, Any, Any]]
 H = TypeVar("H", bound=Handler)
 
 
+class _Resumed:
+    """Awaitable that goes on with a handler coroutine its task already started.
+
+    The pump runs a handler's first step itself (``coroutine.send(None)``, in
+    the pump's own task) to learn whether it suspends; if it does, the same
+    task awaits this, which hands the task what the coroutine waits for and
+    passes every later send, throw and cancellation through unchanged.
+    """
+
+    __slots__ = ("coroutine", "waiting_for")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], waiting_for: Any) -> None:
+        self.coroutine = coroutine
+        self.waiting_for = waiting_for
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, value = self.coroutine, self.waiting_for
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # cancellation, or an error thrown in
+                try:
+                    value = coroutine.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coroutine.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
 class _Lane:
-    """One handler's queue for one connection, and its delivery task while it has events."""
+    """One handler's events of one connection, while any are queued or running.
+
+    ``sent`` and ``delivered`` count its events; ``in_pump`` are those waiting
+    in the handler's shared pump. While a handler call of this lane is
+    suspended, ``task`` is the task running it and ``queue`` holds the lane's
+    next events, which that task delivers in order.
+    """
 
     __slots__ = (
         "delivered",
+        "in_pump",
         "key",
         "overflowing",
         "queue",
+        "running",
         "sent",
         "subscription",
         "task",
@@ -88,57 +131,21 @@ class _Lane:
     def __init__(self, subscription: _Subscription, key: str | None) -> None:
         self.subscription = subscription
         self.key = key
+        self.sent = 0
+        self.delivered = 0
+        self.in_pump = 0
+        self.running = False  # the pump is running this lane's handler right now
         self.queue: deque[Any] = deque()
         self.task: asyncio.Task[None] | None = None
-        self.sent = 0  # events queued in this lane so far
-        self.delivered = 0  # events handled (or dropped) so far
         self.overflowing = False
         self.waiters: list[tuple[int, asyncio.Future[None]]] | None = None
 
-    def push(self, event: Any) -> None:
-        subscription = self.subscription
-        self.sent += 1
-        if len(self.queue) >= subscription.max_pending:
-            self.delivered += 1  # dropped: nobody should wait for it
-            subscription.dropped += 1
-            if not self.overflowing:
-                self.overflowing = True
-                logger.warning(
-                    "event handler %s is %d events behind on %s; dropping its events there "
-                    "until it catches up",
-                    _name(subscription.handler),
-                    len(self.queue),
-                    self.key,
-                )
-            return
-        self.overflowing = False
-        self.queue.append(event)
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._deliver())
-
-    async def _deliver(self) -> None:
-        queue = self.queue
-        handler = self.subscription.handler
-        try:
-            while queue:
-                event = queue.popleft()
-                try:
-                    await handler(event)
-                except Exception:
-                    logger.exception("event handler %s failed on %r", _name(handler), event)
-                finally:
-                    self.delivered += 1
-                    if self.waiters is not None:
-                        self._wake()
-        finally:
-            self.task = None
-            queue.clear()  # cancelled (shutdown): what is left will not be delivered
-            self.delivered = self.sent
-            if self.waiters is not None:
-                self._wake()
-            lanes = self.subscription.lanes
-            if lanes.get(self.key) is self:
-                del lanes[self.key]  # an idle lane costs nothing
+    def count_one(self) -> None:
+        self.delivered += 1
+        if self.waiters is not None:
+            self._wake()
+        if self.delivered >= self.sent and self.task is None and not self.running:
+            self.subscription.forget(self)
 
     def _wake(self) -> None:
         assert self.waiters is not None
@@ -151,10 +158,41 @@ class _Lane:
                 still.append((target, future))
         self.waiters = still or None
 
+    async def own(self, started: _Resumed) -> None:
+        """In the task that started a handler call that suspended: finish it, then the queue."""
+        handler = self.subscription.handler
+        queue = self.queue
+        try:
+            try:
+                await started
+            except Exception:
+                logger.exception("event handler %s failed", _name(handler))
+            finally:
+                self.count_one()
+            while queue:
+                event = queue.popleft()
+                try:
+                    await handler(event)
+                except Exception:
+                    logger.exception("event handler %s failed on %r", _name(handler), event)
+                finally:
+                    self.count_one()
+        finally:
+            self.task = None
+            if queue:  # cancelled at shutdown: what is left will not be delivered
+                self.delivered += len(queue)
+                queue.clear()
+                if self.waiters is not None:
+                    self._wake()
+            if self.delivered >= self.sent:
+                self.subscription.forget(self)
+
     async def settled(self) -> None:
-        """Return once every event queued here so far has been handled."""
-        if self.task is None or self.task is asyncio.current_task():
-            return  # idle, or the handler itself is asking: it cannot wait for itself
+        """Return once every event of this lane sent so far has been handled."""
+        if self.delivered >= self.sent:
+            return
+        if self.running or (self.task is not None and self.task is asyncio.current_task()):
+            return  # the handler itself is asking: it cannot wait for itself
         target = self.sent
         future = asyncio.get_running_loop().create_future()
         if self.waiters is None:
@@ -164,9 +202,16 @@ class _Lane:
 
 
 class _Subscription:
-    """One handler: the event types it takes, and its lanes that have events."""
+    """One handler: the event types it takes, its pump and its lanes that have events.
 
-    __slots__ = ("dropped", "handler", "lanes", "max_pending", "types")
+    The pump is one task that delivers, in arrival order, the events of every
+    lane whose handler is not busy. When a handler call suspends (it awaits
+    I/O, an LLM, anything), the pump's task stays with that call and that lane,
+    and a new pump takes over the other lanes: so a handler that never
+    suspends costs no task of its own, and one that does holds up only its lane.
+    """
+
+    __slots__ = ("dropped", "handler", "lanes", "max_pending", "pump", "queue", "types")
 
     def __init__(
         self, handler: Handler, event_types: tuple[type[Any], ...], max_pending: int
@@ -175,13 +220,100 @@ class _Subscription:
         self.types = event_types
         self.max_pending = max_pending
         self.lanes: dict[str | None, _Lane] = {}
+        self.queue: deque[tuple[_Lane, Any]] = deque()  # the pump's events
+        self.pump: asyncio.Task[None] | None = None
         self.dropped = 0
 
     def push(self, event: Any, key: str | None) -> None:
         lane = self.lanes.get(key)
         if lane is None:
             lane = self.lanes[key] = _Lane(self, key)
-        lane.push(event)
+        elif lane.sent - lane.delivered >= self.max_pending:
+            self.dropped += 1
+            if not lane.overflowing:
+                lane.overflowing = True
+                logger.warning(
+                    "event handler %s is %d events behind on %s; dropping its events there "
+                    "until it catches up",
+                    _name(self.handler),
+                    lane.sent - lane.delivered,
+                    key,
+                )
+            return
+        lane.overflowing = False
+        lane.sent += 1
+        if lane.task is not None and not lane.in_pump:
+            lane.queue.append(event)  # its handler is busy: its own task delivers it
+            return
+        lane.in_pump += 1
+        self.queue.append((lane, event))
+        if self.pump is None:
+            self.pump = asyncio.get_running_loop().create_task(self._pump())
+
+    def forget(self, lane: _Lane) -> None:
+        if self.lanes.get(lane.key) is lane and not lane.in_pump:
+            del self.lanes[lane.key]  # an idle lane costs nothing
+
+    async def _pump(self) -> None:
+        queue = self.queue
+        handler = self.handler
+        me = asyncio.current_task()
+        try:
+            while queue:
+                lane, event = queue.popleft()
+                lane.in_pump -= 1
+                if lane.task is not None:  # busy in its own task: keep its order there
+                    lane.queue.append(event)
+                    continue
+                lane.running = True
+                try:
+                    coroutine = handler(event)
+                    waiting_for = coroutine.send(None)
+                except StopIteration:
+                    lane.running = False
+                    lane.count_one()
+                    continue
+                except Exception:
+                    lane.running = False
+                    logger.exception("event handler %s failed on %r", _name(handler), event)
+                    lane.count_one()
+                    continue
+                lane.running = False
+                # The call suspended: this task now belongs to it and its lane.
+                lane.task = me
+                self.pump = None
+                if queue:
+                    self.pump = asyncio.get_running_loop().create_task(self._pump())
+                await lane.own(_Resumed(coroutine, waiting_for))
+                return
+        finally:
+            if self.pump is me:
+                self.pump = None
+            if queue and self.pump is None and not _cancelling(me):
+                self.pump = asyncio.get_running_loop().create_task(self._pump())
+
+    def cancel(self) -> int:
+        """Cancel the pump and every lane's task; their events are dropped. How many."""
+        tasks = {lane.task for lane in self.lanes.values() if lane.task is not None}
+        if self.pump is not None:
+            tasks.add(self.pump)
+        for lane, _ in self.queue:
+            lane.delivered += 1
+            if lane.waiters is not None:
+                lane._wake()
+        self.queue.clear()
+        for lane in self.lanes.values():
+            lane.in_pump = 0
+        for task in tasks:
+            task.cancel()
+        for lane in list(self.lanes.values()):
+            if lane.delivered >= lane.sent and lane.task is None:
+                self.forget(lane)
+        return len(tasks)
+
+
+def _cancelling(task: asyncio.Task[None] | None) -> bool:
+    return task is not None and task.cancelling() > 0
 
 
 def _name(handler: Handler) -> str:
@@ -260,11 +392,11 @@ class EventBus:
         return handler
 
     def pending(self, handler: Handler) -> int:
-        """Events queued for ``handler``, on every lane, and not yet delivered."""
+        """Events sent to ``handler``, on every lane, and not handled yet (one may be running)."""
         subscription = self._subscriptions.get(handler)
         if subscription is None:
             return 0
-        return sum(len(lane.queue) for lane in subscription.lanes.values())
+        return sum(lane.sent - lane.delivered for lane in subscription.lanes.values())
 
     def lanes(self, handler: Handler) -> int:
         """How many connections have events queued or running for ``handler`` now."""
@@ -336,7 +468,9 @@ class EventBus:
                         lane
                         for sub in list(self._subscriptions.values())
                         for lane in list(sub.lanes.values())
-                        if lane.task is not None and lane.task is not asyncio.current_task()
+                        if lane.delivered < lane.sent
+                        and not lane.running
+                        and lane.task is not asyncio.current_task()
                     ]
                     if not lanes:
                         return True
@@ -348,12 +482,6 @@ class EventBus:
     def cancel_all(self) -> int:
         """Cancel every delivery still running (shutdown after ``drain`` timed out).
 
-        Returns how many lanes were cancelled; their queued events are dropped.
+        Returns how many tasks were cancelled; the events still queued are dropped.
         """
-        cancelled = 0
-        for sub in list(self._subscriptions.values()):
-            for lane in list(sub.lanes.values()):
-                if lane.task is not None and not lane.task.done():
-                    lane.task.cancel()
-                    cancelled += 1
-        return cancelled
+        return sum(sub.cancel() for sub in list(self._subscriptions.values()))

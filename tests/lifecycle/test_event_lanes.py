@@ -112,3 +112,20 @@ async def test_idle_lanes_cost_nothing() -> None:
     assert sorted(seen) == list(range(1_000))
     assert bus.pending(on_ping) == 0
     assert bus.lanes(on_ping) == 0
+
+
+async def test_a_handler_may_wait_for_another_connection_whose_events_queue_behind() -> None:
+    bus = EventBus()
+    seen: list[tuple[str, int]] = []
+
+    @bus.subscribe
+    async def on_ping(event: Ping) -> None:
+        if event.n == 0:
+            await bus.settled("b")  # b's events were sent after this one
+        seen.append(("a" if event.n < 10 else "b", event.n))
+
+    bus.send(Ping(0), "a")
+    for n in range(10, 13):
+        bus.send(Ping(n), "b")
+    assert await bus.drain(timeout=5) is True
+    assert seen == [("b", 10), ("b", 11), ("b", 12), ("a", 0)]
