@@ -12,11 +12,27 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "Timer", "VirtualClock", "as_clock"]
+__all__ = ["Clock", "SystemClock", "Timer", "VirtualClock", "as_clock", "check_seconds"]
+
+
+def check_seconds(name: str, seconds: float) -> float:
+    """``seconds`` if it is a finite number, 0 or more; else ``ValueError`` naming ``name``.
+
+    Every timeout and delay goes through it: ``nan`` would never fire (and stall a
+    virtual clock), a negative one is a mistake. ``0`` means "now".
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        msg = f"{name} must be a number of seconds, not {type(seconds).__name__}"
+        raise TypeError(msg)
+    if not (math.isfinite(seconds) and seconds >= 0):
+        msg = f"{name} must be a finite number of seconds, 0 or more, not {seconds!r}"
+        raise ValueError(msg)
+    return seconds
 
 
 class Timer(Protocol):
@@ -47,7 +63,7 @@ class SystemClock:
         return self._wall()
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
-        return asyncio.get_running_loop().call_later(delay, callback)
+        return asyncio.get_running_loop().call_later(check_seconds("delay", delay), callback)
 
 
 class _VirtualTimer:
@@ -79,7 +95,7 @@ class VirtualClock:
         return self._now
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
-        timer = _VirtualTimer(self._now + max(delay, 0.0), callback)
+        timer = _VirtualTimer(self._now + check_seconds("delay", delay), callback)
         heapq.heappush(self._timers, (timer.due, next(self._order), timer))
         return timer
 
@@ -89,13 +105,13 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, running the timers that fall due."""
-        if seconds < 0:
-            msg = "a virtual clock does not go back"
-            raise ValueError(msg)
-        self.set(self._now + seconds)
+        self.set(self._now + check_seconds("seconds", seconds))
 
     def set(self, when: float) -> None:
         """Move time forward to ``when``, running the timers that fall due."""
+        if not math.isfinite(when):
+            msg = f"a virtual clock moves to finite times only, not {when!r}"
+            raise ValueError(msg)
         if when < self._now:
             msg = "a virtual clock does not go back"
             raise ValueError(msg)

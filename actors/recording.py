@@ -29,7 +29,7 @@ from actors.predicates import (
     TrackPublished,
     UserPresent,
 )
-from messages import Message, wire_form
+from messages import Message, ProtocolError, strict_decode, wire_form
 
 __all__ = [
     "RecordedEnd",
@@ -102,6 +102,7 @@ class Recorder:
 
     def __init__(self, path: str | Path, header: RecordingHeader) -> None:
         self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] | None = self.path.open("wb")
         self._seq = 0
         self._write(header)
@@ -152,10 +153,10 @@ def read_recording(path: str | Path) -> Iterator[Frame]:
                 return
             if len(prefix) < _length.size:
                 msg = f"{path}: truncated frame header"
-                raise ValueError(msg)
+                raise ProtocolError(msg)
             (size,) = _length.unpack(prefix)
             data = file.read(size)
             if len(data) < size:
                 msg = f"{path}: truncated frame"
-                raise ValueError(msg)
-            yield _decoder.decode(data)
+                raise ProtocolError(msg)
+            yield strict_decode(_decoder.decode, data, f"recording frame in {path}")

@@ -11,6 +11,7 @@ from messages._codec import (
     decode_json,
     encode,
     encode_json,
+    strict_decode,
     wire_form,
 )
 from messages._events import (
@@ -25,6 +26,7 @@ from messages._events import (
     TrackAddedEvent,
     TrackRemovedEvent,
 )
+from messages._ids import CALL_ID_PATTERN, InvalidCallIdError, check_call_id
 from messages._protocol import (
     Close,
     Message,
@@ -44,6 +46,9 @@ from messages._types import (
 )
 
 __all__ = [
+    "CALL_ID_PATTERN",
+    "InvalidCallIdError",
+    "check_call_id",
     "CallEndedEvent",
     "Close",
     "ConnectionClosedEvent",
@@ -72,5 +77,6 @@ __all__ = [
     "decode_json",
     "encode",
     "encode_json",
+    "strict_decode",
     "wire_form",
 ]

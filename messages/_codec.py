@@ -7,18 +7,48 @@ codec functions are pure and safe to call from any thread.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 
 from messages._protocol import Message
 from messages._types import Participant
 
-__all__ = ["ProtocolError", "decode", "decode_json", "encode", "encode_json", "wire_form"]
+__all__ = [
+    "ProtocolError",
+    "decode",
+    "decode_json",
+    "encode",
+    "encode_json",
+    "strict_decode",
+    "wire_form",
+]
+
+T = TypeVar("T")
 
 
 class ProtocolError(ValueError):
     """A frame is not a valid protocol message; the text names the field and the problem."""
+
+
+def strict_decode(decode: Callable[[Any], T], data: Any, what: str = "frame") -> T:
+    """``decode(data)``, with any failure on malformed input raised as ``ProtocolError``.
+
+    Every decoder of bytes from outside (peers, files, other hosts) goes through
+    this: msgspec's own errors keep their text; anything else malformed bytes
+    can provoke (invalid UTF-8, nesting too deep, integers too large, ...) is
+    named by type, so a hostile frame is always a clean refusal, never a
+    traceback. Any thread.
+    """
+    try:
+        return decode(data)
+    except ProtocolError:
+        raise
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ProtocolError(str(exc)) from None
+    except Exception as exc:  # UnicodeDecodeError, RecursionError, OverflowError, ...
+        raise ProtocolError(f"malformed {what}: {type(exc).__name__}: {exc}") from None
 
 
 _msgpack_encoder = msgspec.msgpack.Encoder()
@@ -65,10 +95,7 @@ def encode(message: Message) -> bytes:
 
 def decode(data: bytes | bytearray | memoryview) -> Message:
     """Decode msgpack bytes into one protocol message, or raise ``ProtocolError``."""
-    try:
-        return _checked(_msgpack_decoder.decode(data))
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ProtocolError(str(exc)) from None
+    return _checked(strict_decode(_msgpack_decoder.decode, data, "msgpack message"))
 
 
 def encode_json(message: Message) -> bytes:
@@ -79,7 +106,4 @@ def encode_json(message: Message) -> bytes:
 
 def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
     """Decode JSON into one protocol message, or raise ``ProtocolError``."""
-    try:
-        return _checked(_json_decoder.decode(data))
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ProtocolError(str(exc)) from None
+    return _checked(strict_decode(_json_decoder.decode, data, "JSON message"))

@@ -19,7 +19,7 @@ import pykka
 
 import actors
 from actors import ConnectionClosedError, metrics
-from actors.clock import Clock
+from actors.clock import Clock, check_seconds
 from actors.connection import (
     FLUSH,
     ConnectionActor,
@@ -156,6 +156,8 @@ class Connection:
         ``Presence`` works too. ``timeout`` is measured on the edge's clock.
         Raises as ``wait_for_participant`` does.
         """
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         condition = as_predicate(predicate)
         presence = self._cell.presence
         if presence.state is ConnectionState.CLOSED or self._closing is not None:
@@ -163,6 +165,8 @@ class Connection:
             raise ConnectionClosedError(msg)
         if condition.holds(presence, self._clock.time()):
             return
+        if timeout == 0:  # "check now", and it does not hold
+            raise TimeoutError
         future: asyncio.Future[None] = self._loop.create_future()
         try:
             self.actor_ref.tell(AddWaiter(self.key, future, condition, timeout))
@@ -226,6 +230,8 @@ class Connection:
         call it on their I/O paths. Raises ``asyncio.TimeoutError`` after
         ``timeout`` seconds (``None``: no limit).
         """
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         async with asyncio.timeout(timeout):
             await self.caught_up()
             await self.edge.events.settled(self.key)

@@ -20,7 +20,7 @@ import pykka
 
 from actors.clock import Clock, as_clock
 from actors.connection import ConnectionOptions
-from messages import Message, Participant, User
+from messages import Message, Participant, User, check_call_id
 from transport._connection import Connection
 from transport.events import EventBus
 
@@ -85,7 +85,11 @@ class EdgeTransport(abc.ABC):
 
     @abc.abstractmethod
     async def create_call(self, call_id: str, **kwargs: Any) -> Call:
-        """Get or create the call ``call_id``."""
+        """Get or create the call ``call_id``.
+
+        Edges check the id with ``messages.check_call_id`` first: an invalid one
+        is an ``InvalidCallIdError`` here, before anything is created.
+        """
 
     async def join(
         self, agent: Any, call: Call, *, options: ConnectionOptions | None = None, **kwargs: Any
@@ -97,6 +101,7 @@ class EdgeTransport(abc.ABC):
         this connection. Extra keyword arguments go to the edge.
         """
         agent_user = _agent_user(agent)
+        check_call_id(call.id)
         key = f"{call.id}#{next(self._keys)}"
         connection = Connection(
             edge=self,

@@ -120,7 +120,8 @@ async def run(browser: bool, console: Console) -> int:
 
         if browser:
             url = edge.join_url("demo", "guest")
-            console.print(f"Open this in a browser to join the call:\n  {url}")
+            console.print("Open this in a browser to join the call (the link admits one join):")
+            print(url, flush=True)  # plain: a wrapped URL would not paste
             console.print(f"The agent closes the call {IDLE_TIMEOUT:.0f} s after everyone left.")
         with Live(view.render(), console=console, refresh_per_second=8) as live:
             script = None if browser else asyncio.ensure_future(_script(edge))

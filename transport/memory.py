@@ -22,6 +22,7 @@ from messages import (
     TrackRemoved,
     TrackType,
     User,
+    check_call_id,
 )
 from transport._connection import Connection
 from transport._edge import EdgeTransport
@@ -122,7 +123,7 @@ class MemoryEdge(EdgeTransport):
 
     async def create_call(self, call_id: str, **kwargs: Any) -> MemoryCall:
         """Get or create the call ``call_id`` (it exists once someone is in it)."""
-        return MemoryCall(call_id)
+        return MemoryCall(check_call_id(call_id))
 
     def participant(self, call_id: str, user_id: str) -> MemoryParticipant:
         """A new participant for ``call_id`` (not joined yet)."""

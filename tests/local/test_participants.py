@@ -116,16 +116,27 @@ async def test_malformed_and_oversized_frames_are_refused_without_harming_others
     alice = edge.participant("room", "alice")
     await alice.join()
     track = await alice.publish(TrackType.AUDIO)
-    async with aiohttp.ClientSession() as http, http.ws_connect(f"{edge.url}/ws/room") as socket:
-        await socket.send_bytes(b"\xc1 not msgpack")
-        refusal = decode_edge(await socket.receive_bytes())
-        assert isinstance(refusal, Error)
-        assert refusal.reason.startswith("refused frame: MessagePack data is malformed")
-        await socket.send_str('{"type": "Join", "token": "' + "x" * (MAX_FRAME + 10) + '"}')
-        reply = await socket.receive_str()
-        assert "over the" in reply
-        await socket.send_str('{"type": "Nope"}')
-        assert "refused frame" in await socket.receive_str()
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{edge.url}/ws/room") as socket:
+            await socket.send_bytes(b"\xc1 not msgpack")
+            refusal = decode_edge(await socket.receive_bytes())
+            assert isinstance(refusal, Error)
+            assert refusal.reason.startswith("refused frame: MessagePack data is malformed")
+            closing = await socket.receive()  # a socket that does not join is closed
+            assert closing.type is aiohttp.WSMsgType.CLOSE
+            assert closing.data == 4400
+        async with http.ws_connect(f"{edge.url}/ws/room") as socket:
+            await socket.send_str('{"type": "Join", "token": "' + "x" * (MAX_FRAME + 10) + '"}')
+            assert "over the" in await socket.receive_str()
+        async with http.ws_connect(f"{edge.url}/ws/room") as socket:
+            join = '{"type": "Join", "token": "' + edge.token("room", "bob") + '"}'
+            await socket.send_str(join)
+            assert '"Joined"' in await socket.receive_str()
+            await socket.send_str('{"type": "Nope"}')  # a joined peer's bad frame: refused only
+            while '"Error"' not in (reply := await socket.receive_str()):
+                pass  # the roster comes first
+            assert "refused frame" in reply
+            assert sorted(p.user_id for p in connection.participants) == ["alice", "bob"]
     await alice.unpublish(track)  # alice's session is unaffected
     assert [p.user_id for p in connection.participants] == ["alice"]
     await alice.leave()

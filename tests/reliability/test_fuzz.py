@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from messages import Message, ProtocolError, decode, decode_json
 
 # How many cases each fuzzer ran; tests/reliability/conftest.py prints it at the end.
-_cases = {"msgpack": 0, "json": 0, "structured": 0, "signaling": 0}
+_cases = {"msgpack": 0, "json": 0, "structured": 0, "signaling": 0, "mutated": 0}
 
 # Text from a fixed alphabet (ASCII, controls, accents, symbols, astral): ``st.text()``
 # with no alphabet builds Hypothesis's Unicode tables on first use, which takes about a
@@ -109,3 +109,55 @@ def test_huge_and_deeply_nested_input_is_refused() -> None:
         except ProtocolError:
             continue
         raise AssertionError("malformed input was accepted")
+
+
+def _valid_frames() -> list[bytes]:
+    from messages import (
+        Close,
+        Participant,
+        ParticipantJoined,
+        ParticipantLeft,
+        TrackAdded,
+        TrackType,
+        encode,
+        encode_json,
+    )
+
+    person = Participant(None, "user-é", "user-é__s1")
+    messages = [
+        ParticipantJoined("call", person),
+        TrackAdded("call", person, "t1", TrackType.VIDEO),
+        ParticipantLeft("call", person, "dropped"),
+        Close("call", "call_ended"),
+    ]
+    return [encode(m) for m in messages] + [encode_json(m) for m in messages]
+
+
+_VALID = _valid_frames()
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> bytes:
+    """A valid frame with a few bytes flipped, inserted, deleted or repeated."""
+    data = bytearray(draw(st.sampled_from(_VALID)))
+    for _ in range(draw(st.integers(1, 4))):
+        where = draw(st.integers(0, len(data)))
+        action = draw(st.sampled_from(["flip", "insert", "delete", "repeat"]))
+        if action == "flip" and where < len(data):
+            data[where] = draw(st.integers(0, 255))
+        elif action == "insert":
+            data[where:where] = draw(st.binary(min_size=1, max_size=4))
+        elif action == "delete":
+            del data[where : where + draw(st.integers(1, 4))]
+        else:
+            data[where:where] = data[where : where + 8] * draw(st.integers(1, 50))
+    return bytes(data)
+
+
+@settings(max_examples=400)
+@given(_mutated())
+def test_mutated_valid_frames_decode_or_raise_protocol_error(data: bytes) -> None:
+    _cases["mutated"] += 1
+    for decoder in (decode, decode_json):
+        with contextlib.suppress(ProtocolError):
+            _check(decoder(data))

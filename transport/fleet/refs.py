@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from messages import EdgeEvent, Message, encode
+from messages import EdgeEvent, Message, encode, strict_decode
 from transport.fleet.directory import all_shards, shard_for
 from transport.fleet.host import PresenceView
 
@@ -61,7 +61,12 @@ async def lookup(call_id: str) -> RemoteConnectionRef | None:
 async def presence(call_id: str) -> PresenceView | None:
     """The presence of ``call_id`` as its host last published it."""
     data = await shard_for(call_id).presence_of.remote(call_id)
-    return None if data is None else msgspec.msgpack.decode(data, type=PresenceView)
+    if data is None:
+        return None
+    return strict_decode(_presence_decoder.decode, data, "presence view")
+
+
+_presence_decoder = msgspec.msgpack.Decoder(PresenceView)
 
 
 async def place(call_id: str, agent_id: str) -> RemoteConnectionRef:

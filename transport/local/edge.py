@@ -33,9 +33,11 @@ from messages import (
     TrackAdded,
     TrackType,
     User,
+    check_call_id,
 )
 from transport._connection import Connection
 from transport._edge import EdgeTransport
+from transport.local.limits import LocalLimits
 from transport.local.media import Drain, EncoderSafeTrack
 from transport.local.participant import LocalParticipant
 from transport.local.session import Session
@@ -77,6 +79,8 @@ class LocalEdge(EdgeTransport):
     (port 0 picks a free one; ``edge.url`` tells) and stops it, closing every
     connection and session. ``mount(app, url)`` serves from an aiohttp app the
     host already runs instead. ``secret`` signs join tokens (random if not given).
+    ``limits`` caps what each peer may hold and how long it may take (see
+    ``LocalLimits``).
     """
 
     def __init__(
@@ -85,9 +89,13 @@ class LocalEdge(EdgeTransport):
         port: int = 0,
         *,
         secret: bytes | None = None,
+        limits: LocalLimits | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.limits = limits if limits is not None else LocalLimits()
+        """Per-peer caps and deadlines; read by each new socket and session."""
+        self._pending = 0  # sockets connected and not joined yet
         self.host = host
         self.port = port
         self.tokens = JoinTokens(secret)
@@ -180,23 +188,28 @@ class LocalEdge(EdgeTransport):
 
     async def create_call(self, call_id: str, **kwargs: Any) -> LocalCall:
         """A call; it exists as soon as someone joins it."""
-        return LocalCall(call_id, f"{self.url}/call/{quote(call_id)}")
+        check_call_id(call_id)
+        return LocalCall(call_id, f"{self.url}/call/{quote(call_id, safe='')}")
 
     def token(
         self,
         call_id: str,
         user_id: str,
         *,
-        ttl: float = 600.0,
+        ttl: float = 120.0,
         kind: ParticipantKind = ParticipantKind.HUMAN,
     ) -> str:
-        """A join token for ``user_id`` in ``call_id``, valid for ``ttl`` seconds."""
+        """A single-use join token for ``user_id`` in ``call_id``, valid for ``ttl`` seconds."""
         return self.tokens.issue(call_id, user_id, ttl=ttl, kind=kind)
 
-    def join_url(self, call_id: str, user_id: str, *, ttl: float = 3600.0) -> str:
-        """The browser join page for ``user_id``, with a token in it."""
+    def join_url(self, call_id: str, user_id: str, *, ttl: float = 600.0) -> str:
+        """The browser join page for ``user_id``, with a single-use token in it.
+
+        The link admits one join within ``ttl`` seconds: reloading the page
+        after joining needs a new link.
+        """
         token = self.token(call_id, user_id, ttl=ttl)
-        return f"{self.url}/call/{quote(call_id)}?token={quote(token)}&user={quote(user_id)}"
+        return f"{self.url}/call/{quote(call_id, safe='')}?token={quote(token, safe='')}"
 
     def participant(
         self, call_id: str, user_id: str, *, kind: ParticipantKind = ParticipantKind.HUMAN
@@ -311,54 +324,108 @@ class LocalEdge(EdgeTransport):
     # -- HTTP handlers ---------------------------------------------------------------
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
+        try:
+            check_call_id(request.match_info["call_id"])
+        except ValueError as exc:
+            return web.Response(status=400, text=str(exc))
         return web.FileResponse(STATIC / "call.html")
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         call_id = request.match_info["call_id"]
+        try:
+            check_call_id(call_id)
+        except ValueError as exc:
+            return web.Response(status=400, text=str(exc))
+        limits = self.limits
+        if self._pending >= limits.max_pending:
+            logger.info(
+                "signaling: %d sockets are waiting to join; turning one away", self._pending
+            )
+            return web.Response(status=503, text="too many sockets waiting to join; retry later")
         socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=16 * MAX_FRAME)
-        await socket.prepare(request)
-        self._sockets.add(socket)
+        self._pending += 1
+        pending = True
         session: Session | None = None
         try:
+            await socket.prepare(request)
+            self._sockets.add(socket)
+            try:
+                async with asyncio.timeout(limits.join_timeout):
+                    first = await socket.receive()
+            except TimeoutError:
+                await _refuse(socket, "no Join in time", False, limits=limits)
+                await _close(socket, 4408, b"join in time", limits)
+                return socket
+            self._pending -= 1
+            pending = False
+            if first.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                return socket
+            text = first.type is WSMsgType.TEXT
+            try:
+                frame = decode_client(first.data)
+            except SignalingError as exc:
+                await _refuse(socket, f"refused frame: {exc}", text, limits=limits)
+                await _close(socket, 4400, b"join first", limits)
+                return socket
+            session = await self._join(socket, call_id, frame, text, request.transport)
+            if session is None:
+                return socket
             async for message in socket:
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue
-                text = message.type is WSMsgType.TEXT
                 try:
                     frame = decode_client(message.data)
                 except SignalingError as exc:
-                    await _refuse(socket, f"refused frame: {exc}", text)
-                    continue
-                if session is None:
-                    session = await self._join(socket, call_id, frame, text)
-                    if session is None:
+                    logger.debug("signaling: %s sent a bad frame: %s", session, exc)
+                    await session.send(Error(f"refused frame: {exc}"))
+                    if session.cut:
                         break
                     continue
-                await session.handle(frame)
-                if session.gone:
+                try:
+                    await session.handle(frame)
+                except Exception as exc:  # a frame we could not act on: the peer hears why
+                    logger.info("signaling: %s: %r failed: %r", session, frame, exc)
+                    await session.send(Error(f"could not act on the frame: {exc}"))
+                if session.gone or session.cut:
                     break
+        except (ConnectionError, asyncio.CancelledError) as exc:
+            logger.debug("signaling: a socket went away: %r", exc)  # an ordinary disconnect
+            if isinstance(exc, asyncio.CancelledError):
+                raise
         finally:
+            if pending:
+                self._pending -= 1
             self._sockets.discard(socket)
             if session is not None and not session.gone:
                 await session.end("dropped")
         return socket
 
     async def _join(
-        self, socket: web.WebSocketResponse, call_id: str, frame: Any, text: bool
+        self,
+        socket: web.WebSocketResponse,
+        call_id: str,
+        frame: Any,
+        text: bool,
+        transport: asyncio.BaseTransport | None,
     ) -> Session | None:
+        limits = self.limits
         if not isinstance(frame, Join):
-            await _refuse(socket, "the first frame must be a Join with a token", text)
-            await socket.close(code=4400, message=b"join first")
+            await _refuse(
+                socket, "the first frame must be a Join with a token", text, limits=limits
+            )
+            await _close(socket, 4400, b"join first", limits)
             return None
         try:
-            claims = self.tokens.verify(frame.token, call_id)
+            claims = self.tokens.redeem(frame.token, call_id)
         except TokenError as exc:
-            await _refuse(socket, f"join refused: {exc}", text, frame.seq)
-            await socket.close(code=4401, message=str(exc).encode()[:120])
+            await _refuse(socket, f"join refused: {exc}", text, frame.seq, limits=limits)
+            await _close(socket, 4401, str(exc).encode()[:120], limits)
             return None
         participant_id = f"{claims.user}__{secrets.token_hex(4)}{next(self._session_ids)}"
         participant = Participant(None, claims.user, participant_id, claims.kind)
-        session = Session(self, call_id, participant, socket, text=text)
+        session = Session(
+            self, call_id, participant, socket, text=text, limits=limits, transport=transport
+        )
         participant = msgspec.structs.replace(participant, original=session)
         session.participant = participant
         self._sessions.setdefault(call_id, {})[participant_id] = session
@@ -371,11 +438,27 @@ class LocalEdge(EdgeTransport):
         return session
 
 
-async def _refuse(socket: web.WebSocketResponse, reason: str, text: bool, seq: int = 0) -> None:
+async def _refuse(
+    socket: web.WebSocketResponse,
+    reason: str,
+    text: bool,
+    seq: int = 0,
+    *,
+    limits: LocalLimits,
+) -> None:
+    """Tell a socket that is not a session (yet) why it is refused, within ``send_timeout``."""
     logger.info("signaling: %s", reason)
     data = encode(Error(reason, seq), text=text)
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        if text:
-            await socket.send_str(data.decode())
-        else:
-            await socket.send_bytes(data)
+    with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
+        async with asyncio.timeout(limits.send_timeout):
+            if text:
+                await socket.send_str(data.decode())
+            else:
+                await socket.send_bytes(data)
+
+
+async def _close(socket: web.WebSocketResponse, code: int, why: bytes, limits: LocalLimits) -> None:
+    """Close a socket with ``code``, giving the peer ``send_timeout`` to take the close."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(limits.send_timeout):
+            await socket.close(code=code, message=why)

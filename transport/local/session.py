@@ -12,8 +12,9 @@ heartbeat intervals). Everything runs on the edge's loop.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -41,10 +42,19 @@ from transport.local.signaling import (
 
 if TYPE_CHECKING:
     from transport.local.edge import LocalEdge
+    from transport.local.limits import LocalLimits
 
 __all__ = ["Session"]
 
 logger = logging.getLogger("transport.local.session")
+
+
+_DIRECTIONS = {  # (the edge sends an agent track, the edge receives a published track)
+    (True, True): "sendrecv",
+    (True, False): "sendonly",
+    (False, True): "recvonly",
+    (False, False): "inactive",
+}
 
 
 class Session:
@@ -58,30 +68,85 @@ class Session:
         socket: web.WebSocketResponse,
         *,
         text: bool,
+        limits: LocalLimits,
+        transport: asyncio.BaseTransport | None = None,
     ) -> None:
         self.edge = edge
         self.call_id = call_id
         self.participant = participant
         self.tracks: dict[str, TrackSpec] = {}
+        self.limits = limits
         self._socket = socket
+        self._transport = transport
         self._text = text
         self._pc: RTCPeerConnection | None = None
         self._sending: list[MediaStreamTrack] = []  # the agent's tracks, relayed to this one
+        self._receive_mids: set[str] = set()  # transceivers carrying the agent's tracks
+        self._outbox: deque[bytes] = deque()
+        self._writer: asyncio.Task[None] | None = None
+        self._refused = 0
         self.gone = False
+        self.cut = False  # aborted: the peer missed a deadline or a cap
 
     def __repr__(self) -> str:
         return f"<Session {self.participant.id} in {self.call_id}>"
 
     async def send(self, frame: EdgeFrame) -> None:
-        """Send a frame to this participant (ignored once its socket is closed)."""
-        if self._socket.closed:
+        """Queue a frame for this participant; it never waits for the peer.
+
+        Frames go out in order from the session's own writer task. A peer that
+        lets ``max_outbox`` frames pile up, or does not take one within
+        ``send_timeout``, has stopped reading: it is dropped. Ignored once the
+        socket is closed.
+        """
+        if self._socket.closed or self.cut:
             return
-        data = encode(frame, text=self._text)
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            if self._text:
-                await self._socket.send_str(data.decode())
-            else:
-                await self._socket.send_bytes(data)
+        if isinstance(frame, Error):
+            self._refused += 1
+            if self._refused > self.limits.max_refused:
+                logger.info("%s: %d frames refused; dropping the peer", self, self._refused - 1)
+                self.abort()
+                return
+        if len(self._outbox) >= self.limits.max_outbox:
+            logger.info("%s: %d frames unread; dropping the peer", self, len(self._outbox))
+            self.abort()
+            return
+        self._outbox.append(encode(frame, text=self._text))
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        outbox, socket = self._outbox, self._socket
+        try:
+            while outbox and not socket.closed:
+                data = outbox.popleft()
+                try:
+                    async with asyncio.timeout(self.limits.send_timeout):
+                        if self._text:
+                            await socket.send_str(data.decode())
+                        else:
+                            await socket.send_bytes(data)
+                except TimeoutError:
+                    logger.info("%s: the peer stopped reading; dropping it", self)
+                    self.abort()
+                    return
+                except (ConnectionError, RuntimeError) as exc:
+                    logger.debug("%s: send failed, the peer is going: %r", self, exc)
+                    return
+        finally:
+            self._writer = None
+            outbox.clear()
+
+    def abort(self) -> None:
+        """Cut the peer's connection at once (no flush): it has missed a deadline or a cap.
+
+        Its websocket reader then ends and the session ends as ``dropped``.
+        """
+        self.cut = True
+        self._outbox.clear()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()  # type: ignore[attr-defined]
 
     async def start(self) -> None:
         """Announce the participant to the call."""
@@ -96,19 +161,44 @@ class Session:
         elif isinstance(frame, Leave):
             await self.end("left")
             await self.send(Done(frame.seq))
-            await self._socket.close()
+            await self.close_socket()
         else:
             await self.send(
                 Error(f"unexpected {type(frame).__name__} frame", getattr(frame, "seq", 0))
             )
 
+    def _refusal(self, frame: Offer) -> str | None:
+        """Why ``frame`` is refused, or ``None``: caps and one track per transceiver."""
+        limits = self.limits
+        new_ids = [spec.track_id for spec in frame.publish]
+        if len(set(new_ids)) != len(new_ids):
+            return "the offer names a track id twice"
+        # A transceiver carries at most one track each way: one published, one received.
+        published = [spec.mid for spec in frame.publish]
+        received = [spec.mid for spec in frame.receive]
+        publishing = {spec.mid for spec in self.tracks.values()}
+        if len(set(published)) != len(published) or publishing.intersection(published):
+            return "the offer publishes more than one track on a transceiver (mid)"
+        if len(set(received)) != len(received) or self._receive_mids.intersection(received):
+            return "the offer receives more than one agent track on a transceiver (mid)"
+        for track_id in new_ids:
+            if track_id in self.tracks or not track_id.startswith(f"{self.participant.id}:"):
+                return f"track id {track_id!r} is taken or not yours"
+        if len(self.tracks) + len(new_ids) > limits.max_tracks:
+            return f"a participant publishes at most {limits.max_tracks} tracks at once"
+        if len(self._sending) + len(frame.receive) > limits.max_receive:
+            return f"a participant receives at most {limits.max_receive} agent tracks at once"
+        sections = frame.sdp.count("\nm=") + frame.sdp.startswith("m=")
+        if sections > limits.max_tracks + limits.max_receive:
+            return f"the offer has {sections} media sections; too many for one participant"
+        return None
+
     async def _offer(self, frame: Offer) -> None:
-        for spec in frame.publish:
-            if spec.track_id in self.tracks or not spec.track_id.startswith(self.participant.id):
-                await self.send(
-                    Error(f"track id {spec.track_id!r} is taken or not yours", frame.seq)
-                )
-                return
+        refusal = self._refusal(frame)
+        if refusal is not None:
+            logger.info("%s: offer refused: %s", self, refusal)
+            await self.send(Error(f"offer refused: {refusal}", frame.seq))
+            return
         if self._pc is None:
             self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pc = self._pc
@@ -120,9 +210,15 @@ class Session:
                 if transceiver is None or source is None:
                     msg = f"cannot send agent track {wanted.track_id!r} on mid {wanted.mid!r}"
                     raise ValueError(msg)
-                transceiver.direction = "sendonly"
                 transceiver.sender.replaceTrack(source)
                 self._sending.append(source)
+                self._receive_mids.add(wanted.mid)
+            inbound = {s.mid for s in (*self.tracks.values(), *frame.publish)}
+            for transceiver in pc.getTransceivers():
+                # Media flows only where a track of the call is: the rest is inactive.
+                transceiver.direction = _DIRECTIONS[
+                    (transceiver.mid in self._receive_mids, transceiver.mid in inbound)
+                ]
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             logger.info("%s: offer refused: %s", self, exc)
@@ -176,6 +272,12 @@ class Session:
         return [spec.track_type for spec in self.tracks.values()]
 
     async def close_socket(self) -> None:
-        """Close the websocket (the edge is shutting down)."""
-        with contextlib.suppress(Exception):
-            await self._socket.close()
+        """Close the websocket after what is queued, within ``send_timeout``; else cut it."""
+        try:
+            async with asyncio.timeout(self.limits.send_timeout):
+                writer = self._writer
+                if writer is not None:
+                    await asyncio.shield(writer)
+                await self._socket.close()
+        except Exception:  # the peer does not take its last frames or the close
+            self.abort()

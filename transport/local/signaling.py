@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from messages import TrackType
+from messages import ProtocolError, TrackType, strict_decode
 
 __all__ = [
     "MAX_FRAME",
@@ -50,7 +50,7 @@ MAX_FRAME = 64 * 1024
 """Largest signaling frame accepted, in bytes (an SDP offer with four tracks is ~6 KB)."""
 
 
-class SignalingError(ValueError):
+class SignalingError(ProtocolError):
     """A signaling frame was refused; the text says why."""
 
 
@@ -155,9 +155,10 @@ def _decode(
     if len(data) > MAX_FRAME:
         msg = f"frame of {len(data)} bytes is over the {MAX_FRAME}-byte limit"
         raise SignalingError(msg)
+    decoder = text.decode if isinstance(data, str) else binary.decode
     try:
-        return text.decode(data) if isinstance(data, str) else binary.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return strict_decode(decoder, data, "signaling frame")
+    except ProtocolError as exc:
         raise SignalingError(str(exc)) from None
 
 

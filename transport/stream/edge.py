@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from messages import Close, EdgeEvent, Message, User
+from messages import Close, EdgeEvent, Message, User, check_call_id
 from transport._connection import Connection
 from transport._edge import EdgeTransport
 from transport.stream.credentials import StreamCredentialsError, resolve_credentials
@@ -206,6 +206,7 @@ class StreamEdge(EdgeTransport):
         self, call_id: str, call_type: str = "default", **kwargs: Any
     ) -> StreamCall:
         """Get or create the call; ``kwargs`` go to the SDK's ``get_or_create``."""
+        check_call_id(call_id)
         sdk_call = self.client.video.call(call_type, call_id)
         from getstream.models import CallRequest
 

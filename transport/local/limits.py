@@ -1,0 +1,45 @@
+"""``LocalLimits``: what one peer may hold on a ``LocalEdge``, and how long it may take.
+
+Peers are hostile until proven otherwise: every resource a participant can make
+the edge hold has a cap, and every wait on a participant has a deadline. Past a
+cap the frame is refused with an ``Error`` frame (the participant stays); a peer
+that misses a deadline is dropped (``ParticipantLeft`` with reason ``dropped``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+__all__ = ["LocalLimits"]
+
+
+class LocalLimits(msgspec.Struct, frozen=True):
+    """Per-peer caps and deadlines of a ``LocalEdge`` (``LocalEdge(limits=...)``)."""
+
+    join_timeout: float = 5.0
+    """Seconds a new socket has to send a valid ``Join``; then it is closed (code 4408)."""
+    send_timeout: float = 2.0
+    """Seconds a frame may wait to be written to a peer; a peer that stops reading is dropped."""
+    max_pending: int = 64
+    """Sockets connected but not joined yet, at once; more are turned away (HTTP 503)."""
+    max_tracks: int = 8
+    """Tracks one participant may publish at once (one per transceiver)."""
+    max_receive: int = 16
+    """Agent tracks one participant may receive at once."""
+    max_outbox: int = 256
+    """Frames queued for one peer; a peer that lets more pile up is dropped."""
+    max_refused: int = 32
+    """Frames of one participant refused (malformed, unexpected, over a cap); then it is dropped."""
+
+    def __post_init__(self) -> None:
+        for name in ("join_timeout", "send_timeout"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                msg = f"LocalLimits.{name} must be a positive, finite number of seconds"
+                raise ValueError(msg)
+        for name in ("max_pending", "max_tracks", "max_receive", "max_outbox", "max_refused"):
+            if getattr(self, name) < 1:
+                msg = f"LocalLimits.{name} must be at least 1"
+                raise ValueError(msg)
