@@ -37,6 +37,7 @@ ORDER = (
     "memory",
     "lifecycle_costs",
     "local_media",
+    "hostile_load",
     "soak",
     "cluster",
 )

@@ -173,13 +173,17 @@ async def test_sockets_that_never_join_are_closed_at_the_deadline(edge: LocalEdg
         assert message.data == 4408
 
 
-async def test_sockets_waiting_to_join_beyond_the_cap_are_turned_away(edge: LocalEdge) -> None:
+async def test_past_the_cap_the_oldest_unjoined_socket_makes_room_for_an_honest_join(
+    edge: LocalEdge, connection: Connection
+) -> None:
     async with aiohttp.ClientSession() as http:
-        waiting = [await http.ws_connect(f"{edge.url}/ws/room") for _ in range(LIMITS.max_pending)]
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await http.ws_connect(f"{edge.url}/ws/room")
-        assert refused.value.status == 503
-        for socket in waiting:
+        idle = [await http.ws_connect(f"{edge.url}/ws/room") for _ in range(LIMITS.max_pending)]
+        honest = await _joined_socket(http, edge, "honest")  # joins despite the idle ones
+        assert [p.user_id for p in connection.participants] == ["honest"]
+        closed = await idle[0].receive()  # the one that waited longest was cut
+        assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert edge.turned_away == 1
+        for socket in (*idle, honest):
             await socket.close()
 
 

@@ -95,7 +95,10 @@ class LocalEdge(EdgeTransport):
         super().__init__(**kwargs)
         self.limits = limits if limits is not None else LocalLimits()
         """Per-peer caps and deadlines; read by each new socket and session."""
-        self._pending = 0  # sockets connected and not joined yet
+        # Sockets connected and not joined yet, oldest first, with their transports.
+        self._pending: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
+        self.turned_away = 0
+        """Sockets closed unjoined to make room for newer ones (see ``LocalLimits.max_pending``)."""
         self.host = host
         self.port = port
         self.tokens = JoinTokens(secret)
@@ -337,14 +340,18 @@ class LocalEdge(EdgeTransport):
         except ValueError as exc:
             return web.Response(status=400, text=str(exc))
         limits = self.limits
-        if self._pending >= limits.max_pending:
-            logger.info(
-                "signaling: %d sockets are waiting to join; turning one away", self._pending
-            )
-            return web.Response(status=503, text="too many sockets waiting to join; retry later")
         socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=16 * MAX_FRAME)
-        self._pending += 1
-        pending = True
+        if len(self._pending) >= limits.pending_cap():
+            # Make room by cutting the socket that has waited longest without joining:
+            # an honest client joins within milliseconds, so it is never the oldest.
+            oldest, transport = next(iter(self._pending.items()))
+            del self._pending[oldest]
+            self.turned_away += 1
+            if self.turned_away == 1 or self.turned_away % 1000 == 0:
+                logger.info("signaling: %d unjoined sockets cut to make room", self.turned_away)
+            if transport is not None:
+                transport.abort()
+        self._pending[socket] = request.transport
         session: Session | None = None
         try:
             await socket.prepare(request)
@@ -356,8 +363,7 @@ class LocalEdge(EdgeTransport):
                 await _refuse(socket, "no Join in time", False, limits=limits)
                 await _close(socket, 4408, b"join in time", limits)
                 return socket
-            self._pending -= 1
-            pending = False
+            self._pending.pop(socket, None)
             if first.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 return socket
             text = first.type is WSMsgType.TEXT
@@ -393,8 +399,7 @@ class LocalEdge(EdgeTransport):
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
-            if pending:
-                self._pending -= 1
+            self._pending.pop(socket, None)
             self._sockets.discard(socket)
             if session is not None and not session.gone:
                 await session.end("dropped")
@@ -406,7 +411,7 @@ class LocalEdge(EdgeTransport):
         call_id: str,
         frame: Any,
         text: bool,
-        transport: asyncio.BaseTransport | None,
+        transport: asyncio.Transport | None,
     ) -> Session | None:
         limits = self.limits
         if not isinstance(frame, Join):

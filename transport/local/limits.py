@@ -9,6 +9,7 @@ that misses a deadline is dropped (``ParticipantLeft`` with reason ``dropped``).
 from __future__ import annotations
 
 import math
+import resource
 
 import msgspec
 
@@ -22,8 +23,11 @@ class LocalLimits(msgspec.Struct, frozen=True):
     """Seconds a new socket has to send a valid ``Join``; then it is closed (code 4408)."""
     send_timeout: float = 2.0
     """Seconds a frame may wait to be written to a peer; a peer that stops reading is dropped."""
-    max_pending: int = 64
-    """Sockets connected but not joined yet, at once; more are turned away (HTTP 503)."""
+    max_pending: int | None = None
+    """Sockets connected but not joined yet, at once; past it the one waiting longest is cut.
+
+    ``None``: a quarter of this process's file-descriptor limit, at most 512.
+    """
     max_tracks: int = 8
     """Tracks one participant may publish at once (one per transceiver)."""
     max_receive: int = 16
@@ -40,6 +44,16 @@ class LocalLimits(msgspec.Struct, frozen=True):
                 msg = f"LocalLimits.{name} must be a positive, finite number of seconds"
                 raise ValueError(msg)
         for name in ("max_pending", "max_tracks", "max_receive", "max_outbox", "max_refused"):
-            if getattr(self, name) < 1:
+            value = getattr(self, name)
+            if value is not None and value < 1:
                 msg = f"LocalLimits.{name} must be at least 1"
                 raise ValueError(msg)
+
+    def pending_cap(self) -> int:
+        """``max_pending``, or the default it stands for on this machine."""
+        if self.max_pending is not None:
+            return self.max_pending
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return 512
+        return max(16, min(512, soft // 4))

@@ -69,7 +69,7 @@ class Session:
         *,
         text: bool,
         limits: LocalLimits,
-        transport: asyncio.BaseTransport | None = None,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.edge = edge
         self.call_id = call_id
@@ -146,7 +146,7 @@ class Session:
         self._outbox.clear()
         transport = self._transport
         if transport is not None and not transport.is_closing():
-            transport.abort()  # type: ignore[attr-defined]
+            transport.abort()
 
     async def start(self) -> None:
         """Announce the participant to the call."""
