@@ -6,9 +6,25 @@ llm=..., agent_user=...)`` runs on it. Our events are re-sent as vision-agents'
 own (``TrackAddedEvent``, ``TrackRemovedEvent``, ``ParticipantJoinedEvent``,
 ``ParticipantLeftEvent``, ``CallEndedEvent``) with its ``Participant`` and
 ``TrackType``; every received audio track is read and sent as
-``AudioReceivedEvent`` with the SDK's ``PcmData``. A connection that closes on
-its own (an idle timeout, the call ending) ends the call for the agent, so
-``agent.finish()`` returns. Everything runs on the agent's loop.
+``AudioReceivedEvent`` with the SDK's ``PcmData``. Everything runs on the
+agent's loop.
+
+Whatever ends our connection (``close()`` by the host, an idle timeout, the call
+ending on Stream, the edge shutting down) ends the agent: the adapter closes it
+from a task of its own, so ``agent.finish()`` returns, ``agent.closed`` becomes
+true and no task is left (vision-agents' own close on ``CallEndedEvent`` runs
+inside its event handler and waits for that handler; ours does not).
+
+One difference from our own ``Connection``, for vision-agents' sake: the
+adapter's ``idle_since()`` counts from the join while nobody but the agent has
+been in the call (ours reads ``0.0`` then, as the contract's table says).
+vision-agents' ``AgentLauncher`` closes a session once ``agent.idle_for()``
+reaches its ``agent_idle_timeout``, and reads it from ``idle_since()``, so an
+agent that nobody joins is closed too, as with vision-agents' own edge.
+
+Several agents may share one edge (``VisionAgentsEdge(edge, owns_edge=False)``
+for each, as an ``AgentLauncher``'s factory would): each adapter forwards only
+its own connection's events, and closing it closes only that connection.
 """
 
 from __future__ import annotations
@@ -28,6 +44,7 @@ from vision_agents.core.edge import EdgeTransport as VisionEdgeTransport
 from vision_agents.core.edge import events as va_events
 from vision_agents.core.edge import types as va_types
 
+from actors.presence import ConnectionState
 from messages import Participant, TrackType, User
 from transport._connection import Connection
 from transport._edge import EdgeTransport
@@ -62,7 +79,16 @@ class VisionAgentsConnection(va_types.Connection):
         await self.connection.wait_for_participant(timeout)
 
     def idle_since(self) -> float:
-        return self.connection.idle_since()
+        """``time.time()`` since nobody but the agent is here: also while nobody came yet.
+
+        Unlike ``Connection.idle_since()`` (``0.0`` while waiting for the first
+        participant), this counts from the join then, so vision-agents'
+        ``AgentLauncher`` closes an agent that nobody joins.
+        """
+        presence = self.connection.presence
+        if presence.state is ConnectionState.WAITING:
+            return presence.since
+        return presence.idle_since
 
     async def close(self) -> None:
         await self.connection.close()
@@ -76,12 +102,16 @@ class VisionAgentsConnection(va_types.Connection):
 class VisionAgentsEdge(VisionEdgeTransport[Any]):
     """One of our edges, presented as a vision-agents ``EdgeTransport``."""
 
-    def __init__(self, edge: EdgeTransport) -> None:
+    def __init__(self, edge: EdgeTransport, *, owns_edge: bool = True) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.edge = edge
+        self.owns_edge = owns_edge
+        """Whether ``close()`` closes the wrapped edge too (else only this agent's connection)."""
         self._send: Callable[..., None] = self.events.send
         self._connection: Connection | None = None
+        self._agent: Any = None
         self._listeners: dict[str, asyncio.Task[None]] = {}
+        self._ending: set[asyncio.Task[None]] = set()
         self._published: list[str] = []
         edge.events.subscribe(self._forward)
 
@@ -94,12 +124,16 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
             await start()
 
     async def close(self) -> None:
-        """Stop listening, then close the wrapped edge and everything on it."""
+        """Stop listening, close this agent's connection, and the wrapped edge if it owns it."""
         for task in self._listeners.values():
             task.cancel()
         await asyncio.gather(*self._listeners.values(), return_exceptions=True)
         self._listeners.clear()
-        await self.edge.close()
+        if self.owns_edge:
+            await self.edge.close()
+        elif self._connection is not None:
+            await self._connection.close()
+        self.edge.events.unsubscribe(self._forward)
 
     # -- EdgeTransport ------------------------------------------------------------
 
@@ -110,6 +144,7 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         return await self.edge.create_call(call_id, **kwargs)
 
     async def join(self, agent: Any, call: Any, **kwargs: Any) -> VisionAgentsConnection:
+        self._agent = agent
         self._connection = await self.edge.join(_user(agent.agent_user), call, **kwargs)
         # Tracks that were published before we joined: start their audio now.
         for track in self._connection.presence.tracks:
@@ -157,6 +192,10 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         if send is not None:  # Stream's edge
             await send.send_call_event(custom=data)
             return
+        local = getattr(self.edge, "send_custom_event", None)
+        if local is not None and self._connection is not None:  # the local edge
+            await local(self._connection.call.id, data)
+            return
         msg = f"{type(self.edge).__name__} has no custom events; it sends presence and media only"
         raise NotImplementedError(msg)
 
@@ -180,6 +219,9 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         | ParticipantLeftEvent
         | ConnectionClosedEvent,
     ) -> None:
+        connection = self._connection
+        if connection is None or event.call is not connection.call:
+            return  # another agent's connection on a shared edge
         participant = _participant(getattr(event, "participant", None))
         if isinstance(event, TrackAddedEvent):
             kind = va_types.TrackType(int(event.track_type))
@@ -205,9 +247,19 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         elif isinstance(event, ParticipantLeftEvent):
             assert participant is not None
             self._send(va_events.ParticipantLeftEvent(participant=participant, call=event.call))
-        elif event.reason != "closed":
-            # Closed by the call or the lifecycle (idle timeout), not by the agent.
-            self._send(va_events.CallEndedEvent(call=event.call))
+        else:
+            self._end_agent()
+            if event.reason != "closed":  # ended by the call or the lifecycle, not by a close()
+                self._send(va_events.CallEndedEvent(call=event.call))
+
+    def _end_agent(self) -> None:
+        """Our connection closed: close the agent from a task of ours (idempotent for it)."""
+        agent = self._agent
+        if agent is None or getattr(agent, "closed", False):
+            return
+        ending = asyncio.get_running_loop().create_task(agent.close())
+        self._ending.add(ending)  # keep it alive until it is done
+        ending.add_done_callback(self._ending.discard)
 
     def _listen(self, track_id: str, kind: TrackType, owner: Participant | None) -> None:
         if (

@@ -72,3 +72,33 @@ async def test_a_browser_joins_publishes_audio_and_video_and_leaves_when_closed(
     assert [e.participant.user_id for e in joined] == ["carol"]
     assert sorted(added) == [TrackType.AUDIO, TrackType.VIDEO]
     assert [(e.participant.user_id, e.reason) for e in left] == [("carol", "dropped")]
+
+
+# In the page: wait (up to 20 s) for a custom event to show, then its text.
+_CUSTOM_SHOWN = """
+new Promise((resolve, reject) => {
+  const started = Date.now();
+  const look = () => {
+    const box = document.getElementById("custom");
+    if (!box.classList.contains("empty")) return resolve(JSON.parse(box.textContent));
+    if (Date.now() - started > 20000) return reject(new Error("no custom event"));
+    requestAnimationFrame(look);
+  };
+  look();
+})
+"""
+
+
+async def test_the_page_shows_the_agents_last_custom_event(
+    edge: LocalEdge, connection: Connection
+) -> None:
+    browser = Browser()
+    await browser.start()
+    try:
+        page = await browser.open(edge.join_url("room", "gus"))
+        await connection.wait_for_participant(timeout=60)
+        assert await edge.send_custom_event("room", {"slide": 3, "note": "hé"}) == 1
+        assert await browser.evaluate(page, _CUSTOM_SHOWN) == {"slide": 3, "note": "hé"}
+        await browser.close_page(page)
+    finally:
+        await browser.close()

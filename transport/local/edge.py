@@ -42,8 +42,10 @@ from transport.local.media import Drain, EncoderSafeTrack
 from transport.local.participant import LocalParticipant
 from transport.local.session import Session
 from transport.local.signaling import (
+    MAX_CUSTOM_EVENT,
     MAX_FRAME,
     AgentTrack,
+    Custom,
     Error,
     Join,
     Joined,
@@ -261,6 +263,29 @@ class LocalEdge(EdgeTransport):
             return None
         copy = self._relay.subscribe(entry[0], buffered=False)
         return EncoderSafeTrack(copy) if copy.kind == "video" else copy
+
+    async def send_custom_event(self, call_id: str, data: dict[str, Any]) -> int:
+        """Send ``data`` (a JSON object) to every participant of ``call_id``; how many.
+
+        Participants get it as a ``Custom`` frame (``LocalParticipant.custom_event()``;
+        the browser page shows the last one). ``ValueError`` if ``data`` is not a
+        JSON object or is over ``MAX_CUSTOM_EVENT`` bytes as JSON.
+        """
+        if not isinstance(data, dict):
+            msg = f"a custom event is a JSON object (a dict), not {type(data).__name__}"
+            raise TypeError(msg)
+        try:
+            size = len(msgspec.json.encode(data))
+        except (TypeError, msgspec.EncodeError) as exc:
+            msg = f"a custom event must be JSON-encodable: {exc}"
+            raise ValueError(msg) from None
+        if size > MAX_CUSTOM_EVENT:
+            msg = f"a custom event is at most {MAX_CUSTOM_EVENT} bytes of JSON, not {size}"
+            raise ValueError(msg)
+        sessions = self.sessions(call_id)
+        for session in sessions:
+            await session.send(Custom(data))
+        return len(sessions)
 
     def sessions(self, call_id: str) -> tuple[Session, ...]:
         """The participants connected to ``call_id`` now."""

@@ -28,6 +28,7 @@ from transport.local.media import Drain, synthetic_track
 from transport.local.signaling import (
     AgentTrack,
     Answer,
+    Custom,
     Done,
     Error,
     Join,
@@ -76,6 +77,7 @@ class LocalParticipant:
         self._received: dict[str, asyncio.Future[MediaStreamTrack]] = {}
         self._drains: list[Drain] = []
         self._receiving: set[asyncio.Task[None]] = set()
+        self._custom: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=256)
 
     def __repr__(self) -> str:
         return f"<LocalParticipant {self.participant_id or '(not joined)'} in {self.call_id}>"
@@ -113,6 +115,11 @@ class LocalParticipant:
                 if isinstance(frame, Roster):
                     self.roster = list(frame.participants)
                     continue
+                if isinstance(frame, Custom):
+                    if self._custom.full():
+                        self._custom.get_nowait()  # keep the newest
+                    self._custom.put_nowait(frame.data)
+                    continue
                 if isinstance(frame, Renegotiate):
                     task = asyncio.get_running_loop().create_task(self._receive(frame.tracks))
                     self._receiving.add(task)
@@ -127,6 +134,13 @@ class LocalParticipant:
                 if not reply.done():
                     reply.set_exception(closed)
             self._replies.clear()
+
+    async def custom_event(self) -> dict[str, Any]:
+        """The next custom event the agent sent (``send_custom_event``), waiting for one.
+
+        Up to 256 unread events are kept; older ones are dropped past that.
+        """
+        return await self._custom.get()
 
     async def join(self) -> Participant:
         """Connect the signaling socket and join the call; returns the participant."""

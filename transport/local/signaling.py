@@ -10,7 +10,8 @@ Client to edge: ``Join``, ``Offer`` (with the tracks it publishes and the
 agent tracks it wants to receive, by mid), ``Unpublish``, ``Leave``. Edge to
 client: ``Joined``, ``Answer``, ``Done`` (the edge has acted on a frame:
 presence is updated), ``Roster`` (who is in the call), ``Renegotiate`` (the
-agent publishes tracks: offer to receive them), ``Error``. Only the client
+agent publishes tracks: offer to receive them), ``Custom`` (a custom event the
+agent sends, at most ``MAX_CUSTOM_EVENT`` bytes of JSON), ``Error``. Only the client
 makes offers, so the two sides never offer at once.
 """
 
@@ -23,10 +24,12 @@ import msgspec
 from messages import ProtocolError, TrackType, strict_decode
 
 __all__ = [
+    "MAX_CUSTOM_EVENT",
     "MAX_FRAME",
     "AgentTrack",
     "Answer",
     "ClientFrame",
+    "Custom",
     "Done",
     "EdgeFrame",
     "Error",
@@ -48,6 +51,9 @@ __all__ = [
 
 MAX_FRAME = 64 * 1024
 """Largest signaling frame accepted, in bytes (an SDP offer with four tracks is ~6 KB)."""
+
+MAX_CUSTOM_EVENT = 16 * 1024
+"""Largest custom event the agent may send to participants, in bytes of JSON."""
 
 
 class SignalingError(ProtocolError):
@@ -133,13 +139,19 @@ class Renegotiate(_Frame, frozen=True):
     tracks: list[AgentTrack]
 
 
+class Custom(_Frame, frozen=True):
+    """A custom event from the agent (``send_custom_event``): any JSON object."""
+
+    data: dict[str, Any]
+
+
 class Error(_Frame, frozen=True):
     reason: str
     seq: int = 0
 
 
 ClientFrame = Join | Offer | Unpublish | Leave
-EdgeFrame = Joined | Answer | Done | Roster | Renegotiate | Error
+EdgeFrame = Joined | Answer | Done | Roster | Renegotiate | Custom | Error
 
 _client_msgpack = msgspec.msgpack.Decoder(ClientFrame)
 _client_json = msgspec.json.Decoder(ClientFrame)

@@ -34,6 +34,13 @@ function request(frame) {
   });
 }
 
+// The last custom event the agent sent (send_custom_event), shown as JSON text.
+function showCustom(data) {
+  const box = document.getElementById("custom");
+  box.textContent = JSON.stringify(data, null, 2);
+  box.classList.remove("empty");
+}
+
 function showRoster(entries) {
   const list = document.getElementById("roster");
   list.replaceChildren();
@@ -113,6 +120,7 @@ async function start() {
   socket.onmessage = (event) => {
     const frame = JSON.parse(event.data);
     if (frame.type === "Roster") return showRoster(frame.participants);
+    if (frame.type === "Custom") return showCustom(frame.data);
     if (frame.type === "Renegotiate") return receive(frame.tracks);
     const reply = replies.get(frame.seq);
     if (!reply) {
