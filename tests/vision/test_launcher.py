@@ -155,3 +155,25 @@ async def test_a_custom_event_reaches_the_participants(edge: LocalEdge) -> None:
             await agent.edge.send_custom_event({"big": "x" * 20_000})
         await person.leave()
         await agent.close()
+
+
+async def test_closing_a_session_on_request_closes_its_agent_and_connection(
+    edge: LocalEdge,
+) -> None:
+    async with _launcher(edge, agent_idle_timeout=0) as launcher:  # 0: never idle-closed
+        seen = asyncio.Event()
+
+        @edge.events.subscribe
+        async def on_joined(event: ParticipantJoinedEvent) -> None:
+            if event.call.id == "asked":
+                seen.set()
+
+        person = edge.participant("asked", "hal")
+        await person.join()
+        session = await launcher.start_session("asked")
+        await asyncio.wait_for(seen.wait(), LIMIT)  # the agent is in the call
+        assert await launcher.close_session(session.id, wait=True) is True
+        assert session.agent.closed
+        assert edge.connections("asked") == ()  # its connection is gone, the edge stays
+        assert launcher.get_session(session.id) is None
+        await person.leave()
