@@ -107,44 +107,31 @@ class _Resumed:
 
 
 class _Lane:
-    """One handler's events of one connection, while any are queued or running.
+    """One handler's events of one connection, while they need more than the pump.
 
-    ``sent`` and ``delivered`` count its events; ``in_pump`` are those waiting
-    in the handler's shared pump. While a handler call of this lane is
-    suspended, ``task`` is the task running it and ``queue`` holds the lane's
-    next events, which that task delivers in order.
+    A lane exists while a handler call of its connection is suspended (then
+    ``task`` is the task running it, and ``queue`` holds the connection's next
+    events, which that task delivers in order) or while someone waits for the
+    connection to settle. ``sent`` and ``delivered`` count its events from the
+    lane's creation; an idle lane is dropped.
     """
 
-    __slots__ = (
-        "delivered",
-        "in_pump",
-        "key",
-        "overflowing",
-        "queue",
-        "running",
-        "sent",
-        "subscription",
-        "task",
-        "waiters",
-    )
+    __slots__ = ("delivered", "key", "queue", "sent", "subscription", "task", "waiters")
 
-    def __init__(self, subscription: _Subscription, key: str | None) -> None:
+    def __init__(self, subscription: _Subscription, key: str | None, sent: int) -> None:
         self.subscription = subscription
         self.key = key
-        self.sent = 0
+        self.sent = sent
         self.delivered = 0
-        self.in_pump = 0
-        self.running = False  # the pump is running this lane's handler right now
         self.queue: deque[Any] = deque()
         self.task: asyncio.Task[None] | None = None
-        self.overflowing = False
         self.waiters: list[tuple[int, asyncio.Future[None]]] | None = None
 
     def count_one(self) -> None:
         self.delivered += 1
         if self.waiters is not None:
             self._wake()
-        if self.delivered >= self.sent and self.task is None and not self.running:
+        if self.task is None:
             self.subscription.forget(self)
 
     def _wake(self) -> None:
@@ -182,36 +169,53 @@ class _Lane:
             if queue:  # cancelled at shutdown: what is left will not be delivered
                 self.delivered += len(queue)
                 queue.clear()
-                if self.waiters is not None:
-                    self._wake()
-            if self.delivered >= self.sent:
-                self.subscription.forget(self)
+            if self.waiters is not None:
+                self._wake()
+            self.subscription.forget(self)
 
     async def settled(self) -> None:
-        """Return once every event of this lane sent so far has been handled."""
+        """Return once every event of this lane counted so far has been handled."""
         if self.delivered >= self.sent:
             return
-        if self.running or (self.task is not None and self.task is asyncio.current_task()):
+        if self.task is not None and self.task is asyncio.current_task():
             return  # the handler itself is asking: it cannot wait for itself
         target = self.sent
         future = asyncio.get_running_loop().create_future()
         if self.waiters is None:
             self.waiters = []
         self.waiters.append((target, future))
-        await future
+        try:
+            await future
+        finally:
+            if not future.done() and self.waiters is not None:  # cancelled: forget it
+                self.waiters = [w for w in self.waiters if w[1] is not future] or None
+            if self.waiters is None and self.task is None:
+                self.subscription.forget(self)
 
 
 class _Subscription:
-    """One handler: the event types it takes, its pump and its lanes that have events.
+    """One handler: the event types it takes, its pump, and the lanes that need more.
 
-    The pump is one task that delivers, in arrival order, the events of every
-    lane whose handler is not busy. When a handler call suspends (it awaits
-    I/O, an LLM, anything), the pump's task stays with that call and that lane,
-    and a new pump takes over the other lanes: so a handler that never
-    suspends costs no task of its own, and one that does holds up only its lane.
+    The pump is one task that delivers, in arrival order, every event whose
+    connection's handler is not busy; ``waiting`` counts each connection's
+    events in its queue. When a handler call suspends (it awaits I/O, an LLM,
+    anything), the pump's task stays with that call and that connection, whose
+    later events then go to its lane, and a new pump takes over the others: a
+    handler that never suspends costs no task of its own and no per-connection
+    object, and one that does holds up only its connection's events.
     """
 
-    __slots__ = ("dropped", "handler", "lanes", "max_pending", "pump", "queue", "types")
+    __slots__ = (
+        "dropped",
+        "handler",
+        "lanes",
+        "max_pending",
+        "pump",
+        "queue",
+        "running",
+        "types",
+        "waiting",
+    )
 
     def __init__(
         self, handler: Handler, event_types: tuple[type[Any], ...], max_pending: int
@@ -219,67 +223,105 @@ class _Subscription:
         self.handler = handler
         self.types = event_types
         self.max_pending = max_pending
+        self.queue: deque[tuple[str | None, Any]] = deque()  # the pump's events
+        self.waiting: dict[str | None, int] = {}  # events per connection in the pump's queue
         self.lanes: dict[str | None, _Lane] = {}
-        self.queue: deque[tuple[_Lane, Any]] = deque()  # the pump's events
         self.pump: asyncio.Task[None] | None = None
+        self.running: str | object | None = _NOBODY  # whose handler the pump runs right now
         self.dropped = 0
 
     def push(self, event: Any, key: str | None) -> None:
+        waiting = self.waiting.get(key, 0)
         lane = self.lanes.get(key)
-        if lane is None:
-            lane = self.lanes[key] = _Lane(self, key)
-        elif lane.sent - lane.delivered >= self.max_pending:
-            self.dropped += 1
-            if not lane.overflowing:
-                lane.overflowing = True
-                logger.warning(
-                    "event handler %s is %d events behind on %s; dropping its events there "
-                    "until it catches up",
-                    _name(self.handler),
-                    lane.sent - lane.delivered,
-                    key,
-                )
+        if lane is not None:
+            if waiting + len(lane.queue) >= self.max_pending:
+                self._drop(key, waiting + len(lane.queue))
+                return
+            lane.sent += 1
+            if lane.task is not None and not waiting:
+                lane.queue.append(event)  # its handler is busy: its own task delivers it
+                return
+        elif waiting >= self.max_pending:
+            self._drop(key, waiting)
             return
-        lane.overflowing = False
-        lane.sent += 1
-        if lane.task is not None and not lane.in_pump:
-            lane.queue.append(event)  # its handler is busy: its own task delivers it
-            return
-        lane.in_pump += 1
-        self.queue.append((lane, event))
+        self.waiting[key] = waiting + 1
+        self.queue.append((key, event))
         if self.pump is None:
             self.pump = asyncio.get_running_loop().create_task(self._pump())
 
+    def _drop(self, key: str | None, behind: int) -> None:
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 10_000 == 0:
+            logger.warning(
+                "event handler %s is %d events behind on %s; dropping its events there "
+                "until it catches up (%d dropped so far)",
+                _name(self.handler),
+                behind,
+                key,
+                self.dropped,
+            )
+
+    def lane(self, key: str | None) -> _Lane | None:
+        """The lane of ``key`` to wait on, made if needed; ``None`` if nothing is pending."""
+        lane = self.lanes.get(key)
+        if lane is None:
+            waiting = self.waiting.get(key, 0)
+            if not waiting:
+                return None
+            lane = self.lanes[key] = _Lane(self, key, waiting)
+        return lane
+
+    def busy(self, key: str | None) -> bool:
+        """Whether ``key`` has events queued or running for this handler."""
+        lane = self.lanes.get(key)
+        return bool(self.waiting.get(key)) or (
+            lane is not None and (lane.task is not None or lane.delivered < lane.sent)
+        )
+
     def forget(self, lane: _Lane) -> None:
-        if self.lanes.get(lane.key) is lane and not lane.in_pump:
+        if (
+            self.lanes.get(lane.key) is lane
+            and lane.task is None
+            and lane.waiters is None
+            and not self.waiting.get(lane.key)
+        ):
             del self.lanes[lane.key]  # an idle lane costs nothing
 
     async def _pump(self) -> None:
-        queue = self.queue
+        queue, waiting, lanes = self.queue, self.waiting, self.lanes
         handler = self.handler
         me = asyncio.current_task()
         try:
             while queue:
-                lane, event = queue.popleft()
-                lane.in_pump -= 1
-                if lane.task is not None:  # busy in its own task: keep its order there
-                    lane.queue.append(event)
+                key, event = queue.popleft()
+                left = waiting[key] - 1
+                if left:
+                    waiting[key] = left
+                else:
+                    del waiting[key]
+                lane = lanes.get(key)
+                if lane is not None and lane.task is not None:
+                    lane.queue.append(event)  # busy in its own task: keep its order there
                     continue
-                lane.running = True
+                self.running = key
                 try:
                     coroutine = handler(event)
                     waiting_for = coroutine.send(None)
                 except StopIteration:
-                    lane.running = False
-                    lane.count_one()
+                    self.running = _NOBODY
+                    if lane is not None:
+                        lane.count_one()
                     continue
                 except Exception:
-                    lane.running = False
+                    self.running = _NOBODY
                     logger.exception("event handler %s failed on %r", _name(handler), event)
-                    lane.count_one()
+                    if lane is not None:
+                        lane.count_one()
                     continue
-                lane.running = False
-                # The call suspended: this task now belongs to it and its lane.
+                self.running = _NOBODY
+                # The call suspended: this task now belongs to it and its connection.
+                if lane is None:
+                    lane = lanes[key] = _Lane(self, key, 1 + waiting.get(key, 0))
                 lane.task = me
                 self.pump = None
                 if queue:
@@ -292,24 +334,32 @@ class _Subscription:
             if queue and self.pump is None and not _cancelling(me):
                 self.pump = asyncio.get_running_loop().create_task(self._pump())
 
+    def pending(self) -> int:
+        """Events queued or running for this handler, over every connection."""
+        return len(self.queue) + sum(
+            len(lane.queue) + (lane.task is not None) for lane in self.lanes.values()
+        )
+
     def cancel(self) -> int:
         """Cancel the pump and every lane's task; their events are dropped. How many."""
         tasks = {lane.task for lane in self.lanes.values() if lane.task is not None}
         if self.pump is not None:
             tasks.add(self.pump)
-        for lane, _ in self.queue:
-            lane.delivered += 1
+        for key, _ in self.queue:
+            lane = self.lanes.get(key)
+            if lane is not None:
+                lane.delivered += 1
+        self.queue.clear()
+        self.waiting.clear()
+        for lane in list(self.lanes.values()):
             if lane.waiters is not None:
                 lane._wake()
-        self.queue.clear()
-        for lane in self.lanes.values():
-            lane.in_pump = 0
         for task in tasks:
             task.cancel()
-        for lane in list(self.lanes.values()):
-            if lane.delivered >= lane.sent and lane.task is None:
-                self.forget(lane)
         return len(tasks)
+
+
+_NOBODY = object()
 
 
 def _cancelling(task: asyncio.Task[None] | None) -> bool:
@@ -392,14 +442,12 @@ class EventBus:
         return handler
 
     def pending(self, handler: Handler) -> int:
-        """Events sent to ``handler``, on every lane, and not handled yet (one may be running)."""
+        """Events sent to ``handler`` and not handled yet, over every connection."""
         subscription = self._subscriptions.get(handler)
-        if subscription is None:
-            return 0
-        return sum(lane.sent - lane.delivered for lane in subscription.lanes.values())
+        return subscription.pending() if subscription is not None else 0
 
     def lanes(self, handler: Handler) -> int:
-        """How many connections have events queued or running for ``handler`` now."""
+        """How many connections have a lane of their own for ``handler`` now (busy or watched)."""
         subscription = self._subscriptions.get(handler)
         return len(subscription.lanes) if subscription is not None else 0
 
@@ -442,7 +490,11 @@ class EventBus:
         not wait for itself. Returns ``False`` if ``timeout`` seconds ran out
         first (a handler is stuck), ``True`` otherwise.
         """
-        lanes = [sub.lanes[lane] for sub in list(self._subscriptions.values()) if lane in sub.lanes]
+        lanes = [
+            each
+            for sub in list(self._subscriptions.values())
+            if sub.running != lane and (each := sub.lane(lane)) is not None
+        ]
         if not lanes:
             return True
         try:
@@ -461,20 +513,19 @@ class EventBus:
         returns ``False``). For shutdown and tests; a connection waits for its
         own events with ``Connection.settled()``.
         """
+        me = asyncio.current_task()
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    lanes = [
-                        lane
-                        for sub in list(self._subscriptions.values())
-                        for lane in list(sub.lanes.values())
-                        if lane.delivered < lane.sent
-                        and not lane.running
-                        and lane.task is not asyncio.current_task()
-                    ]
-                    if not lanes:
+                    waits = []
+                    for sub in list(self._subscriptions.values()):
+                        for key in {*sub.waiting, *sub.lanes}:
+                            lane = sub.lane(key)
+                            if lane is not None and lane.task is not me and sub.busy(key):
+                                waits.append(lane)
+                    if not waits:
                         return True
-                    for lane in lanes:
+                    for lane in waits:
                         await lane.settled()
         except TimeoutError:
             return False
