@@ -264,3 +264,16 @@ async def test_non_finite_or_negative_timeouts_and_delays_are_refused(bad: float
     with pytest.raises(TimeoutError):
         await connection.wait_for_participant(timeout=0)  # 0: check now
     await edge.close()
+
+
+async def test_failed_accepts_are_reported_once_per_episode(
+    edge: LocalEdge, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = asyncio.get_running_loop()
+    for _ in range(50):  # what asyncio reports while the process is out of descriptors
+        loop.call_exception_handler(
+            {"message": "socket.accept() out of system resource", "exception": OSError(24)}
+        )
+    reports = [r for r in caplog.records if "cannot accept connections" in r.getMessage()]
+    assert len(reports) == 1
+    assert not [r for r in caplog.records if r.name == "asyncio"]

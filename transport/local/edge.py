@@ -15,7 +15,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import secrets
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -154,6 +157,7 @@ class LocalEdge(EdgeTransport):
             return self
         app = web.Application()
         self.mount(app)
+        _report_accept_errors_once(asyncio.get_running_loop())
         runner = web.AppRunner(app, handle_signals=False, access_log=None)  # URLs carry tokens
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
@@ -492,3 +496,45 @@ async def _close(socket: web.WebSocketResponse, code: int, why: bytes, limits: L
     with contextlib.suppress(Exception):
         async with asyncio.timeout(limits.send_timeout):
             await socket.close(code=code, message=why)
+
+
+_ACCEPT_FAILED = "socket.accept() out of system resource"
+_quieted: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _report_accept_errors_once(loop: asyncio.AbstractEventLoop) -> None:
+    """Log the loop's failed accepts (out of file descriptors) once a minute, with a count.
+
+    asyncio reports each failed accept through the loop's exception handler, with
+    a traceback, about once a second per listening socket for as long as the
+    process is out of descriptors; this keeps one line per episode instead. Other
+    reports go to the handler that was there before.
+    """
+    if loop in _quieted:
+        return
+    _quieted.add(loop)
+    previous = loop.get_exception_handler()
+    last, count = -math.inf, 0
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        nonlocal last, count
+        if context.get("message") != _ACCEPT_FAILED:
+            if previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        count += 1
+        now = time.monotonic()
+        if now - last < 60.0:
+            return
+        last = now
+        logger.error(
+            "the edge cannot accept connections (%s), %d time(s) since the last report: raise "
+            "the file-descriptor limit or lower LocalLimits.max_pending",
+            context.get("exception"),
+            count,
+        )
+        count = 0
+
+    loop.set_exception_handler(handler)
