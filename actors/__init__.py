@@ -6,10 +6,13 @@ them, while the actor costs a few hundred bytes and no thread. ``ask()`` returns
 an ``AsyncioFuture`` that asyncio awaits without blocking the loop.
 """
 
+import logging
+
 from actors._actor import AsyncioActor, ask, send, stop_all
 from actors._errors import (
     BlockingOnLoopError,
     ConnectionClosedError,
+    EdgeActorsError,
     MailboxFullError,
     NoEventLoopError,
 )
@@ -22,6 +25,7 @@ __all__ = [
     "AsyncioActor",
     "AsyncioFuture",
     "BlockingOnLoopError",
+    "EdgeActorsError",
     "ConnectionClosedError",
     "MailboxFullError",
     "NoEventLoopError",
@@ -32,3 +36,6 @@ __all__ = [
     "send",
     "stop_all",
 ]
+
+# A library logs; the application decides where that goes.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

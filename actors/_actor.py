@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncioActor", "ask", "send", "stop_all", "teller"]
 
-logger = logging.getLogger("actors")
+logger = logging.getLogger(__name__)
 
 _get_running_loop = asyncio._get_running_loop
 _RETRY, _SKIP, _FAIL = object(), object(), object()  # outcomes of AsyncioActor._restart

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from messages import EdgeActorsError
+
 __all__ = [
+    "EdgeActorsError",
     "BlockingOnLoopError",
     "ConnectionClosedError",
     "MailboxFullError",
@@ -10,7 +13,7 @@ __all__ = [
 ]
 
 
-class NoEventLoopError(RuntimeError):
+class NoEventLoopError(EdgeActorsError, RuntimeError):
     """An ``AsyncioActor`` was started where no event loop could host it.
 
     Start it from code running on an asyncio loop (inside ``asyncio.run()`` or a
@@ -18,7 +21,7 @@ class NoEventLoopError(RuntimeError):
     """
 
 
-class BlockingOnLoopError(RuntimeError):
+class BlockingOnLoopError(EdgeActorsError, RuntimeError):
     """``Future.get()`` was called on an event loop thread for a result not yet there.
 
     Blocking there would freeze every actor hosted on that loop, including the one
@@ -27,11 +30,17 @@ class BlockingOnLoopError(RuntimeError):
     """
 
 
-class ConnectionClosedError(RuntimeError):
+class ConnectionClosedError(EdgeActorsError, RuntimeError):
     """The connection was closed while the caller was waiting on it, or before."""
 
+    @classmethod
+    def of(cls, key: str, why: str = "") -> ConnectionClosedError:
+        """The error for connection ``key`` (``why``: the reason it closed, if known)."""
+        reason = f" ({why})" if why else ""
+        return cls(f"connection {key} is closed{reason}: join the call again for a new one")
 
-class MailboxFullError(RuntimeError):
+
+class MailboxFullError(EdgeActorsError, RuntimeError):
     """A ``tell`` found the actor's bounded mailbox full; nothing was queued.
 
     Retry later, or ``await actors.send(ref, message)``, which waits for room.

@@ -102,7 +102,7 @@ __all__ = [
     "WaitEnded",
 ]
 
-logger = logging.getLogger("actors.connection")
+logger = logging.getLogger(__name__)
 
 DuplicateSessions = Literal["allow", "newest", "oldest"]
 Emit = Callable[[Any, str], None]
@@ -563,7 +563,7 @@ class ConnectionActor(AsyncioActor):
             self._idle_timer.cancel()
             self._idle_timer = None
         if self._waits is not None:
-            self._waits.fail_all(ConnectionClosedError(f"connection closed ({reason})"))
+            self._waits.fail_all(ConnectionClosedError.of(self.key, reason))
         before = self._cell.presence
         self._cell.presence = Presence(
             state=ConnectionState.CLOSED, since=self._now, version=before.version + 1
@@ -591,7 +591,7 @@ class ConnectionActor(AsyncioActor):
 
     def _add_waiter(self, message: AddWaiter) -> None:
         if self._closed:
-            settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
+            settle(message.future, ConnectionClosedError.of(self.key))
             return
         if self._recorder is not None:
             if self._waits_recorded is None or self._wait_numbers is None:
@@ -639,7 +639,7 @@ class ConnectionActor(AsyncioActor):
     def on_dropped(self, message: Any) -> None:
         """A wait still queued when the actor stopped fails; a presence message is logged."""
         if type(message) is AddWaiter:
-            settle(message.future, ConnectionClosedError(f"connection {self.key} is closed"))
+            settle(message.future, ConnectionClosedError.of(self.key))
         elif type(message) in _HANDLED:
             logger.debug("%s stopped before handling %r", self.key, message)
 

@@ -31,6 +31,7 @@ from actors._actor import AsyncioActor, retired
 from actors._registry import directory
 from actors.connection import ConnectionActor
 from actors.presence import Presence
+from messages import EdgeActorsError
 
 __all__ = ["MetricsUnavailableError", "enable", "messages_handled", "record_wait"]
 
@@ -38,7 +39,7 @@ _wait_histogram: Any = None
 _Observation: Any = None  # opentelemetry.metrics.Observation, once enabled
 
 
-class MetricsUnavailableError(RuntimeError):
+class MetricsUnavailableError(EdgeActorsError, RuntimeError):
     """``enable()`` was called but OpenTelemetry is not installed (extra ``otel``)."""
 
 

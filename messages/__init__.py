@@ -5,6 +5,8 @@ can be handed from one actor to another, or from one thread to another, without 
 copy and without a lock. This package imports nothing else of edge-actors.
 """
 
+import logging
+
 from messages._codec import (
     ProtocolError,
     decode,
@@ -14,6 +16,7 @@ from messages._codec import (
     strict_decode,
     wire_form,
 )
+from messages._errors import EdgeActorsError, NotReadyError
 from messages._events import (
     CallEndedEvent,
     ConnectionClosedEvent,
@@ -46,6 +49,8 @@ from messages._types import (
 )
 
 __all__ = [
+    "EdgeActorsError",
+    "NotReadyError",
     "CALL_ID_PATTERN",
     "InvalidCallIdError",
     "check_call_id",
@@ -80,3 +85,6 @@ __all__ = [
     "strict_decode",
     "wire_form",
 ]
+
+# A library logs; the application decides where that goes.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from messages._errors import EdgeActorsError
 from messages._protocol import Message
 from messages._types import Participant
 
@@ -28,7 +29,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(EdgeActorsError, ValueError):
     """A frame is not a valid protocol message; the text names the field and the problem."""
 
 

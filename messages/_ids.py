@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from messages._errors import EdgeActorsError
+
 __all__ = ["CALL_ID_PATTERN", "InvalidCallIdError", "check_call_id"]
 
 CALL_ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.:-]{0,127}")
@@ -14,7 +16,7 @@ Such an id is safe as a URL path segment, a file name part and a log field: no
 """
 
 
-class InvalidCallIdError(ValueError):
+class InvalidCallIdError(EdgeActorsError, ValueError):
     """A call id is not valid; the message says what a valid one looks like."""
 
 

@@ -6,6 +6,8 @@ contract; ``MemoryEdge`` is the in-process edge for tests; the local edge
 getstream SDK) are optional extras imported from their own packages.
 """
 
+import logging
+
 from actors import ConnectionClosedError
 from actors.clock import SystemClock, VirtualClock
 from actors.connection import ConnectionOptions, ConnectionReport
@@ -19,7 +21,18 @@ from actors.predicates import (
     UserPresent,
 )
 from actors.presence import ConnectionState, Presence
-from messages import LifecycleEntry, Participant, ParticipantKind, TrackInfo, TrackType, User
+from messages import (
+    EdgeActorsError,
+    InvalidCallIdError,
+    LifecycleEntry,
+    NotReadyError,
+    Participant,
+    ParticipantKind,
+    ProtocolError,
+    TrackInfo,
+    TrackType,
+    User,
+)
 from transport._connection import Connection
 from transport._edge import Call, EdgeTransport
 from transport.events import (
@@ -38,6 +51,10 @@ from transport.events import (
 from transport.memory import MemoryCall, MemoryEdge, MemoryParticipant
 
 __all__ = [
+    "EdgeActorsError",
+    "InvalidCallIdError",
+    "NotReadyError",
+    "ProtocolError",
     "AtLeast",
     "Call",
     "CallEndedEvent",
@@ -76,3 +93,6 @@ __all__ = [
     "UserPresent",
     "VirtualClock",
 ]
+
+# A library logs; the application decides where that goes.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

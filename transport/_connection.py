@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection"]
 
-logger = logging.getLogger("transport.connection")
+logger = logging.getLogger(__name__)
 
 
 class Connection:
@@ -161,8 +161,7 @@ class Connection:
         condition = as_predicate(predicate)
         presence = self._cell.presence
         if presence.state is ConnectionState.CLOSED or self._closing is not None:
-            msg = f"connection {self.key} is closed"
-            raise ConnectionClosedError(msg)
+            raise ConnectionClosedError.of(self.key)
         if condition.holds(presence, self._clock.time()):
             return
         if timeout == 0:  # "check now", and it does not hold
@@ -171,8 +170,7 @@ class Connection:
         try:
             self.actor_ref.tell(AddWaiter(self.key, future, condition, timeout))
         except pykka.ActorDeadError:
-            msg = f"connection {self.key} is closed"
-            raise ConnectionClosedError(msg) from None
+            raise ConnectionClosedError.of(self.key) from None
         timer = None
         if timeout is not None:
             timer = self._clock.call_later(timeout, lambda: _time_out(future))
@@ -204,8 +202,7 @@ class Connection:
     async def inspect(self) -> ConnectionReport:
         """Presence, tracks, mailbox depth, restarts and the recent lifecycle, from the actor."""
         if not self.actor_ref.is_alive():
-            msg = f"connection {self.key} is closed"
-            raise ConnectionClosedError(msg)
+            raise ConnectionClosedError.of(self.key)
         report: ConnectionReport = await actors.ask(self.actor_ref, Inspect())
         return report
 

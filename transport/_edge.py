@@ -26,7 +26,7 @@ from transport.events import EventBus
 
 __all__ = ["Call", "EdgeTransport"]
 
-logger = logging.getLogger("transport.edge")
+logger = logging.getLogger(__name__)
 
 _CLOSE_BATCH = 256  # connections closed concurrently by EdgeTransport.close()
 

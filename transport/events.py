@@ -65,7 +65,7 @@ __all__ = [
     "TrackRemovedEvent",
 ]
 
-logger = logging.getLogger("transport.events")
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[Any], Coroutine[Any, Any, Any]]
 H = TypeVar("H", bound=Handler)

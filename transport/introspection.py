@@ -24,7 +24,7 @@ from transport._edge import EdgeTransport
 
 __all__ = ["collect_reports", "fetch_reports", "serve_introspection"]
 
-logger = logging.getLogger("transport.introspection")
+logger = logging.getLogger(__name__)
 
 
 async def collect_reports(edges: Iterable[EdgeTransport]) -> list[ConnectionReport]:

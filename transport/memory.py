@@ -15,6 +15,7 @@ import msgspec
 from messages import (
     Close,
     Message,
+    NotReadyError,
     Participant,
     ParticipantJoined,
     ParticipantLeft,
@@ -59,14 +60,14 @@ class MemoryParticipant:
     def _require_joined(self) -> Participant:
         if self.participant is None:
             msg = f"{self.user_id} has not joined {self.call_id}: call join() first"
-            raise RuntimeError(msg)
+            raise NotReadyError(msg)
         return self.participant
 
     async def join(self) -> Participant:
         """Join the call as a new session; returns the participant."""
         if self.participant is not None:
             msg = f"{self.participant.id} is already in {self.call_id}"
-            raise RuntimeError(msg)
+            raise NotReadyError(msg)
         session = next(self.edge._sessions)
         self.participant = Participant(self, self.user_id, f"{self.user_id}__s{session}")
         self.edge._present(self.call_id)[self.participant.id] = self

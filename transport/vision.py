@@ -45,7 +45,7 @@ from vision_agents.core.edge import events as va_events
 from vision_agents.core.edge import types as va_types
 
 from actors.presence import ConnectionState
-from messages import Participant, TrackType, User
+from messages import NotReadyError, Participant, TrackType, User
 from transport._connection import Connection
 from transport._edge import EdgeTransport
 from transport.events import (
@@ -58,7 +58,7 @@ from transport.events import (
 
 __all__ = ["VisionAgentsConnection", "VisionAgentsEdge"]
 
-logger = logging.getLogger("transport.vision")
+logger = logging.getLogger(__name__)
 
 
 def _participant(participant: Participant | None) -> va_types.Participant | None:
@@ -162,7 +162,7 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
     ) -> None:
         if self._connection is None:
             msg = "publish_tracks() before join()"
-            raise RuntimeError(msg)
+            raise NotReadyError(msg)
         publish = getattr(self.edge, "publish_track", None)
         if publish is not None:  # the local edge
             for track in (audio_track, video_track):

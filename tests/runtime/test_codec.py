@@ -75,3 +75,25 @@ def test_bad_input_names_the_field(data: bytes, names: str) -> None:
 def test_only_protocol_messages_can_be_encoded() -> None:
     with pytest.raises(ProtocolError, match="only protocol messages"):
         encode({"type": "Close"})  # type: ignore[arg-type]
+
+
+def test_every_error_of_ours_has_one_root() -> None:
+    import inspect
+
+    import actors
+    import messages
+    import transport
+    from transport.local import JoinRefusedError, SignalingError, TokenError
+    from transport.stream import StreamCredentialsError
+
+    ours = {
+        obj
+        for module in (actors, messages, transport)
+        for _, obj in inspect.getmembers(module, inspect.isclass)
+        if issubclass(obj, Exception)
+        and obj.__module__.split(".")[0] in ("actors", "messages", "transport")
+    }
+    ours |= {JoinRefusedError, SignalingError, TokenError, StreamCredentialsError}
+    assert len(ours) >= 10
+    assert all(issubclass(cls, messages.EdgeActorsError) for cls in ours), ours
+    assert issubclass(messages.ProtocolError, ValueError)

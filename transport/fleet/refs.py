@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from messages import EdgeEvent, Message, encode, strict_decode
+from messages import EdgeEvent, Message, NotReadyError, encode, strict_decode
 from transport.fleet.directory import all_shards, shard_for
 from transport.fleet.host import PresenceView
 
@@ -74,7 +74,7 @@ async def place(call_id: str, agent_id: str) -> RemoteConnectionRef:
     loads = await all_shards()[0].loads.remote()
     if not loads:
         msg = "no live host in the fleet"
-        raise RuntimeError(msg)
+        raise NotReadyError(msg)
     host = min(sorted(loads), key=lambda h: loads[h])
     handle = await all_shards()[0].handle_of.remote(host)
     key = await handle.open_call.remote(call_id, agent_id)

@@ -30,6 +30,7 @@ from aiortc.contrib.media import MediaRelay
 
 from messages import (
     Message,
+    NotReadyError,
     Participant,
     ParticipantJoined,
     ParticipantKind,
@@ -63,7 +64,7 @@ from transport.local.tokens import JoinTokens, TokenError
 
 __all__ = ["LocalCall", "LocalEdge"]
 
-logger = logging.getLogger("transport.local")
+logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 HEARTBEAT = 2.0
@@ -127,7 +128,7 @@ class LocalEdge(EdgeTransport):
         """The server's base URL, ``http://host:port``; set once started or mounted."""
         if self._url is None:
             msg = "the LocalEdge is not started: use `async with LocalEdge()` or mount()"
-            raise RuntimeError(msg)
+            raise NotReadyError(msg)
         return self._url
 
     @url.setter

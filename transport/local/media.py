@@ -23,7 +23,7 @@ from messages import TrackType
 
 __all__ = ["Drain", "EncoderSafeTrack", "PatternTrack", "ToneTrack", "synthetic_track"]
 
-logger = logging.getLogger("transport.local.media")
+logger = logging.getLogger(__name__)
 
 
 class ToneTrack(AudioStreamTrack):

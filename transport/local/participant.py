@@ -23,7 +23,7 @@ import aiohttp
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 
-from messages import Participant, TrackType
+from messages import EdgeActorsError, NotReadyError, Participant, TrackType
 from transport.local.media import Drain, synthetic_track
 from transport.local.signaling import (
     AgentTrack,
@@ -47,10 +47,10 @@ from transport.local.signaling import (
 
 __all__ = ["JoinRefusedError", "LocalParticipant"]
 
-logger = logging.getLogger("transport.local.participant")
+logger = logging.getLogger(__name__)
 
 
-class JoinRefusedError(RuntimeError):
+class JoinRefusedError(EdgeActorsError, RuntimeError):
     """The edge refused a frame of this participant; the text is the edge's reason."""
 
 
@@ -92,7 +92,7 @@ class LocalParticipant:
     async def _request(self, frame: Any) -> Any:
         if self._socket is None or self._socket.closed:
             msg = f"{self} is not connected: call join() first"
-            raise RuntimeError(msg)
+            raise NotReadyError(msg)
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._replies[frame.seq] = reply
         await self._socket.send_bytes(encode(frame))
@@ -146,7 +146,7 @@ class LocalParticipant:
         """Connect the signaling socket and join the call; returns the participant."""
         if self._socket is not None:
             msg = f"{self} has already joined"
-            raise RuntimeError(msg)
+            raise NotReadyError(msg)
         self._session = aiohttp.ClientSession()
         try:
             self._socket = await self._session.ws_connect(
@@ -167,7 +167,7 @@ class LocalParticipant:
         """Publish a track of ``track_type`` (synthetic unless ``track`` is given); its id."""
         if self.participant_id is None:
             msg = f"{self} has not joined"
-            raise RuntimeError(msg)
+            raise NotReadyError(msg)
         source = track if track is not None else synthetic_track(track_type)
         async with self._negotiation:
             pc = self._peer()

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Session"]
 
-logger = logging.getLogger("transport.local.session")
+logger = logging.getLogger(__name__)
 
 
 _DIRECTIONS = {  # (the edge sends an agent track, the edge receives a published track)

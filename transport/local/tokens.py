@@ -21,12 +21,12 @@ from collections.abc import Callable
 
 import msgspec
 
-from messages import ParticipantKind
+from messages import EdgeActorsError, ParticipantKind
 
 __all__ = ["JoinClaims", "JoinTokens", "TokenError"]
 
 
-class TokenError(ValueError):
+class TokenError(EdgeActorsError, ValueError):
     """A join token was refused; the message says why (malformed, forged, expired, wrong call)."""
 
 

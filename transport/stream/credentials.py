@@ -6,10 +6,12 @@ import os
 
 import msgspec
 
+from messages import EdgeActorsError
+
 __all__ = ["StreamCredentials", "StreamCredentialsError", "resolve_credentials"]
 
 
-class StreamCredentialsError(RuntimeError):
+class StreamCredentialsError(EdgeActorsError, RuntimeError):
     """Stream's API key or secret is missing or was refused; the text says which and what to do."""
 
 

@@ -27,7 +27,7 @@ from transport.stream.sfu import SfuPresence
 
 __all__ = ["ConnectionStateChangedEvent", "StreamCall", "StreamEdge"]
 
-logger = logging.getLogger("transport.stream")
+logger = logging.getLogger(__name__)
 
 Connect = Callable[[Any, str], Awaitable[Any]]
 """Makes and connects the SDK's ``ConnectionManager`` for (SDK call, agent user id)."""
