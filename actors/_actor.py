@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import pykka
 from pykka import ActorDeadError, ActorRef, messages
-from pykka._envelope import Envelope
 
+from actors._compat import ActorStop, Envelope, OptExcInfo, running_loop
 from actors._errors import MailboxFullError, NoEventLoopError
 from actors._future import AsyncioFuture
 from actors._registry import directory
@@ -39,13 +39,12 @@ from actors._supervision import RestartBudget, RestartPolicy
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-    from pykka._types import OptExcInfo
 
 __all__ = ["AsyncioActor", "ask", "send", "stop_all", "teller"]
 
 logger = logging.getLogger(__name__)
 
-_get_running_loop = asyncio._get_running_loop
+_get_running_loop = running_loop
 _RETRY, _SKIP, _FAIL = object(), object(), object()  # outcomes of AsyncioActor._restart
 _COMPACT_AFTER = 1024  # handled items a long mailbox drops from its front at once
 _PYKKA_MESSAGES = (
@@ -255,7 +254,9 @@ class _Mailbox:
         self._queue, self._head = None, 0
         return queue[head:] if queue else []
 
+    # pykka's ActorInbox protocol; the runtime itself drains the list in _run_turn.
     def get(self) -> Envelope[Any]:
+        """Take the next item, as an ``Envelope`` (pykka's inbox protocol; on the loop)."""
         queue = self._queue
         if not queue or self._head >= len(queue):
             msg = "the mailbox is empty"
@@ -268,6 +269,7 @@ class _Mailbox:
         return item if type(item) is Envelope else Envelope(item)
 
     def empty(self) -> bool:
+        """Whether no item waits (pykka's inbox protocol; a snapshot from any thread)."""
         return len(self) == 0
 
     def __len__(self) -> int:
@@ -278,7 +280,7 @@ def _refuse(item: Any, why: str) -> None:
     """Answer a queued ask that will never be handled: ``ActorDeadError`` (stop: ``None``)."""
     if type(item) is not Envelope or item.reply_to is None:
         return
-    if isinstance(item.message, messages._ActorStop):
+    if isinstance(item.message, ActorStop):
         item.reply_to.set(None)
         return
     error = ActorDeadError(why)
@@ -341,7 +343,7 @@ class _AsyncioActorRef(ActorRef[Any]):
         if self.actor_stopped.is_set():
             reply.set_exception((ActorDeadError, ActorDeadError(f"{self} not found"), None))
         else:
-            self.actor_inbox.put(Envelope(messages._ActorStop(), reply_to=reply))
+            self.actor_inbox.put(Envelope(ActorStop(), reply_to=reply))
         if block:
             return reply.get(timeout=timeout)
         return reply
@@ -551,7 +553,7 @@ class AsyncioActor(pykka.Actor):
             else:
                 message, reply_to = item, None
             try:
-                if type(message) is messages._ActorStop:
+                if type(message) is ActorStop:
                     self._begin_stop(reply_to)
                     return
                 if type(message) in _PYKKA_MESSAGES:

@@ -17,14 +17,12 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import pykka
 
+from actors._compat import UNSET_HOOK_RESULT, OptExcInfo, running_loop
 from actors._errors import BlockingOnLoopError
-
-if TYPE_CHECKING:
-    from pykka._types import OptExcInfo
 
 __all__ = ["AsyncioFuture", "awaitable"]
 
@@ -35,7 +33,7 @@ J = TypeVar("J")
 
 _PENDING, _VALUE, _ERROR = 0, 1, 2
 _lock = threading.Lock()
-_get_running_loop = asyncio._get_running_loop
+_get_running_loop = running_loop
 
 
 class AsyncioFuture(pykka.Future[T]):
@@ -217,7 +215,7 @@ class AsyncioFuture(pykka.Future[T]):
         return joined
 
 
-_UNSET_HOOK_RESULT: Any = pykka._future._Unset()
+_UNSET_HOOK_RESULT: Any = UNSET_HOOK_RESULT
 
 
 def _wake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], _: object) -> None:

@@ -67,7 +67,7 @@ from actors._errors import ConnectionClosedError
 from actors._supervision import RestartPolicy
 from actors.clock import Clock, SystemClock, Timer
 from actors.presence import Presence, PresenceCell
-from actors.recording import Recorder, RecordingHeader
+from actors.recording import FORMAT_VERSION, Recorder, RecordingHeader
 from actors.waits import AddWaiter, RemoveWaiter, Waits, settle
 from messages import (
     CallEndedEvent,
@@ -289,7 +289,7 @@ class ConnectionActor(AsyncioActor):
             self._recorder = Recorder(
                 path,
                 RecordingHeader(
-                    1,
+                    FORMAT_VERSION,
                     call_id,
                     agent_user_id,
                     self._now,

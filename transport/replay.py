@@ -23,6 +23,7 @@ from actors.clock import VirtualClock
 from actors.connection import ConnectionOptions
 from actors.presence import Presence
 from actors.recording import (
+    FORMAT_VERSION,
     RecordedEnd,
     RecordedMessage,
     RecordedWait,
@@ -30,7 +31,7 @@ from actors.recording import (
     RecordingHeader,
     read_recording,
 )
-from messages import EdgeEvent, Participant, User
+from messages import EdgeEvent, Participant, ProtocolError, User
 from transport.memory import MemoryEdge
 
 __all__ = ["Replay", "event_signature", "replay"]
@@ -68,9 +69,19 @@ async def replay(path: str | Path) -> Replay:
     header = next(frames, None)
     if not isinstance(header, RecordingHeader):
         msg = f"{path} does not start with a recording header"
-        raise ValueError(msg)
+        raise ProtocolError(msg)
+    if header.version != FORMAT_VERSION:
+        msg = (
+            f"{path} is a version {header.version} recording; this edge-actors plays "
+            f"version {FORMAT_VERSION} only"
+        )
+        raise ProtocolError(msg)
+    try:
+        options = msgspec.convert(header.options, ConnectionOptions)
+    except (msgspec.ValidationError, ValueError) as exc:
+        msg = f"{path}: the recorded connection options are not valid: {exc}"
+        raise ProtocolError(msg) from None
     clock = VirtualClock(start=header.started_at)
-    options = msgspec.convert(header.options, ConnectionOptions)
     edge = MemoryEdge(clock=clock, options=options)
     seen: list[Any] = []
 

@@ -285,9 +285,6 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
             track.stop()
 
 
-_AUDIO = (TrackType.AUDIO, TrackType.SCREEN_SHARE_AUDIO)
-
-
 def _user(user: Any) -> User:
     return User(
         id=str(user.id),

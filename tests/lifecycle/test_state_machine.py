@@ -131,3 +131,22 @@ async def test_a_rejoin_cancels_the_idle_timeout(edge: MemoryEdge, clock: Virtua
     clock.advance(60)
     await connection.flush()
     assert connection.state is ConnectionState.ACTIVE
+
+
+async def test_ending_a_memory_call_closes_its_connections_as_call_ended() -> None:
+    from transport import CallEndedEvent, ConnectionState, MemoryEdge, User
+
+    edge = MemoryEdge()
+    connection = await edge.join(User("agent"), await edge.create_call("ended"))
+    ended: list[str] = []
+
+    @edge.events.subscribe
+    async def on_ended(event: CallEndedEvent) -> None:
+        ended.append(event.call.id)
+
+    await edge.participant("ended", "ivy").join()
+    await edge.end_call("ended")
+    assert connection.state is ConnectionState.CLOSED
+    assert ended == ["ended"]
+    assert edge.connections("ended") == ()
+    await edge.close()

@@ -1,0 +1,62 @@
+"""The pykka and asyncio internals in ``actors/_compat.py`` still are what we rely on.
+
+If a pykka release changes one, this test names it, before anything subtler breaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import queue
+
+import pykka
+import pytest
+
+from actors import _compat
+
+
+def test_pykka_is_a_version_this_runtime_was_checked_against() -> None:
+    major, minor = (int(part) for part in importlib.metadata.version("pykka").split(".")[:2])
+    assert (major, minor) >= (4, 5), "actors/_compat.py was checked against pykka 4.5"
+    assert major < 5, "pykka 5 may change the actor-type extension points: check _compat.py"
+
+
+def test_an_envelope_carries_a_message_and_its_reply_future() -> None:
+    future: pykka.Future[int] = pykka.ThreadingFuture()
+    envelope = _compat.Envelope("hello", reply_to=future)
+    assert envelope.message == "hello"
+    assert envelope.reply_to is future
+
+
+def test_stop_sends_pykkas_stop_message_in_an_envelope() -> None:
+    inbox: queue.Queue[object] = queue.Queue()
+
+    class Probe(pykka.ThreadingActor):
+        pass
+
+    ref = Probe.start()
+    try:
+        real_inbox = ref.actor_inbox
+        ref.actor_inbox = inbox  # type: ignore[misc]  # see what stop() puts there
+        ref.stop(block=False)
+        envelope = inbox.get_nowait()
+        assert isinstance(envelope, _compat.Envelope)
+        assert isinstance(envelope.message, _compat.ActorStop)
+    finally:
+        ref.actor_inbox = real_inbox  # type: ignore[misc]
+        ref.stop()
+
+
+def test_pykkas_get_hook_marker_is_what_its_futures_start_with() -> None:
+    future: pykka.ThreadingFuture[int] = pykka.ThreadingFuture()
+    assert type(future._get_hook_result) is type(_compat.UNSET_HOOK_RESULT)
+
+
+async def test_running_loop_is_the_loop_of_this_thread_or_none() -> None:
+    assert _compat.running_loop() is asyncio.get_running_loop()
+    assert await asyncio.to_thread(_compat.running_loop) is None
+
+
+@pytest.mark.parametrize("name", ["Envelope", "ActorStop", "UNSET_HOOK_RESULT", "running_loop"])
+def test_every_name_is_there(name: str) -> None:
+    assert getattr(_compat, name) is not None
