@@ -660,6 +660,21 @@ class AsyncioActor(pykka.Actor):
         return _SKIP if retried else _RETRY
 
     @property
+    def mailbox_depth(self) -> int:
+        """Messages queued and not yet handled (a snapshot; any thread)."""
+        return len(self._mailbox)
+
+    @property
+    def messages_handled(self) -> int:
+        """Messages this actor has taken and handled so far (a retry counts twice)."""
+        return self._mailbox.handled
+
+    @property
+    def messages_refused(self) -> int:
+        """Tells refused because its bounded mailbox was full."""
+        return self._mailbox.refused
+
+    @property
     def restart_count(self) -> int:
         """How many times this actor has restarted (read on its loop)."""
         return 0 if self._restarts is None else self._restarts.total
@@ -802,10 +817,9 @@ class AsyncioActor(pykka.Actor):
 
 def _stop_every_actor() -> None:
     """Ask every ``AsyncioActor`` (any loop) and every actor in pykka's registry to stop."""
-    for members in list(directory._by_class.values()):
-        for actor in list(members.values()):
-            with contextlib.suppress(ActorDeadError):
-                actor.actor_ref.stop(block=False)
+    for actor in directory.actors():
+        with contextlib.suppress(ActorDeadError):
+            actor.actor_ref.stop(block=False)
     pykka.ActorRegistry.stop_all(block=False)
 
 
@@ -858,12 +872,7 @@ async def stop_all() -> int:
     teardown). Returns how many actors it stopped.
     """
     loop = asyncio.get_running_loop()
-    mine = [
-        actor
-        for members in list(directory._by_class.values())
-        for actor in list(members.values())
-        if actor.actor_loop is loop
-    ]
+    mine = [actor for actor in directory.actors() if actor.actor_loop is loop]
     if not mine:
         return 0
     all_stopped: asyncio.Future[None] = loop.create_future()

@@ -141,7 +141,7 @@ class AsyncioFuture(pykka.Future[T]):
             if not event.wait(timeout):
                 msg = f"{timeout} seconds"
                 raise pykka.Timeout(msg)
-        return self._result()
+        return self._result()  # another AsyncioFuture: same class
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._get_hook is not None:
@@ -152,7 +152,7 @@ class AsyncioFuture(pykka.Future[T]):
             waiter = loop.create_future()
             self.add_done_callback(functools.partial(_wake, loop, waiter))
             yield from waiter.__await__()
-        return self._result()
+        return self._result()  # another AsyncioFuture: same class
 
     __iter__ = __await__
 
@@ -162,7 +162,7 @@ class AsyncioFuture(pykka.Future[T]):
 
         def forward(source: AsyncioFuture[T]) -> None:
             try:
-                result = func(source._result())
+                result = func(source._result())  # another AsyncioFuture: same class
             except BaseException:
                 chained.set_exception()
             else:
@@ -173,21 +173,21 @@ class AsyncioFuture(pykka.Future[T]):
 
     def map(self, func: Callable[[T], M]) -> pykka.Future[M]:
         """As pykka's ``map()``, without blocking: the new future is awaitable too."""
-        return self._chain(func)
+        return self._chain(func)  # another AsyncioFuture: same class
 
     def filter(
         self: pykka.Future[Iterable[J]], func: Callable[[J], bool]
     ) -> pykka.Future[Iterable[J]]:
         """As pykka's ``filter()``, without blocking."""
         source = cast("AsyncioFuture[Iterable[J]]", self)
-        return source._chain(lambda items: list(filter(func, items)))
+        return source._chain(lambda items: list(filter(func, items)))  # noqa: SLF001  # another AsyncioFuture: same class
 
     def reduce(
         self: pykka.Future[Iterable[J]], func: Callable[[R, J], R], *args: R
     ) -> pykka.Future[R]:
         """As pykka's ``reduce()``, without blocking."""
         source = cast("AsyncioFuture[Iterable[J]]", self)
-        return source._chain(lambda items: functools.reduce(func, items, *args))
+        return source._chain(lambda items: functools.reduce(func, items, *args))  # noqa: SLF001  # another AsyncioFuture: same class
 
     def join(self: pykka.Future[Any], *futures: pykka.Future[Any]) -> pykka.Future[Iterable[Any]]:
         """As pykka's ``join()``: a future of all results, in order, without blocking."""
@@ -204,7 +204,7 @@ class AsyncioFuture(pykka.Future[T]):
                 last = remaining[0] == 0
             if last:
                 try:
-                    values = [cast("AsyncioFuture[Any]", f)._result() for f in members]
+                    values = [cast("AsyncioFuture[Any]", f)._result() for f in members]  # noqa: SLF001  # another AsyncioFuture: same class
                 except BaseException:
                     joined.set_exception()
                 else:

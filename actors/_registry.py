@@ -68,6 +68,12 @@ class ActorDirectory:
             for actor in list(members.values())
         ]
 
+    def actors(self) -> list[AsyncioActor]:
+        """Every live actor in the directory, of every class (a snapshot; any thread)."""
+        return [
+            actor for members in list(self._by_class.values()) for actor in list(members.values())
+        ]
+
     def __len__(self) -> int:
         return sum(len(members) for members in list(self._by_class.values()))
 

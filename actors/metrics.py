@@ -33,7 +33,7 @@ from actors.connection import ConnectionActor
 from actors.presence import Presence
 from messages import EdgeActorsError
 
-__all__ = ["MetricsUnavailableError", "enable", "messages_handled", "record_wait"]
+__all__ = ["MetricsUnavailableError", "enable", "messages_handled", "record_wait", "recording"]
 
 _wait_histogram: Any = None
 _Observation: Any = None  # opentelemetry.metrics.Observation, once enabled
@@ -41,6 +41,11 @@ _Observation: Any = None  # opentelemetry.metrics.Observation, once enabled
 
 class MetricsUnavailableError(EdgeActorsError, RuntimeError):
     """``enable()`` was called but OpenTelemetry is not installed (extra ``otel``)."""
+
+
+def recording() -> bool:
+    """Whether waits are being recorded (``enable()`` was called). Any thread."""
+    return _wait_histogram is not None
 
 
 def record_wait(seconds: float) -> None:
@@ -56,7 +61,7 @@ def messages_handled() -> int:
     Read it on the actors' loop; the difference over a stretch of work counts its
     mailbox hops (what ``edge_actors.messages.handled`` reports, without OpenTelemetry).
     """
-    return retired.handled + sum(actor._mailbox.handled for actor in _live())
+    return retired.handled + sum(actor.messages_handled for actor in _live())
 
 
 def enable(meter_provider: Any = None) -> None:
@@ -98,17 +103,15 @@ def enable(meter_provider: Any = None) -> None:
 
 
 def _live() -> list[AsyncioActor]:
-    return [
-        actor for members in list(directory._by_class.values()) for actor in list(members.values())
-    ]
+    return directory.actors()
 
 
 def _depth(_options: Any) -> Iterable[Any]:
-    yield _Observation(sum(len(actor._mailbox) for actor in _live()))
+    yield _Observation(sum(actor.mailbox_depth for actor in _live()))
 
 
 def _max_depth(_options: Any) -> Iterable[Any]:
-    yield _Observation(max((len(actor._mailbox) for actor in _live()), default=0))
+    yield _Observation(max((actor.mailbox_depth for actor in _live()), default=0))
 
 
 def _handled(_options: Any) -> Iterable[Any]:
@@ -116,7 +119,7 @@ def _handled(_options: Any) -> Iterable[Any]:
 
 
 def _refused(_options: Any) -> Iterable[Any]:
-    yield _Observation(retired.refused + sum(actor._mailbox.refused for actor in _live()))
+    yield _Observation(retired.refused + sum(actor.messages_refused for actor in _live()))
 
 
 def _restarts(_options: Any) -> Iterable[Any]:

@@ -174,7 +174,7 @@ class Connection:
         timer = None
         if timeout is not None:
             timer = self._clock.call_later(timeout, lambda: _time_out(future))
-        started = time.perf_counter() if metrics._wait_histogram is not None else 0.0
+        started = time.perf_counter() if metrics.recording() else 0.0
         outcome = "met"
         try:
             await future
@@ -254,7 +254,7 @@ class Connection:
 
     def actor_evicted(self, participant: Participant, reason: str) -> None:
         """Called by the actor, on its loop: a duplicate-session policy turned a session away."""
-        self.edge._evict(self, participant, reason)
+        self.edge.on_evict(self, participant, reason)
 
     def actor_closed(self, reason: str) -> None:
         """Called by the actor, on its loop, when it handled a ``Close`` (the call ended, say)."""
@@ -262,13 +262,13 @@ class Connection:
             self._closing = self._loop.create_task(self._close(reason))
 
     async def _close(self, reason: str) -> None:
-        self.edge._forget(self)
+        self.edge.detach(self)
         try:
             if self.actor_ref.is_alive():
                 # Close, then stop: the mailbox keeps them in this order.
                 self.actor_ref.tell(Close(self.call.id, reason))
                 await self.actor_ref.stop(block=False)
-            await self.edge._release(self)
+            await self.edge.on_release(self)
         except Exception:
             logger.exception("closing %s did not finish cleanly", self.key)
         finally:

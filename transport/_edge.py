@@ -2,7 +2,7 @@
 
 An edge authenticates the agent, creates calls, and joins them. ``join()`` is
 the same for every edge: it starts a connection actor, wraps it in a
-``Connection`` and lets the edge attach its transport (``_open``). The edge then
+``Connection`` and lets the edge attach its transport (``on_join``). The edge then
 turns what happens in the call into protocol messages and ``deliver()``s them
 to the connections of that call. All of it runs on one event loop, the edge's.
 """
@@ -113,7 +113,7 @@ class EdgeTransport(abc.ABC):
         )
         self._by_call.setdefault(call.id, []).append(connection)
         try:
-            await self._open(connection, **kwargs)
+            await self.on_join(connection, **kwargs)
         except BaseException:
             await connection.close()
             raise
@@ -150,7 +150,7 @@ class EdgeTransport(abc.ABC):
         for start in range(0, len(connections), _CLOSE_BATCH):
             batch = connections[start : start + _CLOSE_BATCH]
             await asyncio.gather(*(connection.close() for connection in batch))
-        await self._shutdown()
+        await self.on_shutdown()
         if not await self.events.drain(timeout=self.handler_grace):
             cancelled = self.events.cancel_all()
             logger.warning(
@@ -165,29 +165,35 @@ class EdgeTransport(abc.ABC):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    # -- hooks for edge implementations ------------------------------------------
+    # -- for implementors of new edges ------------------------------------------
+    #
+    # An edge subclasses EdgeTransport and overrides these hooks; everything else
+    # (join, deliver, close, the connections) is shared. They run on the edge's
+    # loop. A Connection calls on_release, on_evict and detach; join() and close()
+    # call on_join and on_shutdown.
 
-    async def _open(self, connection: Connection, **kwargs: Any) -> None:  # noqa: B027
+    async def on_join(self, connection: Connection, **kwargs: Any) -> None:  # noqa: B027
         """Attach the transport for a new connection (on the edge's loop).
 
         Tell the connection about participants and tracks already in the call
         (``connection.actor_ref.tell(message)``). The default does nothing.
         """
 
-    async def _release(self, connection: Connection) -> None:  # noqa: B027
+    async def on_release(self, connection: Connection) -> None:  # noqa: B027
         """Disconnect a closing connection and stop its tracks; called once per connection."""
 
-    async def _shutdown(self) -> None:  # noqa: B027
+    async def on_shutdown(self) -> None:  # noqa: B027
         """Release what the edge itself holds (servers, clients); called by ``close()``."""
 
-    def _evict(self, connection: Connection, participant: Participant, reason: str) -> None:  # noqa: B027
+    def on_evict(self, connection: Connection, participant: Participant, reason: str) -> None:  # noqa: B027
         """Disconnect a session a duplicate-session policy turned away (on the edge's loop).
 
         The connection has already left it out of presence; the default does
         nothing more.
         """
 
-    def _forget(self, connection: Connection) -> None:
+    def detach(self, connection: Connection) -> None:
+        """Stop delivering to ``connection``: it is closing (called by ``Connection`` once)."""
         members = self._by_call.get(connection.call.id)
         if members is not None and connection in members:
             members.remove(connection)

@@ -130,11 +130,11 @@ class _Lane:
     def count_one(self) -> None:
         self.delivered += 1
         if self.waiters is not None:
-            self._wake()
+            self.wake_waiters()
         if self.task is None:
             self.subscription.forget(self)
 
-    def _wake(self) -> None:
+    def wake_waiters(self) -> None:
         assert self.waiters is not None
         still: list[tuple[int, asyncio.Future[None]]] = []
         for target, future in self.waiters:
@@ -170,7 +170,7 @@ class _Lane:
                 self.delivered += len(queue)
                 queue.clear()
             if self.waiters is not None:
-                self._wake()
+                self.wake_waiters()
             self.subscription.forget(self)
 
     async def settled(self) -> None:
@@ -353,7 +353,7 @@ class _Subscription:
         self.waiting.clear()
         for lane in list(self.lanes.values()):
             if lane.waiters is not None:
-                lane._wake()
+                lane.wake_waiters()
         for task in tasks:
             task.cancel()
         return len(tasks)

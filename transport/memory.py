@@ -68,25 +68,25 @@ class MemoryParticipant:
         if self.participant is not None:
             msg = f"{self.participant.id} is already in {self.call_id}"
             raise NotReadyError(msg)
-        session = next(self.edge._sessions)
+        session = self.edge.next_session()
         self.participant = Participant(self, self.user_id, f"{self.user_id}__s{session}")
-        self.edge._present(self.call_id)[self.participant.id] = self
-        await self.edge._send(ParticipantJoined(self.call_id, self.participant))
+        self.edge.present(self.call_id)[self.participant.id] = self
+        await self.edge.send(ParticipantJoined(self.call_id, self.participant))
         return self.participant
 
     async def publish(self, track_type: TrackType) -> str:
         """Publish a track of ``track_type``; returns its track id."""
         participant = self._require_joined()
-        track_id = f"{participant.id}:t{next(self.edge._tracks)}"
+        track_id = f"{participant.id}:t{self.edge.next_track()}"
         self.tracks[track_id] = track_type
-        await self.edge._send(TrackAdded(self.call_id, participant, track_id, track_type))
+        await self.edge.send(TrackAdded(self.call_id, participant, track_id, track_type))
         return track_id
 
     async def unpublish(self, track_id: str) -> None:
         """Unpublish one of this participant's tracks."""
         participant = self._require_joined()
         track_type = self.tracks.pop(track_id, TrackType.UNSPECIFIED)
-        await self.edge._send(TrackRemoved(self.call_id, participant, track_id, track_type))
+        await self.edge.send(TrackRemoved(self.call_id, participant, track_id, track_type))
 
     async def leave(self) -> None:
         """Leave the call (``ParticipantLeft`` with reason ``left``)."""
@@ -98,10 +98,10 @@ class MemoryParticipant:
 
     async def _go(self, reason: str) -> None:
         participant = self._require_joined()
-        self.edge._present(self.call_id).pop(participant.id, None)
+        self.edge.present(self.call_id).pop(participant.id, None)
         self.participant = None
         self.tracks.clear()
-        await self.edge._send(ParticipantLeft(self.call_id, participant, reason))
+        await self.edge.send(ParticipantLeft(self.call_id, participant, reason))
 
 
 class MemoryEdge(EdgeTransport):
@@ -138,16 +138,28 @@ class MemoryEdge(EdgeTransport):
         for connection in connections:
             await connection.close()
 
-    def _present(self, call_id: str) -> dict[str, MemoryParticipant]:
+    # -- what MemoryParticipants call ---------------------------------------------------
+
+    def next_session(self) -> int:
+        """A new session number, for a participant's id (``user__s<n>``)."""
+        return next(self._sessions)
+
+    def next_track(self) -> int:
+        """A new track number, for a track id (``<participant>:t<n>``)."""
+        return next(self._tracks)
+
+    def present(self, call_id: str) -> dict[str, MemoryParticipant]:
+        """The participants in ``call_id`` now, by participant id (the edge's own table)."""
         return self._calls.setdefault(call_id, {})
 
-    async def _send(self, message: Message) -> None:
+    async def send(self, message: Message) -> None:
+        """Deliver ``message`` to the call's connections; return once their actors handled it."""
         connections = self.connections(message.call_id)
         self.deliver(message)
         for connection in connections:
             await connection.caught_up()
 
-    async def _open(self, connection: Connection, **kwargs: Any) -> None:
+    async def on_join(self, connection: Connection, **kwargs: Any) -> None:
         call_id = connection.call.id
         for member in list(self._calls.get(call_id, {}).values()):
             participant = member.participant

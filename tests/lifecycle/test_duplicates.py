@@ -18,7 +18,7 @@ class _Kicking(MemoryEdge):
         super().__init__(**kwargs)
         self.evicted: list[tuple[str, str]] = []
 
-    def _evict(self, connection: Any, participant: Participant, reason: str) -> None:
+    def on_evict(self, connection: Any, participant: Participant, reason: str) -> None:
         self.evicted.append((participant.id, reason))
 
 

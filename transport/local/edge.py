@@ -172,7 +172,7 @@ class LocalEdge(EdgeTransport):
     async def __aenter__(self) -> LocalEdge:
         return await self.start()
 
-    async def _shutdown(self) -> None:
+    async def on_shutdown(self) -> None:
         for sessions in list(self._sessions.values()):
             for session in list(sessions.values()):
                 await session.end("dropped")
@@ -181,7 +181,7 @@ class LocalEdge(EdgeTransport):
             with contextlib.suppress(Exception):
                 await socket.close()
         for track_id in list(self._drains):
-            await self._track_gone(track_id)
+            await self.track_gone(track_id)
         for tracks in self._agent_tracks.values():
             for track, _ in tracks.values():
                 track.stop()
@@ -262,7 +262,7 @@ class LocalEdge(EdgeTransport):
         if entry is not None:
             entry[0].stop()
 
-    def _agent_track_source(self, call_id: str, track_id: str) -> MediaStreamTrack | None:
+    def agent_track_source(self, call_id: str, track_id: str) -> MediaStreamTrack | None:
         entry = self._agent_tracks.get(call_id, {}).get(track_id)
         if entry is None:
             return None
@@ -296,7 +296,7 @@ class LocalEdge(EdgeTransport):
         """The participants connected to ``call_id`` now."""
         return tuple(self._sessions.get(call_id, {}).values())
 
-    async def _open(self, connection: Connection, **kwargs: Any) -> None:
+    async def on_join(self, connection: Connection, **kwargs: Any) -> None:
         # Tell a connection that joins late who is there and what they publish.
         call_id = connection.call.id
         for session in self.sessions(call_id):
@@ -307,16 +307,16 @@ class LocalEdge(EdgeTransport):
                 )
         await connection.caught_up()
 
-    def _evict(self, connection: Connection, participant: Participant, reason: str) -> None:
+    def on_evict(self, connection: Connection, participant: Participant, reason: str) -> None:
         session = self._sessions.get(connection.call.id, {}).get(participant.id)
         if session is not None:
             closing = asyncio.get_running_loop().create_task(session.close_socket())
             self._evictions.add(closing)  # keep it alive until it is done
             closing.add_done_callback(self._evictions.discard)
 
-    # -- what sessions call ----------------------------------------------------------
+    # -- the SessionHost interface: what sessions call ---------------------------------
 
-    async def _apply(self, message: Message) -> None:
+    async def apply(self, message: Message) -> None:
         """Deliver ``message`` to the call's connections; return once their actors handled it.
 
         Presence is then published; event handlers are never waited for.
@@ -326,24 +326,28 @@ class LocalEdge(EdgeTransport):
         for connection in connections:
             await connection.caught_up()
 
-    def _track_arrived(self, track_id: str, track: MediaStreamTrack) -> None:
+    def track_arrived(self, track_id: str, track: MediaStreamTrack) -> None:
+        """A participant's track ``track_id`` arrived: keep it for subscribers and drain it."""
         self._tracks[track_id] = track
         self._drains[track_id] = Drain(self._relay, track)
 
-    async def _track_gone(self, track_id: str) -> None:
+    async def track_gone(self, track_id: str) -> None:
+        """A participant's track ended (unpublished, or its session ended): release it."""
         self._tracks.pop(track_id, None)
         drain = self._drains.pop(track_id, None)
         if drain is not None:
             await drain.stop()
 
-    async def _session_ended(self, session: Session, reason: str) -> None:
+    async def session_ended(self, session: Session, reason: str) -> None:
+        """``session`` is over (``reason``: left or dropped): forget it, tell the others."""
         sessions = self._sessions.get(session.call_id, {})
         sessions.pop(session.participant.id, None)
         if not sessions:
             self._sessions.pop(session.call_id, None)
-        await self._roster_changed(session.call_id)
+        await self.roster_changed(session.call_id)
 
-    async def _roster_changed(self, call_id: str) -> None:
+    async def roster_changed(self, call_id: str) -> None:
+        """Send every participant of ``call_id`` who is in the call now."""
         sessions = self.sessions(call_id)
         roster = Roster(
             [
@@ -469,7 +473,7 @@ class LocalEdge(EdgeTransport):
         agent_tracks = [spec for _, spec in self._agent_tracks.get(call_id, {}).values()]
         if agent_tracks:
             await session.send(Renegotiate(agent_tracks))
-        await self._roster_changed(call_id)
+        await self.roster_changed(call_id)
         return session
 
 

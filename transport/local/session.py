@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from messages import (
+    Message,
     Participant,
     ParticipantJoined,
     ParticipantLeft,
@@ -41,10 +42,38 @@ from transport.local.signaling import (
 )
 
 if TYPE_CHECKING:
-    from transport.local.edge import LocalEdge
     from transport.local.limits import LocalLimits
 
-__all__ = ["Session"]
+
+class SessionHost(Protocol):
+    """What a ``Session`` needs of its edge (``LocalEdge`` is one); called on the edge's loop."""
+
+    async def apply(self, message: Message) -> None:
+        """Deliver a protocol message to the call's connections; return once handled."""
+        ...
+
+    def agent_track_source(self, call_id: str, track_id: str) -> MediaStreamTrack | None:
+        """A fresh copy of the agent's track ``track_id`` to send to one participant."""
+        ...
+
+    def track_arrived(self, track_id: str, track: MediaStreamTrack) -> None:
+        """A participant's track arrived; the host keeps and drains it."""
+        ...
+
+    async def track_gone(self, track_id: str) -> None:
+        """A participant's track ended."""
+        ...
+
+    async def session_ended(self, session: Session, reason: str) -> None:
+        """The session is over."""
+        ...
+
+    async def roster_changed(self, call_id: str) -> None:
+        """Tell the call's participants who is there."""
+        ...
+
+
+__all__ = ["Session", "SessionHost"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +91,7 @@ class Session:
 
     def __init__(
         self,
-        edge: LocalEdge,
+        edge: SessionHost,
         call_id: str,
         participant: Participant,
         socket: web.WebSocketResponse,
@@ -150,7 +179,7 @@ class Session:
 
     async def start(self) -> None:
         """Announce the participant to the call."""
-        await self.edge._apply(ParticipantJoined(self.call_id, self.participant))
+        await self.edge.apply(ParticipantJoined(self.call_id, self.participant))
 
     async def handle(self, frame: Any) -> None:
         """Act on one frame from the participant."""
@@ -206,7 +235,7 @@ class Session:
             await pc.setRemoteDescription(RTCSessionDescription(frame.sdp, "offer"))
             for wanted in frame.receive:  # the agent's tracks go out on these
                 transceiver = next((t for t in pc.getTransceivers() if t.mid == wanted.mid), None)
-                source = self.edge._agent_track_source(self.call_id, wanted.track_id)
+                source = self.edge.agent_track_source(self.call_id, wanted.track_id)
                 if transceiver is None or source is None:
                     msg = f"cannot send agent track {wanted.track_id!r} on mid {wanted.mid!r}"
                     raise ValueError(msg)
@@ -231,24 +260,24 @@ class Session:
                 await self.send(Error(f"no transceiver with mid {spec.mid!r}", frame.seq))
                 continue
             self.tracks[spec.track_id] = spec
-            self.edge._track_arrived(spec.track_id, track)
-            await self.edge._apply(
+            self.edge.track_arrived(spec.track_id, track)
+            await self.edge.apply(
                 TrackAdded(self.call_id, self.participant, spec.track_id, spec.track_type)
             )
         await self.send(Answer(pc.localDescription.sdp, frame.seq))
-        await self.edge._roster_changed(self.call_id)
+        await self.edge.roster_changed(self.call_id)
 
     async def _unpublish(self, frame: Unpublish) -> None:
         spec = self.tracks.pop(frame.track_id, None)
         if spec is None:
             await self.send(Error(f"unknown track {frame.track_id!r}", frame.seq))
             return
-        await self.edge._track_gone(spec.track_id)
-        await self.edge._apply(
+        await self.edge.track_gone(spec.track_id)
+        await self.edge.apply(
             TrackRemoved(self.call_id, self.participant, spec.track_id, spec.track_type)
         )
         await self.send(Done(frame.seq))
-        await self.edge._roster_changed(self.call_id)
+        await self.edge.roster_changed(self.call_id)
 
     async def end(self, reason: str) -> None:
         """The participant is gone (``left`` or ``dropped``): tell the call, release media."""
@@ -256,10 +285,10 @@ class Session:
             return
         self.gone = True
         for track_id in list(self.tracks):
-            await self.edge._track_gone(track_id)
+            await self.edge.track_gone(track_id)
         self.tracks.clear()
-        await self.edge._session_ended(self, reason)
-        await self.edge._apply(ParticipantLeft(self.call_id, self.participant, reason))
+        await self.edge.session_ended(self, reason)
+        await self.edge.apply(ParticipantLeft(self.call_id, self.participant, reason))
         for source in self._sending:
             source.stop()
         self._sending.clear()

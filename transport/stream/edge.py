@@ -214,7 +214,7 @@ class StreamEdge(EdgeTransport):
         await sdk_call.get_or_create(data=CallRequest(created_by_id=created_by), **kwargs)
         return StreamCall(call_id, call_type, sdk_call)
 
-    async def _open(self, connection: Connection, **kwargs: Any) -> None:
+    async def on_join(self, connection: Connection, **kwargs: Any) -> None:
         sdk_call = getattr(connection.call, "sdk_call", connection.call)
         manager = await self._connect(sdk_call, connection.agent_user.id)
         link = _Link(self, connection, manager)
@@ -222,7 +222,7 @@ class StreamEdge(EdgeTransport):
         link.attach()
         await connection.caught_up()
 
-    async def _release(self, connection: Connection) -> None:
+    async def on_release(self, connection: Connection) -> None:
         link = self._links.pop(connection.key, None)
         if link is None:
             return
