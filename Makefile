@@ -13,7 +13,7 @@ $(PY):
 
 $(STAMP): setup.cfg pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[local,stream,otel,vision-agents,ray,dev]'
+	$(PY) -m pip install --quiet -e '.[local,stream,otel,vision-agents,ray,uvloop,dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -141,7 +141,7 @@ class AsyncioFuture(pykka.Future[T]):
             if not event.wait(timeout):
                 msg = f"{timeout} seconds"
                 raise pykka.Timeout(msg)
-        return self._result()  # another AsyncioFuture: same class
+        return self._result()
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._get_hook is not None:
@@ -152,7 +152,7 @@ class AsyncioFuture(pykka.Future[T]):
             waiter = loop.create_future()
             self.add_done_callback(functools.partial(_wake, loop, waiter))
             yield from waiter.__await__()
-        return self._result()  # another AsyncioFuture: same class
+        return self._result()
 
     __iter__ = __await__
 

@@ -27,6 +27,9 @@ from benchmarks.scenarios import SCENARIOS
 POINT_TIMEOUT_S = 240
 """A point that runs longer is killed and reported as failed (the suite stays bounded)."""
 
+LOOP_VARIABLE = "EDGE_ACTORS_BENCH_LOOP"
+"""Environment variable naming the event loop the workers run on (``asyncio`` or ``uvloop``)."""
+
 _COLUMNS = (
     "msgs_per_s",
     "events_per_s",
@@ -51,6 +54,16 @@ _COLUMNS = (
     "ask_p50_ms",
     "ask_p99_ms",
     "directory_updates_per_s",
+    "p50_us",
+    "p99_us",
+    "joins_per_s",
+    "cut",
+    "fds_before",
+    "fds_after",
+    "tasks_before",
+    "tasks_after",
+    "slow_events_waiting",
+    "hops_per_change",
     "error",
 )
 
@@ -185,14 +198,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", metavar="NAME[,NAME]", help="run only these scenarios")
     parser.add_argument("--json", metavar="PATH", help="write the results to this file")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG plot to this file")
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop every point runs on (uvloop: the extra `uvloop`)",
+    )
     args = parser.parse_args(argv)
+    if args.loop == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            parser.error("--loop uvloop needs uvloop: pip install 'edge-actors[uvloop]'")
+    os.environ[LOOP_VARIABLE] = args.loop  # the workers read it
     names = list(SCENARIOS) if not args.only else [n.strip() for n in args.only.split(",")]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
     # Piped output (CI logs, `make bench | tee`) gets a width the tables fit in.
     console = Console() if sys.stdout.isatty() else Console(width=150)
-    report: dict[str, Any] = {"machine": machine(), "scenarios": {}, "targets": []}
+    report: dict[str, Any] = {
+        "machine": {**machine(), "loop": args.loop},
+        "scenarios": {},
+        "targets": [],
+    }
     plan = []
     for name in names:
         module = SCENARIOS[name]

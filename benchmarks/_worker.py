@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from benchmarks.scenarios import SCENARIOS
@@ -26,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scenario = SCENARIOS[args.scenario]
     point = json.loads(args.point)
+    if os.environ.get("EDGE_ACTORS_BENCH_LOOP") == "uvloop":
+        import asyncio
+
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # every asyncio.run() below
     if args.profile:
         from pyinstrument import Profiler
 

@@ -31,6 +31,7 @@ __all__ = ["ORDER", "SCENARIOS", "Scenario", "load"]
 
 ORDER = (
     "mailbox_fanout",
+    "ask_latency",
     "presence_churn",
     "isolation",
     "waiters",
