@@ -9,6 +9,7 @@ an ``AsyncioFuture`` that asyncio awaits without blocking the loop.
 import logging
 
 from actors._actor import AsyncioActor, ask, send, stop_all
+from actors._directory import ActorDirectory, directory
 from actors._errors import (
     BlockingOnLoopError,
     ConnectionClosedError,
@@ -17,7 +18,6 @@ from actors._errors import (
     NoEventLoopError,
 )
 from actors._future import AsyncioFuture, awaitable
-from actors._registry import ActorDirectory, directory
 from actors._supervision import RestartPolicy
 
 __all__ = [

@@ -31,9 +31,9 @@ import pykka
 from pykka import ActorDeadError, ActorRef, messages
 
 from actors._compat import ActorStop, Envelope, OptExcInfo, running_loop
+from actors._directory import directory
 from actors._errors import MailboxFullError, NoEventLoopError
 from actors._future import AsyncioFuture
-from actors._registry import directory
 from actors._supervision import RestartBudget, RestartPolicy
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from actors._actor import AsyncioActor, retired
-from actors._registry import directory
+from actors._directory import directory
 from actors.connection import ConnectionActor
 from actors.presence import Presence
 from messages import EdgeActorsError
