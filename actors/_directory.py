@@ -1,9 +1,9 @@
-"""The registry of live ``AsyncioActor``s: O(1) register, unregister and lookup by URN.
+"""The directory of live ``AsyncioActor``s: O(1) register, unregister and lookup by URN.
 
 pykka's ``ActorRegistry`` keeps one list and unregisters by scanning it, which
 takes hours for 100,000 actors. Here each actor class has a dict keyed by URN,
 so starting and stopping cost O(1) and a lookup by URN costs O(number of
-classes). The registry holds its actors strongly: a started actor stays alive
+classes). The directory holds its actors strongly: a started actor stays alive
 until it stops, as a pykka thread keeps its actor alive. Safe from any thread.
 """
 

@@ -1,6 +1,6 @@
 """The five mailbox messages a connection actor receives.
 
-Each message names its call, so one registry can serve many connections and one
+Each message names its call, so a connection actor can refuse a misrouted one and an
 edge can route by call id. The structs are tagged (``"type": "ParticipantJoined"``
 on the wire), so ``Message`` is a union that msgspec decodes in one pass.
 """
