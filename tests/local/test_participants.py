@@ -142,30 +142,6 @@ async def test_malformed_and_oversized_frames_are_refused_without_harming_others
     await alice.leave()
 
 
-async def test_a_late_agent_is_told_who_is_there(edge: LocalEdge) -> None:
-    alice = edge.participant("room", "alice")
-    await alice.join()
-    await alice.publish(TrackType.VIDEO)
-    late = await edge.join(User("agent"), await edge.create_call("room"))
-    assert [p.user_id for p in late.participants] == ["alice"]
-    assert [t.track_type for t in late.presence.tracks] == [TrackType.VIDEO]
-    await alice.leave()
-
-
-async def test_a_dropped_participant_rejoining_within_grace_is_not_left(edge: LocalEdge) -> None:
-    options = ConnectionOptions(reconnect_grace=30)
-    connection = await edge.join(User("agent"), await edge.create_call("room"), options=options)
-    first = edge.participant("room", "dave")
-    await first.join()
-    await first.drop()
-    await connection.wait_for(lambda p: p.state is ConnectionState.RECONNECTING, timeout=10)
-    again = edge.participant("room", "dave")
-    rejoined = await again.join()
-    assert [p.id for p in connection.participants] == [rejoined.id]
-    assert connection.state is ConnectionState.ACTIVE
-    await again.leave()
-
-
 async def test_a_recorded_local_session_replays_to_identical_events(tmp_path: Path) -> None:
     path = tmp_path / "local.rec"
     async with LocalEdge(options=ConnectionOptions(record=str(path))) as edge:
@@ -228,29 +204,6 @@ async def test_a_peer_that_vanishes_without_closing_is_dropped_by_the_heartbeat(
     await connection.settled()
     left = _kinds(events, ParticipantLeftEvent)
     assert [(e.participant.user_id, e.reason) for e in left] == [("ghost", "dropped")]
-
-
-async def test_newest_session_wins_on_the_local_edge_and_inspect_says_why(
-    edge: LocalEdge, events: list[Any]
-) -> None:
-    options = ConnectionOptions(duplicate_sessions="newest")
-    connection = await edge.join(User("agent"), await edge.create_call("room"), options=options)
-    first = edge.participant("room", "erin")
-    older = await first.join()
-    second = edge.participant("room", "erin")
-    newer = await second.join()
-    assert [p.id for p in connection.participants] == [newer.id]
-    await connection.settled()
-    left = _kinds(events, ParticipantLeftEvent)
-    assert [(e.participant.id, e.reason) for e in left] == [(older.id, "replaced")]
-    report = await connection.inspect()
-    assert [(e.what, e.participant_id) for e in report.lifecycle] == [
-        ("joined", older.id),
-        ("replaced", older.id),
-        ("joined", newer.id),
-    ]
-    await second.leave()
-    await first.drop()
 
 
 async def test_the_edge_mounts_on_an_aiohttp_app_the_host_already_runs() -> None:
