@@ -21,8 +21,8 @@ from transport import (
     TrackType,
     User,
 )
-from transport.local import MAX_FRAME, JoinRefusedError, LocalEdge, LocalParticipant
-from transport.local.signaling import Error, decode_edge
+from transport.local import MAX_FRAME, FrameRefusedError, LocalEdge, LocalParticipant
+from transport.local.signaling import ErrorFrame, decode_edge
 from transport.replay import event_signature, replay
 
 
@@ -99,13 +99,13 @@ async def test_a_join_without_a_valid_token_is_refused_with_a_reason(
     edge: LocalEdge, connection: Connection
 ) -> None:
     forged = LocalParticipant(edge.url, "room", edge.token("room", "mallory") + "x")
-    with pytest.raises(JoinRefusedError, match="signature"):
+    with pytest.raises(FrameRefusedError, match="signature"):
         await forged.join()
     wrong_call = LocalParticipant(edge.url, "room", edge.token("other", "mallory"))
-    with pytest.raises(JoinRefusedError, match="for call 'other'"):
+    with pytest.raises(FrameRefusedError, match="for call 'other'"):
         await wrong_call.join()
     expired = LocalParticipant(edge.url, "room", edge.token("room", "mallory", ttl=-1))
-    with pytest.raises(JoinRefusedError, match="expired"):
+    with pytest.raises(FrameRefusedError, match="expired"):
         await expired.join()
     assert connection.participants == ()
 
@@ -120,7 +120,7 @@ async def test_malformed_and_oversized_frames_are_refused_without_harming_others
         async with http.ws_connect(f"{edge.url}/ws/room") as socket:
             await socket.send_bytes(b"\xc1 not msgpack")
             refusal = decode_edge(await socket.receive_bytes())
-            assert isinstance(refusal, Error)
+            assert isinstance(refusal, ErrorFrame)
             assert refusal.reason.startswith("refused frame: MessagePack data is malformed")
             closing = await socket.receive()  # a socket that does not join is closed
             assert closing.type is aiohttp.WSMsgType.CLOSE

@@ -28,7 +28,7 @@ from transport import Connection, ConnectionOptions, MemoryEdge, User, VirtualCl
 from transport.local import LocalEdge, LocalParticipant
 from transport.local.limits import LocalLimits
 from transport.local.signaling import (
-    Error,
+    ErrorFrame,
     Join,
     Offer,
     ReceiveSpec,
@@ -70,10 +70,10 @@ async def _joined_socket(
     return socket
 
 
-async def _next_error(socket: aiohttp.ClientWebSocketResponse) -> Error:
+async def _next_error(socket: aiohttp.ClientWebSocketResponse) -> ErrorFrame:
     while True:
         frame = decode_edge(await socket.receive_bytes())
-        if isinstance(frame, Error):
+        if isinstance(frame, ErrorFrame):
             return frame
 
 

@@ -83,7 +83,7 @@ def test_every_error_of_ours_has_one_root() -> None:
     import actors
     import messages
     import transport
-    from transport.local import JoinRefusedError, SignalingError, TokenError
+    from transport.local import FrameRefusedError, SignalingError, TokenError
     from transport.stream import StreamCredentialsError
 
     ours = {
@@ -93,7 +93,7 @@ def test_every_error_of_ours_has_one_root() -> None:
         if issubclass(obj, Exception)
         and obj.__module__.split(".")[0] in ("actors", "messages", "transport")
     }
-    ours |= {JoinRefusedError, SignalingError, TokenError, StreamCredentialsError}
+    ours |= {FrameRefusedError, SignalingError, TokenError, StreamCredentialsError}
     assert len(ours) >= 10
     assert all(issubclass(cls, messages.EdgeActorsError) for cls in ours), ours
     assert issubclass(messages.ProtocolError, ValueError)

@@ -30,7 +30,7 @@ from transport import (
     User,
 )
 from transport.stream import (
-    ConnectionStateChangedEvent,
+    SfuLinkStateEvent,
     StreamCall,
     StreamCredentialsError,
     StreamEdge,
@@ -148,7 +148,7 @@ async def test_a_reconnect_is_rebuilt_from_the_sdk_participant_list() -> None:
         ("stay__a", TrackType.AUDIO),
         ("stay__a", TrackType.VIDEO),
     ]
-    changes = [(e.old, e.new) for e in events if isinstance(e, ConnectionStateChangedEvent)]
+    changes = [(e.old, e.new) for e in events if isinstance(e, SfuLinkStateEvent)]
     assert changes == [("idle", "reconnecting"), ("reconnecting", "joined")]
     await edge.close()
 

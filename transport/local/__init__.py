@@ -5,13 +5,13 @@
 """
 
 from transport.local.edge import LocalCall, LocalEdge
-from transport.local.participant import JoinRefusedError, LocalParticipant
+from transport.local.participant import FrameRefusedError, LocalParticipant
 from transport.local.signaling import MAX_FRAME, SignalingError
 from transport.local.tokens import JoinTokens, TokenError
 
 __all__ = [
     "MAX_FRAME",
-    "JoinRefusedError",
+    "FrameRefusedError",
     "JoinTokens",
     "LocalCall",
     "LocalEdge",

@@ -50,7 +50,7 @@ from transport.local.signaling import (
     MAX_FRAME,
     AgentTrack,
     Custom,
-    Error,
+    ErrorFrame,
     Join,
     Joined,
     Renegotiate,
@@ -417,7 +417,7 @@ class LocalEdge(EdgeTransport):
                     frame = decode_client(message.data)
                 except SignalingError as exc:
                     logger.debug("signaling: %s sent a bad frame: %s", session, exc)
-                    await session.send(Error(f"refused frame: {exc}"))
+                    await session.send(ErrorFrame(f"refused frame: {exc}"))
                     if session.cut:
                         break
                     continue
@@ -425,7 +425,7 @@ class LocalEdge(EdgeTransport):
                     await session.handle(frame)
                 except Exception as exc:  # a frame we could not act on: the peer hears why
                     logger.info("signaling: %s: %r failed: %r", session, frame, exc)
-                    await session.send(Error(f"could not act on the frame: {exc}"))
+                    await session.send(ErrorFrame(f"could not act on the frame: {exc}"))
                 if session.gone or session.cut:
                     break
         except (ConnectionError, asyncio.CancelledError) as exc:
@@ -487,7 +487,7 @@ async def _refuse(
 ) -> None:
     """Tell a socket that is not a session (yet) why it is refused, within ``send_timeout``."""
     logger.info("signaling: %s", reason)
-    data = encode(Error(reason, seq), text=text)
+    data = encode(ErrorFrame(reason, seq), text=text)
     with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
         async with asyncio.timeout(limits.send_timeout):
             if text:

@@ -2,7 +2,7 @@
 
 Peers are hostile until proven otherwise: every resource a participant can make
 the edge hold has a cap, and every wait on a participant has a deadline. Past a
-cap the frame is refused with an ``Error`` frame (the participant stays); a peer
+cap the frame is refused with an ``ErrorFrame`` (tag ``Error``) (the participant stays); a peer
 that misses a deadline is dropped (``ParticipantLeft`` with reason ``dropped``).
 """
 

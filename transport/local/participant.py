@@ -30,7 +30,7 @@ from transport.local.signaling import (
     Answer,
     Custom,
     Done,
-    Error,
+    ErrorFrame,
     Join,
     Joined,
     Leave,
@@ -45,12 +45,12 @@ from transport.local.signaling import (
     encode,
 )
 
-__all__ = ["JoinRefusedError", "LocalParticipant"]
+__all__ = ["FrameRefusedError", "LocalParticipant"]
 
 logger = logging.getLogger(__name__)
 
 
-class JoinRefusedError(EdgeActorsError, RuntimeError):
+class FrameRefusedError(EdgeActorsError, RuntimeError):
     """The edge refused a frame of this participant; the text is the edge's reason."""
 
 
@@ -97,8 +97,8 @@ class LocalParticipant:
         self._replies[frame.seq] = reply
         await self._socket.send_bytes(encode(frame))
         result = await reply
-        if isinstance(result, Error):
-            raise JoinRefusedError(result.reason)
+        if isinstance(result, ErrorFrame):
+            raise FrameRefusedError(result.reason)
         return result
 
     async def _read(self) -> None:
@@ -204,7 +204,7 @@ class LocalParticipant:
                     Offer(pc.localDescription.sdp, [], specs, next(self._seq))
                 )
                 await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
-        except (JoinRefusedError, ConnectionResetError, RuntimeError) as exc:
+        except (FrameRefusedError, ConnectionResetError, RuntimeError) as exc:
             logger.warning("%s: cannot receive the agent's tracks: %s", self, exc)
             return
         for transceiver, wanted in added:

@@ -33,7 +33,7 @@ from transport.local.signaling import (
     Answer,
     Done,
     EdgeFrame,
-    Error,
+    ErrorFrame,
     Leave,
     Offer,
     TrackSpec,
@@ -130,7 +130,7 @@ class Session:
         """
         if self._socket.closed or self.cut:
             return
-        if isinstance(frame, Error):
+        if isinstance(frame, ErrorFrame):
             self._refused += 1
             if self._refused > self.limits.max_refused:
                 logger.info("%s: %d frames refused; dropping the peer", self, self._refused - 1)
@@ -193,7 +193,7 @@ class Session:
             await self.close_socket()
         else:
             await self.send(
-                Error(f"unexpected {type(frame).__name__} frame", getattr(frame, "seq", 0))
+                ErrorFrame(f"unexpected {type(frame).__name__} frame", getattr(frame, "seq", 0))
             )
 
     def _refusal(self, frame: Offer) -> str | None:
@@ -226,7 +226,7 @@ class Session:
         refusal = self._refusal(frame)
         if refusal is not None:
             logger.info("%s: offer refused: %s", self, refusal)
-            await self.send(Error(f"offer refused: {refusal}", frame.seq))
+            await self.send(ErrorFrame(f"offer refused: {refusal}", frame.seq))
             return
         if self._pc is None:
             self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -251,13 +251,13 @@ class Session:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             logger.info("%s: offer refused: %s", self, exc)
-            await self.send(Error(f"offer refused: {exc}", frame.seq))
+            await self.send(ErrorFrame(f"offer refused: {exc}", frame.seq))
             return
         receivers = {t.mid: t.receiver.track for t in pc.getTransceivers()}
         for spec in frame.publish:
             track = receivers.get(spec.mid)
             if track is None:
-                await self.send(Error(f"no transceiver with mid {spec.mid!r}", frame.seq))
+                await self.send(ErrorFrame(f"no transceiver with mid {spec.mid!r}", frame.seq))
                 continue
             self.tracks[spec.track_id] = spec
             self.edge.track_arrived(spec.track_id, track)
@@ -270,7 +270,7 @@ class Session:
     async def _unpublish(self, frame: Unpublish) -> None:
         spec = self.tracks.pop(frame.track_id, None)
         if spec is None:
-            await self.send(Error(f"unknown track {frame.track_id!r}", frame.seq))
+            await self.send(ErrorFrame(f"unknown track {frame.track_id!r}", frame.seq))
             return
         await self.edge.track_gone(spec.track_id)
         await self.edge.apply(

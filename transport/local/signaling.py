@@ -3,7 +3,7 @@
 Binary websocket messages are msgpack, text messages JSON (what the browser
 page sends); both decode to the same tagged structs. A frame larger than
 ``MAX_FRAME`` bytes, or one that is not exactly a known frame, is refused with
-``SignalingError`` and an ``Error`` frame back: the sender learns why and
+``SignalingError`` and an ``ErrorFrame`` (tag ``Error``) back: the sender learns why and
 nobody else in the call is affected.
 
 Client to edge: ``Join``, ``Offer`` (with the tracks it publishes and the
@@ -32,7 +32,7 @@ __all__ = [
     "Custom",
     "Done",
     "EdgeFrame",
-    "Error",
+    "ErrorFrame",
     "Join",
     "Joined",
     "Leave",
@@ -145,13 +145,15 @@ class Custom(_Frame, frozen=True):
     data: dict[str, Any]
 
 
-class Error(_Frame, frozen=True):
+class ErrorFrame(_Frame, frozen=True, tag="Error"):
+    """The edge refused a frame (``seq`` names it, when it had one); ``reason`` says why."""
+
     reason: str
     seq: int = 0
 
 
 ClientFrame = Join | Offer | Unpublish | Leave
-EdgeFrame = Joined | Answer | Done | Roster | Renegotiate | Custom | Error
+EdgeFrame = Joined | Answer | Done | Roster | Renegotiate | Custom | ErrorFrame
 
 _client_msgpack = msgspec.msgpack.Decoder(ClientFrame)
 _client_json = msgspec.json.Decoder(ClientFrame)

@@ -5,7 +5,7 @@ call, and ``join`` joins through the SDK's RTC ``ConnectionManager``; one edge
 holds any number of connections, each with its own SDK connection. The SDK's
 SFU events (it re-emits them on the ``ConnectionManager``) become mailbox
 messages through ``SfuPresence``; connection state changes become
-``ConnectionStateChangedEvent`` on ``edge.events``; after a reconnect or a
+``SfuLinkStateEvent`` on ``edge.events``; after a reconnect or a
 migration the participant list is diffed against what the connection knew,
 because the SDK replaces it without joined or left events. Runs on one loop.
 """
@@ -25,7 +25,7 @@ from transport._edge import EdgeTransport
 from transport.stream.credentials import StreamCredentialsError, resolve_credentials
 from transport.stream.sfu import SfuPresence
 
-__all__ = ["ConnectionStateChangedEvent", "StreamCall", "StreamEdge"]
+__all__ = ["SfuLinkStateEvent", "StreamCall", "StreamEdge"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ Connect = Callable[[Any, str], Awaitable[Any]]
 """Makes and connects the SDK's ``ConnectionManager`` for (SDK call, agent user id)."""
 
 
-class ConnectionStateChangedEvent(EdgeEvent, frozen=True):
+class SfuLinkStateEvent(EdgeEvent, frozen=True):
     """The agent's own link to Stream changed state (``reconnecting``, ``migrating``, ...)."""
 
     call: Any
@@ -110,7 +110,7 @@ class _Link:
 
     def _state_changed(self, change: Any) -> None:
         old, new = (_state_name(change.get("old")), _state_name(change.get("new")))
-        self.edge.events.send(ConnectionStateChangedEvent(self.connection.call, old, new))
+        self.edge.events.send(SfuLinkStateEvent(self.connection.call, old, new))
         if new == "joined" and old in ("reconnecting", "migrating", "offline"):
             # The SDK rebuilt its participant list without joined/left events.
             participants = self.manager.participants_state.get_participants()
