@@ -13,14 +13,22 @@ import abc
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
 import pykka
 
 from actors.clock import Clock, as_clock
 from actors.connection import ConnectionOptions
-from messages import Message, Participant, User, check_call_id
+from messages import (
+    Message,
+    Participant,
+    ParticipantJoined,
+    TrackAdded,
+    TrackType,
+    User,
+    check_call_id,
+)
 from transport._connection import Connection
 from transport.events import EventBus
 
@@ -139,6 +147,36 @@ class EdgeTransport(abc.ABC):
                 connection.actor_ref.tell(message)
             except pykka.ActorDeadError:
                 logger.debug("%s closed before %r reached it", connection.key, message)
+
+    async def apply(self, message: Message) -> None:
+        """``deliver()`` ``message``, then return once the call's connection actors handled it.
+
+        Presence then shows it; event handlers are never waited for, so an edge
+        may await this on a peer's I/O path. Call it on the edge's loop.
+        """
+        connections = self.connections(message.call_id)
+        self.deliver(message)
+        for connection in connections:
+            await connection.caught_up()
+
+    async def tell_present(
+        self,
+        connection: Connection,
+        present: Iterable[tuple[Participant, Iterable[tuple[str, TrackType]]]],
+    ) -> None:
+        """Tell a connection that joins late who is in its call and what each publishes.
+
+        ``present`` is (participant, [(track id, track type), ...]) per
+        participant; returns once the connection's actor has it all (presence
+        shows them). For ``on_join`` hooks, on the edge's loop.
+        """
+        call_id = connection.call.id
+        tell = connection.actor_ref.tell
+        for participant, tracks in present:
+            tell(ParticipantJoined(call_id, participant))
+            for track_id, track_type in tracks:
+                tell(TrackAdded(call_id, participant, track_id, track_type))
+        await connection.caught_up()
 
     async def close(self) -> None:
         """Close every connection, shut the edge down, then let the handlers finish.

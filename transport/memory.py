@@ -14,7 +14,6 @@ import msgspec
 
 from messages import (
     Close,
-    Message,
     NotReadyError,
     Participant,
     ParticipantJoined,
@@ -71,7 +70,7 @@ class MemoryParticipant:
         session = self.edge.next_session()
         self.participant = Participant(self, self.user_id, f"{self.user_id}__s{session}")
         self.edge.present(self.call_id)[self.participant.id] = self
-        await self.edge.send(ParticipantJoined(self.call_id, self.participant))
+        await self.edge.apply(ParticipantJoined(self.call_id, self.participant))
         return self.participant
 
     async def publish(self, track_type: TrackType) -> str:
@@ -79,14 +78,14 @@ class MemoryParticipant:
         participant = self._require_joined()
         track_id = f"{participant.id}:t{self.edge.next_track()}"
         self.tracks[track_id] = track_type
-        await self.edge.send(TrackAdded(self.call_id, participant, track_id, track_type))
+        await self.edge.apply(TrackAdded(self.call_id, participant, track_id, track_type))
         return track_id
 
     async def unpublish(self, track_id: str) -> None:
         """Unpublish one of this participant's tracks."""
         participant = self._require_joined()
         track_type = self.tracks.pop(track_id, TrackType.UNSPECIFIED)
-        await self.edge.send(TrackRemoved(self.call_id, participant, track_id, track_type))
+        await self.edge.apply(TrackRemoved(self.call_id, participant, track_id, track_type))
 
     async def leave(self) -> None:
         """Leave the call (``ParticipantLeft`` with reason ``left``)."""
@@ -101,7 +100,7 @@ class MemoryParticipant:
         self.edge.present(self.call_id).pop(participant.id, None)
         self.participant = None
         self.tracks.clear()
-        await self.edge.send(ParticipantLeft(self.call_id, participant, reason))
+        await self.edge.apply(ParticipantLeft(self.call_id, participant, reason))
 
 
 class MemoryEdge(EdgeTransport):
@@ -152,20 +151,9 @@ class MemoryEdge(EdgeTransport):
         """The participants in ``call_id`` now, by participant id (the edge's own table)."""
         return self._calls.setdefault(call_id, {})
 
-    async def send(self, message: Message) -> None:
-        """Deliver ``message`` to the call's connections; return once their actors handled it."""
-        connections = self.connections(message.call_id)
-        self.deliver(message)
-        for connection in connections:
-            await connection.caught_up()
-
     async def on_join(self, connection: Connection, **kwargs: Any) -> None:
-        call_id = connection.call.id
-        for member in list(self._calls.get(call_id, {}).values()):
-            participant = member.participant
-            if participant is None:
-                continue
-            connection.actor_ref.tell(ParticipantJoined(call_id, participant))
-            for track_id, track_type in member.tracks.items():
-                connection.actor_ref.tell(TrackAdded(call_id, participant, track_id, track_type))
-        await connection.caught_up()
+        members = list(self._calls.get(connection.call.id, {}).values())
+        await self.tell_present(
+            connection,
+            [(m.participant, list(m.tracks.items())) for m in members if m.participant],
+        )

@@ -29,12 +29,9 @@ from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
 
 from messages import (
-    Message,
     NotReadyError,
     Participant,
-    ParticipantJoined,
     ParticipantKind,
-    TrackAdded,
     TrackType,
     User,
     check_call_id,
@@ -297,15 +294,11 @@ class LocalEdge(EdgeTransport):
         return tuple(self._sessions.get(call_id, {}).values())
 
     async def on_join(self, connection: Connection, **kwargs: Any) -> None:
-        # Tell a connection that joins late who is there and what they publish.
-        call_id = connection.call.id
-        for session in self.sessions(call_id):
-            connection.actor_ref.tell(ParticipantJoined(call_id, session.participant))
-            for spec in session.tracks.values():
-                connection.actor_ref.tell(
-                    TrackAdded(call_id, session.participant, spec.track_id, spec.track_type)
-                )
-        await connection.caught_up()
+        present = [
+            (s.participant, [(t.track_id, t.track_type) for t in s.tracks.values()])
+            for s in self.sessions(connection.call.id)
+        ]
+        await self.tell_present(connection, present)
 
     def on_evict(self, connection: Connection, participant: Participant, reason: str) -> None:
         session = self._sessions.get(connection.call.id, {}).get(participant.id)
@@ -315,16 +308,6 @@ class LocalEdge(EdgeTransport):
             closing.add_done_callback(self._evictions.discard)
 
     # -- the SessionHost interface: what sessions call ---------------------------------
-
-    async def apply(self, message: Message) -> None:
-        """Deliver ``message`` to the call's connections; return once their actors handled it.
-
-        Presence is then published; event handlers are never waited for.
-        """
-        connections = self.connections(message.call_id)
-        self.deliver(message)
-        for connection in connections:
-            await connection.caught_up()
 
     def track_arrived(self, track_id: str, track: MediaStreamTrack) -> None:
         """A participant's track ``track_id`` arrived: keep it for subscribers and drain it."""
