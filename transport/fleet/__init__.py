@@ -8,8 +8,8 @@ connection on any host; ``place`` opens a call on the least loaded host; a
 host that stops answering is reported by ``next_lost`` as a ``CallsLostEvent``.
 """
 
-from transport.fleet.directory import Directory, start_directory
 from transport.fleet.host import Host, PresenceView
+from transport.fleet.presence_directory import PresenceDirectory, start_directory
 from transport.fleet.refs import (
     CallsLostEvent,
     RemoteConnectionRef,
@@ -21,7 +21,7 @@ from transport.fleet.refs import (
 
 __all__ = [
     "CallsLostEvent",
-    "Directory",
+    "PresenceDirectory",
     "Host",
     "PresenceView",
     "RemoteConnectionRef",

@@ -20,7 +20,7 @@ import ray
 
 from messages import Close, Participant, ParticipantJoined, ParticipantLeft, decode
 from transport import Connection, ConnectionState, EdgeEvent, MemoryEdge, User
-from transport.fleet.directory import all_shards, shard_for
+from transport.fleet.presence_directory import all_shards, shard_for
 
 __all__ = ["Host", "PresenceView"]
 

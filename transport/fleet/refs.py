@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import msgspec
 
 from messages import EdgeEvent, Message, NotReadyError, encode, strict_decode
-from transport.fleet.directory import all_shards, shard_for
 from transport.fleet.host import PresenceView
+from transport.fleet.presence_directory import all_shards, shard_for
 
 __all__ = ["CallsLostEvent", "RemoteConnectionRef", "lookup", "next_lost", "place", "presence"]
 

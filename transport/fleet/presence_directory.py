@@ -19,7 +19,7 @@ import ray
 
 __all__ = [
     "DIRECTORY_SHARDS",
-    "Directory",
+    "PresenceDirectory",
     "all_shards",
     "directory_name",
     "shard_for",
@@ -47,7 +47,7 @@ def all_shards(shards: int = DIRECTORY_SHARDS) -> list[Any]:
 
 
 @ray.remote(num_cpus=0)
-class Directory:
+class PresenceDirectory:
     """One shard of the directory; its methods run on the shard's own event loop."""
 
     def __init__(self, lost_after: float = 2.0) -> None:
@@ -132,7 +132,7 @@ class Directory:
 def start_directory(lost_after: float = 2.0, shards: int = DIRECTORY_SHARDS) -> list[Any]:
     """Create the directory shards (named, detached from the caller); call once per cluster."""
     return [
-        Directory.options(  # type: ignore[attr-defined]
+        PresenceDirectory.options(  # type: ignore[attr-defined]
             name=directory_name(i), namespace=NAMESPACE, lifetime="detached"
         ).remote(lost_after)
         for i in range(shards)
