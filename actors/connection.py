@@ -158,44 +158,36 @@ class ConnectionReport(msgspec.Struct, frozen=True):
     """Waits pending on the connection (``wait_for`` calls not yet settled)."""
 
 
-class Inspect:
+# The actor's own messages, beside the protocol's five. Like those, they are
+# frozen msgspec Structs; they carry futures, so they never go on the wire.
+
+
+class Inspect(msgspec.Struct, frozen=True):
     """Ask a connection actor for its ``ConnectionReport``."""
 
-    __slots__ = ()
 
-
-class Flush:
+class Flush(msgspec.Struct, frozen=True):
     """Ask a connection actor to answer once every message queued before it is handled."""
-
-    __slots__ = ()
 
 
 FLUSH = Flush()
 
 
-class WaitEnded:
+class WaitEnded(msgspec.Struct, frozen=True):
     """From the ``Connection``: a wait ended with ``outcome`` (recorded if recording)."""
 
-    __slots__ = ("future", "outcome")
-
-    def __init__(self, future: Any, outcome: str) -> None:
-        self.future = future
-        self.outcome = outcome
+    future: Any
+    outcome: str
 
 
-class _GraceOver:
+class _GraceOver(msgspec.Struct, frozen=True):
     """A dropped participant's grace period ran out."""
 
-    __slots__ = ("participant_id",)
-
-    def __init__(self, participant_id: str) -> None:
-        self.participant_id = participant_id
+    participant_id: str
 
 
-class _Tick:
+class _Tick(msgspec.Struct, frozen=True):
     """A timer fired: check the idle timeout and time-based waits."""
-
-    __slots__ = ()
 
 
 _TICK = _Tick()

@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+import msgspec
+
 from actors.clock import Clock, Timer
 from actors.predicates import Predicate
 from actors.presence import Presence
@@ -24,35 +26,23 @@ from actors.presence import Presence
 __all__ = ["AddWaiter", "RemoveWaiter", "Waits", "settle"]
 
 
-class AddWaiter:
+class AddWaiter(msgspec.Struct, frozen=True):
     """Resolve ``future`` once ``predicate`` holds for the connection ``key``.
 
     ``timeout`` is the caller's own limit, carried for recordings only.
     """
 
-    __slots__ = ("future", "key", "predicate", "timeout")
-
-    def __init__(
-        self,
-        key: str,
-        future: asyncio.Future[None],
-        predicate: Predicate,
-        timeout: float | None = None,
-    ) -> None:
-        self.key = key
-        self.future = future
-        self.predicate = predicate
-        self.timeout = timeout
+    key: str
+    future: asyncio.Future[None]
+    predicate: Predicate
+    timeout: float | None = None
 
 
-class RemoveWaiter:
+class RemoveWaiter(msgspec.Struct, frozen=True):
     """Forget ``future``: its caller timed out or was cancelled."""
 
-    __slots__ = ("future", "key")
-
-    def __init__(self, key: str, future: asyncio.Future[None]) -> None:
-        self.key = key
-        self.future = future
+    key: str
+    future: asyncio.Future[None]
 
 
 def settle(future: asyncio.Future[None], error: BaseException | None = None) -> None:

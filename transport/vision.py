@@ -55,6 +55,7 @@ from transport.events import (
     TrackAddedEvent,
     TrackRemovedEvent,
 )
+from transport.media import MediaEdge
 
 __all__ = ["VisionAgentsConnection", "VisionAgentsEdge"]
 
@@ -163,11 +164,11 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         if self._connection is None:
             msg = "publish_tracks() before join()"
             raise NotReadyError(msg)
-        publish = getattr(self.edge, "publish_track", None)
-        if publish is not None:  # the local edge
+        if isinstance(self.edge, MediaEdge):  # the local edge
             for track in (audio_track, video_track):
                 if track is not None:
-                    self._published.append(await publish(self._connection.call.id, track))
+                    call_id = self._connection.call.id
+                    self._published.append(await self.edge.publish_track(call_id, track))
             return
         manager = getattr(self.edge, "manager", None)
         if manager is not None:  # Stream's edge: the SDK publishes
@@ -177,11 +178,10 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         raise NotImplementedError(msg)
 
     def add_track_subscriber(self, track_id: str) -> Any:
-        subscribe = getattr(self.edge, "add_track_subscriber", None)
-        if subscribe is None:
+        if not isinstance(self.edge, MediaEdge):
             msg = f"{type(self.edge).__name__} carries no media to subscribe to"
             raise NotImplementedError(msg)
-        return subscribe(track_id)
+        return self.edge.add_track_subscriber(track_id)
 
     async def create_conversation(self, call: Any, user: va_types.User, instructions: str) -> Any:
         """An in-memory conversation: our edges keep no chat history of their own."""
@@ -192,9 +192,8 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         if send is not None:  # Stream's edge
             await send.send_call_event(custom=data)
             return
-        local = getattr(self.edge, "send_custom_event", None)
-        if local is not None and self._connection is not None:  # the local edge
-            await local(self._connection.call.id, data)
+        if isinstance(self.edge, MediaEdge) and self._connection is not None:  # the local edge
+            await self.edge.send_custom_event(self._connection.call.id, data)
             return
         msg = f"{type(self.edge).__name__} has no custom events; it sends presence and media only"
         raise NotImplementedError(msg)

@@ -9,7 +9,7 @@ script); every event goes to every subscribed handler through a new task, as
 the reference's event manager does. No actors, no snapshots, no mailbox, no
 order between events of one handler: what edge-actors is measured against.
 
-The event flow matches ``/work/notes/transport-api.md``:
+The event flow matches the rule table of ``actors/connection.py``:
 
 - ``ParticipantJoined`` -> ``ParticipantJoinedEvent`` (the agent's own user and
   a duplicate session are ignored), wakes ``wait_for_participant``;

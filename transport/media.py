@@ -1,0 +1,35 @@
+"""``MediaEdge``: what an edge that carries media offers, checked by type.
+
+``LocalEdge`` carries media itself (aiortc): the agent publishes its own tracks
+with ``publish_track`` and reads a participant's with ``add_track_subscriber``.
+Code that needs media (the vision-agents adapter, a host) checks
+``isinstance(edge, MediaEdge)`` instead of guessing with ``getattr``. Called on
+the edge's loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from messages import TrackType
+
+__all__ = ["MediaEdge"]
+
+
+@runtime_checkable
+class MediaEdge(Protocol):
+    """An edge whose media the agent sends and receives through the edge itself."""
+
+    async def publish_track(
+        self, call_id: str, track: Any, track_type: TrackType | None = None
+    ) -> str:
+        """Send the agent's ``track`` (an aiortc ``MediaStreamTrack``) into ``call_id``; its id."""
+        ...
+
+    def add_track_subscriber(self, track_id: str) -> Any:
+        """A new track yielding the frames of the received track ``track_id``."""
+        ...
+
+    async def send_custom_event(self, call_id: str, data: dict[str, Any]) -> int:
+        """Send a JSON object to every participant of ``call_id``; how many got it."""
+        ...
