@@ -49,15 +49,16 @@ async def _run(mode: str, rounds: int) -> dict[str, Any]:
             super().__init__()
             self.tasks: set[asyncio.Task[Any]] = set()
 
-        def send(self, event: Any) -> None:
+        def send(self, event: Any, lane: str | None = None) -> None:
             for subscription in self._route(type(event)):
                 task = asyncio.ensure_future(subscription.handler(event))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
 
-        async def drain(self) -> None:
+        async def drain(self, timeout: float | None = None) -> bool:
             while self.tasks:
                 await asyncio.gather(*list(self.tasks))
+            return True
 
     with tempfile.TemporaryDirectory() as folder:
         edge = MemoryEdge(events=TaskPerEvent() if mode == "unordered" else None)
