@@ -277,3 +277,38 @@ async def test_failed_accepts_are_reported_once_per_episode(
     reports = [r for r in caplog.records if "cannot accept connections" in r.getMessage()]
     assert len(reports) == 1
     assert not [r for r in caplog.records if r.name == "asyncio"]
+
+
+async def _cut(reader: asyncio.StreamReader) -> bytes:
+    """What the edge sends before it cuts the connection (read until the end)."""
+    async with asyncio.timeout(LIMIT):
+        return await reader.read()
+
+
+async def test_connections_that_send_no_request_are_cut_at_the_deadline(
+    edge: LocalEdge,
+) -> None:
+    host, port = edge.url.removeprefix("http://").split(":")
+    silent = await asyncio.open_connection(host, int(port))
+    slow = await asyncio.open_connection(host, int(port))
+    slow[1].write(b"GET /ws/room HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
+    assert await _cut(silent[0]) == b""
+    assert await _cut(slow[0]) == b""
+    assert edge.guard is not None
+    assert edge.guard.cut == 2
+    for _, writer in (silent, slow):
+        writer.close()
+
+
+async def test_past_the_cap_the_oldest_silent_connection_makes_room(
+    edge: LocalEdge, connection: Connection
+) -> None:
+    host, port = edge.url.removeprefix("http://").split(":")
+    silent = [await asyncio.open_connection(host, int(port)) for _ in range(LIMITS.pending_cap())]
+    async with aiohttp.ClientSession() as http:
+        honest = await _joined_socket(http, edge, "honest")  # still gets in
+        assert [p.user_id for p in connection.participants] == ["honest"]
+        assert await _cut(silent[0][0]) == b""  # the one that waited longest
+        await honest.close()
+    for _, writer in silent:
+        writer.close()

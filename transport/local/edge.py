@@ -38,6 +38,7 @@ from messages import (
 )
 from transport._connection import Connection
 from transport._edge import EdgeTransport
+from transport.local.guard import HeadGuard
 from transport.local.limits import LocalLimits
 from transport.local.media import Drain, EncoderSafeTrack
 from transport.local.participant import LocalParticipant
@@ -108,6 +109,9 @@ class LocalEdge(EdgeTransport):
         self.users: dict[str, User] = {}
         self._url: str | None = None
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self.guard: HeadGuard | None = None
+        """Deadline and cap on connections that have sent no request yet (once started)."""
         self._sessions: dict[str, dict[str, Session]] = {}
         self._sockets: set[web.WebSocketResponse] = set()
         self._relay = MediaRelay()
@@ -158,10 +162,14 @@ class LocalEdge(EdgeTransport):
         _report_accept_errors_once(asyncio.get_running_loop())
         runner = web.AppRunner(app, handle_signals=False, access_log=None)  # URLs carry tokens
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
+        assert runner.server is not None
+        # Our own listener, so a connection that sends no request head has a deadline too.
+        self.guard = HeadGuard(runner.server, self.limits.join_timeout, self.limits.pending_cap)
+        self._listener = await asyncio.get_running_loop().create_server(
+            self.guard, self.host, self.port, reuse_address=True
+        )
         self._runner = runner
-        host, port = runner.addresses[0][:2]
+        host, port = self._listener.sockets[0].getsockname()[:2]
         self._url = f"http://{host}:{port}"
         logger.info("local edge listening on %s", self._url)
         return self
@@ -183,6 +191,9 @@ class LocalEdge(EdgeTransport):
             for track, _ in tracks.values():
                 track.stop()
         self._agent_tracks.clear()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -20,7 +20,11 @@ class LocalLimits(msgspec.Struct, frozen=True):
     """Per-peer caps and deadlines of a ``LocalEdge`` (``LocalEdge(limits=...)``)."""
 
     join_timeout: float = 5.0
-    """Seconds a new socket has to send a valid ``Join``; then it is closed (code 4408)."""
+    """Seconds a new connection has to send its request head, and a new socket a valid ``Join``.
+
+    A connection with no complete request head by then is cut; a websocket with
+    no ``Join`` is closed (code 4408).
+    """
     send_timeout: float = 2.0
     """Seconds a frame may wait to be written to a peer; a peer that stops reading is dropped."""
     max_pending: int | None = None
