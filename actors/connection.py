@@ -193,6 +193,18 @@ class _Tick(msgspec.Struct, frozen=True):
 _TICK = _Tick()
 
 
+def _protocol(
+    handle: Callable[[ConnectionActor, Any], None],
+) -> Callable[[ConnectionActor, Any], None]:
+    """A protocol message's handler, behind the rule table's admission (closed, misrouted)."""
+
+    def admitted(self: ConnectionActor, message: Any) -> None:  # bound as a method
+        if self._admit(message):
+            handle(self, message)
+
+    return admitted
+
+
 class ConnectionOwner(Protocol):
     """What a ``ConnectionActor`` tells its owner; called on the actor's loop."""
 
@@ -307,32 +319,23 @@ class ConnectionActor(AsyncioActor):
 
     def on_receive(self, message: Any) -> Any:
         self._now = self._clock.time()  # one reading per message: records, states, notes
-        kind = type(message)
-        handler = self._internal.get(kind)
-        if handler is not None:
-            return handler(self, message)
-        if kind not in _HANDLED:
-            msg = f"ConnectionActor does not handle {kind.__name__}"
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            msg = f"ConnectionActor does not handle {type(message).__name__}"
             raise TypeError(msg)
+        return handler(self, message)
+
+    def _admit(self, message: Any) -> bool:
+        """Whether a protocol message is for this open connection (the rule table); record it."""
         if self._closed:
             logger.debug("%s is closed; dropping %r", self.key, message)
-            return None
+            return False
         if message.call_id != self.call_id:
             logger.warning("%s is for call %s; dropping %r", self.key, self.call_id, message)
-            return None
+            return False
         if self._recorder is not None:
             self._recorder.message(self._now, message)
-        if kind is ParticipantJoined:
-            self._joined(message.participant)
-        elif kind is TrackAdded:
-            self._track_added(message)
-        elif kind is TrackRemoved:
-            self._track_removed(message)
-        elif kind is ParticipantLeft:
-            self._left(message.participant, message.reason)
-        else:
-            self._close(message.reason)
-        return None
+        return True
 
     # -- publishing ----------------------------------------------------------------
 
@@ -653,7 +656,14 @@ class ConnectionActor(AsyncioActor):
         if self._recorder is not None:
             self._recorder.close()
 
-    _internal: ClassVar[dict[type[Any], Callable[[ConnectionActor, Any], Any]]] = {
+    _handlers: ClassVar[dict[type[Any], Callable[[ConnectionActor, Any], Any]]] = {
+        # The protocol: each message through the rule table's admission first.
+        ParticipantJoined: _protocol(lambda self, m: self._joined(m.participant)),
+        TrackAdded: _protocol(lambda self, m: self._track_added(m)),
+        TrackRemoved: _protocol(lambda self, m: self._track_removed(m)),
+        ParticipantLeft: _protocol(lambda self, m: self._left(m.participant, m.reason)),
+        Close: _protocol(lambda self, m: self._close(m.reason)),
+        # The actor's own messages.
         Flush: lambda self, message: None,
         AddWaiter: _add_waiter,
         RemoveWaiter: _remove_waiter,
