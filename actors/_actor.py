@@ -178,6 +178,7 @@ class _Mailbox:
         "_queue",
         "_room",
         "_scheduled",
+        "_stopped",
         "capacity",
         "handled",
         "refused",
@@ -190,6 +191,7 @@ class _Mailbox:
         self._loop = loop  # None for an actor made off any loop and never started
         self._dispatcher = _dispatcher_for(loop) if loop is not None else None
         self._queue: list[Any] | None = None
+        self._stopped = actor._stop_flag  # read by the ref's tell, without a call
         self._head = 0
         self._scheduled = False
         self._room: list[asyncio.Future[None]] | None = None  # senders waiting for room
@@ -321,15 +323,27 @@ class _AsyncioActorRef(ActorRef[Any]):
 
     def tell(self, message: Any) -> None:
         """Send ``message`` without waiting (any thread); ``ActorDeadError`` if it stopped."""
-        if self.actor_stopped.is_set():
+        mailbox = self._mailbox
+        if mailbox._stopped._set:
             msg = f"{self} not found"
             raise ActorDeadError(msg)
-        mailbox = self._mailbox
         if mailbox.capacity is not None and mailbox.full():
             mailbox.refused += 1
             msg = f"the mailbox of {self} is full ({mailbox.capacity} messages)"
             raise MailboxFullError(msg)
-        mailbox.put(message)
+        actor, loop = mailbox._actor, mailbox._loop
+        if actor is None or loop is None or _get_running_loop() is not loop:
+            mailbox.put(message)  # another thread, never started or going: the general path
+            return
+        # On the actor's loop: _Mailbox._append, inlined (the hot path of every tell).
+        queue = mailbox._queue
+        if queue is None:
+            mailbox._queue = [message]
+        else:
+            queue.append(message)
+        if not mailbox._scheduled:
+            mailbox._scheduled = True
+            mailbox._dispatcher.schedule(actor)  # type: ignore[union-attr]  # a loop comes with one
 
     def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
         """Ask the actor to stop after the messages already queued.
@@ -402,8 +416,8 @@ class AsyncioActor(pykka.Actor):
         if loop is not None:
             self.actor_loop = loop
         self.actor_urn = f"{_urn_prefix}{next(_urn_counter):012x}"
-        self._mailbox = self.actor_inbox = _Mailbox(self, loop, self.mailbox_capacity)
         self._stop_flag = _StopFlag()
+        self._mailbox = self.actor_inbox = _Mailbox(self, loop, self.mailbox_capacity)
         self.actor_stopped = self._stop_flag  # type: ignore[assignment]  # duck-typed Event
         self._actor_ref = _AsyncioActorRef(self)
         self._busy: asyncio.Task[None] | None = None  # the task awaiting an async handler
