@@ -222,20 +222,22 @@ class _Mailbox:
                 waiter.set_result(None)
 
     def put(self, item: Any, /) -> None:
-        """Queue an ``Envelope`` (or, from ``tell``, a bare message). Any thread."""
-        if self._loop is None:
+        """Queue an ``Envelope`` (or, from ``tell``, a bare message). Any thread.
+
+        On the actor's loop it appends at once (every tell's hot path); from
+        another thread it hands the item to the loop, which appends it in order.
+        """
+        loop = self._loop
+        if loop is None:
             _refuse(item, f"{self._actor} was never started")
             raise ActorDeadError(f"{self._actor} was never started: it has no event loop")
-        if _get_running_loop() is self._loop:
-            self._append(item)
+        if _get_running_loop() is not loop:
+            try:
+                loop.call_soon_threadsafe(self.put, item)
+            except RuntimeError:  # the loop is closed
+                _refuse(item, f"the event loop of {self._actor} is closed")
+                raise ActorDeadError(f"the event loop hosting {self._actor} is closed") from None
             return
-        try:
-            self._loop.call_soon_threadsafe(self._append, item)
-        except RuntimeError:  # the loop is closed
-            _refuse(item, f"the event loop of {self._actor} is closed")
-            raise ActorDeadError(f"the event loop hosting {self._actor} is closed") from None
-
-    def _append(self, item: Any) -> None:
         actor = self._actor
         if actor is None:
             _refuse(item, "the actor stopped before handling the message")
@@ -247,8 +249,7 @@ class _Mailbox:
             queue.append(item)
         if not self._scheduled:
             self._scheduled = True
-            assert self._dispatcher is not None  # a started actor's mailbox has one
-            self._dispatcher.schedule(actor)
+            self._dispatcher.schedule(actor)  # type: ignore[union-attr]  # a loop comes with one
 
     def _take_all(self) -> list[Any]:
         """Remove and return every unhandled item (used when the actor stops)."""
@@ -331,19 +332,7 @@ class _AsyncioActorRef(ActorRef[Any]):
             mailbox.refused += 1
             msg = f"the mailbox of {self} is full ({mailbox.capacity} messages)"
             raise MailboxFullError(msg)
-        actor, loop = mailbox._actor, mailbox._loop
-        if actor is None or loop is None or _get_running_loop() is not loop:
-            mailbox.put(message)  # another thread, never started or going: the general path
-            return
-        # On the actor's loop: _Mailbox._append, inlined (the hot path of every tell).
-        queue = mailbox._queue
-        if queue is None:
-            mailbox._queue = [message]
-        else:
-            queue.append(message)
-        if not mailbox._scheduled:
-            mailbox._scheduled = True
-            mailbox._dispatcher.schedule(actor)  # type: ignore[union-attr]  # a loop comes with one
+        mailbox.put(message)
 
     def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
         """Ask the actor to stop after the messages already queued.
