@@ -5,20 +5,23 @@ named by the annotation of its parameter (a union subscribes to each member; a
 base class such as ``EdgeEvent`` receives its subclasses).
 
 Events travel in lanes: one per connection (the connection's key; events sent
-with no lane share one). For each handler, each lane has its own queue and its
-own delivery task, which exists only while events wait (an idle lane is
-dropped). So a handler sees one connection's events one at a time, in the
-order they were sent, while the events of other connections reach it
+with no lane share one). A handler sees one connection's events one at a time,
+in the order they were sent, while the events of other connections reach it
 concurrently: a handler that is slow on one call (it awaits an LLM, say)
 delays only that call's events to itself, and nothing else waits for it. A
-handler that raises is logged and keeps receiving. Every handler runs in a
-task (``asyncio.current_task()`` is its lane's), so ``asyncio.timeout`` and
-the libraries built on it work in handlers.
+handler that raises is logged and keeps receiving.
 
-Each (handler, lane) queue holds at most ``max_pending`` events (default
-10,000). Past that the handler is hopelessly behind on that call: further
-events of that lane are dropped for it (counted in ``bus.dropped(handler)``)
-until it catches up, with one warning per episode.
+Per handler, one pump task delivers the events of every connection whose
+handler is not busy. When a handler call suspends, the pump's task stays with
+that call and its connection (so ``asyncio.current_task()`` and
+``asyncio.timeout`` behave in handlers as in any task), later events of that
+connection queue behind it, and a new pump takes over the others. A handler
+that never suspends costs no task of its own.
+
+Each handler keeps at most ``max_pending`` events (default 10,000) queued per
+connection. Past that it is hopelessly behind on that call: further events of
+that connection are dropped for it (counted in ``bus.dropped(handler)``, with a
+warning on the first and every 10,000th) until it catches up.
 
 ``settled(lane)`` waits until every event sent so far on one lane has been
 handled; ``drain()`` waits for every lane, for shutdown.
