@@ -1,12 +1,26 @@
-"""Suite-wide checks: every test leaves no actor running behind it."""
+"""Suite-wide fixtures: an edge's event log, and the check that no actor is left running."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from actors import directory
+from messages import EdgeEvent
+
+
+@pytest.fixture
+def events(edge: Any) -> list[Any]:
+    """Every event of the test's ``edge`` fixture, in the order its handler got them."""
+    seen: list[Any] = []
+
+    @edge.events.subscribe
+    async def record(event: EdgeEvent) -> None:
+        seen.append(event)
+
+    return seen
 
 
 @pytest.fixture(autouse=True)

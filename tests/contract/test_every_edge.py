@@ -22,7 +22,6 @@ from transport import (
     ConnectionClosedEvent,
     ConnectionOptions,
     ConnectionState,
-    EdgeEvent,
     EdgeTransport,
     MemoryEdge,
     ParticipantJoinedEvent,
@@ -58,17 +57,6 @@ async def edge(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
             yield made
     finally:
         await made.close()
-
-
-@pytest.fixture
-def events(edge: Any) -> list[Any]:
-    seen: list[Any] = []
-
-    @edge.events.subscribe
-    async def record(event: EdgeEvent) -> None:
-        seen.append(event)
-
-    return seen
 
 
 def _of(events: list[Any], kind: type) -> list[Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from transport import EdgeEvent, MemoryEdge, VirtualClock
+from transport import MemoryEdge, VirtualClock
 
 
 @pytest.fixture
@@ -23,13 +23,8 @@ async def edge(clock: VirtualClock) -> AsyncIterator[MemoryEdge]:
 
 
 @pytest.fixture
-def log(edge: MemoryEdge) -> list[Any]:
-    events: list[Any] = []
-
-    @edge.events.subscribe
-    async def record(event: EdgeEvent) -> None:
-        events.append(event)
-
+def log(events: list[Any]) -> list[Any]:
+    """The edge's event log (the suite's ``events`` fixture, by this folder's name)."""
     return events
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 pytest.importorskip("aiortc")
 
-from transport import Connection, EdgeEvent, User
+from transport import Connection, User
 from transport.local import LocalEdge
 
 
@@ -22,14 +21,3 @@ async def edge() -> AsyncIterator[LocalEdge]:
 @pytest.fixture
 async def connection(edge: LocalEdge) -> Connection:
     return await edge.join(User("agent"), await edge.create_call("room"))
-
-
-@pytest.fixture
-def events(edge: LocalEdge) -> list[Any]:
-    seen: list[Any] = []
-
-    @edge.events.subscribe
-    async def record(event: EdgeEvent) -> None:
-        seen.append(event)
-
-    return seen

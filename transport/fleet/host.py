@@ -124,7 +124,8 @@ class Host:
         if connection is None:
             return ConnectionState.CLOSED.value
         connection.actor_ref.tell(decode(message))
-        await connection.settled()  # the directory publisher is an event handler
+        await connection.caught_up()  # its presence shows it; no handler is waited for
+        self._changed(call_id)
         await self.published()
         if connection.state is ConnectionState.CLOSED:
             await connection.close()
@@ -144,7 +145,8 @@ class Host:
     async def _locally(self, call_id: str, message: Any) -> None:
         connection = self.connections[call_id]
         connection.actor_ref.tell(message)  # the local path: no Ray involved
-        await connection.settled()
+        await connection.caught_up()
+        self._changed(call_id)
         await self.published()
 
     async def published(self) -> None:
