@@ -20,11 +20,12 @@ import ray
 
 from messages import Close, Participant, ParticipantJoined, ParticipantLeft, decode
 from transport import Connection, ConnectionState, EdgeEvent, MemoryEdge, User
-from transport.fleet.presence_directory import all_shards, shard_for
+from transport.fleet.presence_directory import all_shards, placement_shard, shard_for
 
 __all__ = ["Host", "PresenceView"]
 
 HEARTBEAT_S = 0.5
+DEFAULT_MAX_SESSIONS = 100
 
 
 class PresenceView(msgspec.Struct, frozen=True):
@@ -38,10 +39,15 @@ class PresenceView(msgspec.Struct, frozen=True):
 
 @ray.remote(num_cpus=0)
 class Host:
-    """One host of the fleet; ``host_id`` names it in the directory."""
+    """One host of the fleet; ``host_id`` names it in the directory.
 
-    def __init__(self, host_id: str) -> None:
+    ``max_sessions`` caps the calls placement may put on this host (the
+    directory enforces it, atomically across every driver).
+    """
+
+    def __init__(self, host_id: str, max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
         self.host_id = host_id
+        self.max_sessions = max_sessions
         self.edge: MemoryEdge | None = None
         self.connections: dict[str, Connection] = {}
         self._beat: asyncio.Task[None] | None = None
@@ -67,7 +73,7 @@ class Host:
     async def _heartbeat_once(self) -> None:
         load = len(self.connections)
         for shard in all_shards():
-            await shard.heartbeat.remote(self.host_id, load, self._me)
+            await shard.heartbeat.remote(self.host_id, load, self._me, self.max_sessions)
 
     async def _heartbeats(self) -> None:
         while True:
@@ -131,6 +137,7 @@ class Host:
             await connection.close()
             self.connections.pop(call_id, None)
             await shard_for(call_id).unregister.remote(call_id)
+            await placement_shard().release.remote(self.host_id)
             await self._heartbeat_once()
         return connection.state.value
 

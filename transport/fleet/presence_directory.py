@@ -22,6 +22,7 @@ __all__ = [
     "PresenceDirectory",
     "all_shards",
     "directory_name",
+    "placement_shard",
     "shard_for",
     "start_directory",
 ]
@@ -46,6 +47,11 @@ def all_shards(shards: int = DIRECTORY_SHARDS) -> list[Any]:
     return [ray.get_actor(directory_name(i), namespace=NAMESPACE) for i in range(shards)]
 
 
+def placement_shard() -> Any:
+    """The shard that reserves seats on hosts for every ``place()`` (shard 0); any process."""
+    return ray.get_actor(directory_name(0), namespace=NAMESPACE)
+
+
 @ray.remote(num_cpus=0)
 class PresenceDirectory:
     """One shard of the directory; its methods run on the shard's own event loop."""
@@ -56,6 +62,8 @@ class PresenceDirectory:
         self.presence: dict[str, bytes] = {}
         self.hosts: dict[str, tuple[float, int]] = {}  # host id -> (last heartbeat, load)
         self.handles: dict[str, Any] = {}  # host id -> the host's actor handle
+        self.limits: dict[str, int] = {}  # host id -> its max_sessions
+        self.seats: dict[str, int] = {}  # host id -> sessions reserved on it (placement shard)
         self.updates = 0
         self._lost: asyncio.Queue[tuple[str, list[str]]] | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -72,6 +80,8 @@ class PresenceDirectory:
                         self.presence.pop(call, None)
                     del self.hosts[host]
                     self.handles.pop(host, None)
+                    self.limits.pop(host, None)
+                    self.seats.pop(host, None)
                     assert self._lost is not None
                     self._lost.put_nowait((host, calls))
 
@@ -80,12 +90,39 @@ class PresenceDirectory:
             self._lost = asyncio.Queue()
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
-    async def heartbeat(self, host: str, load: int, handle: Any = None) -> None:
-        """A host is alive and holds ``load`` connections."""
+    async def heartbeat(
+        self, host: str, load: int, handle: Any = None, max_sessions: int | None = None
+    ) -> None:
+        """A host is alive, holds ``load`` connections and takes at most ``max_sessions``."""
         self._ensure_watching()
         self.hosts[host] = (time.monotonic(), load)
         if handle is not None:
             self.handles[host] = handle
+        if max_sessions is not None:
+            self.limits[host] = max_sessions
+
+    async def reserve(self) -> tuple[str, Any] | None:
+        """Take a seat on the live host with the fewest seats taken and room left.
+
+        Returns (host id, host handle), or ``None`` when every live host is full.
+        The body has no ``await``, so concurrent calls on the shard's loop cannot
+        both take the last seat: a host never holds more than its ``max_sessions``.
+        """
+        open_hosts = [
+            host
+            for host in sorted(self.hosts)
+            if host in self.handles and self.seats.get(host, 0) < self.limits.get(host, 0)
+        ]
+        if not open_hosts:
+            return None
+        host = min(open_hosts, key=lambda h: self.seats.get(h, 0))
+        self.seats[host] = self.seats.get(host, 0) + 1
+        return host, self.handles[host]
+
+    async def release(self, host: str) -> None:
+        """Give back a seat on ``host`` (its call closed, or its opening failed)."""
+        if self.seats.get(host, 0) > 0:
+            self.seats[host] -= 1
 
     async def register(self, call_id: str, host: str, key: str) -> None:
         """``host`` holds the connection ``key`` to ``call_id``."""

@@ -13,11 +13,19 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from messages import EdgeEvent, Message, NotReadyError, encode, strict_decode
+from messages import EdgeActorsError, EdgeEvent, Message, encode, strict_decode
 from transport.fleet.host import PresenceView
-from transport.fleet.presence_directory import all_shards, shard_for
+from transport.fleet.presence_directory import all_shards, placement_shard, shard_for
 
-__all__ = ["CallsLostEvent", "RemoteConnectionRef", "lookup", "next_lost", "place", "presence"]
+__all__ = [
+    "CallsLostEvent",
+    "FleetFullError",
+    "RemoteConnectionRef",
+    "lookup",
+    "next_lost",
+    "place",
+    "presence",
+]
 
 
 class CallsLostEvent(EdgeEvent, frozen=True):
@@ -69,15 +77,32 @@ async def presence(call_id: str) -> PresenceView | None:
 _presence_decoder = msgspec.msgpack.Decoder(PresenceView)
 
 
+class FleetFullError(EdgeActorsError):
+    """``place()`` found no live host with a free session: every host is at ``max_sessions``."""
+
+
 async def place(call_id: str, agent_id: str) -> RemoteConnectionRef:
-    """Open ``call_id`` on the live host with the fewest connections; a ref to it."""
-    loads = await all_shards()[0].loads.remote()
-    if not loads:
-        msg = "no live host in the fleet"
-        raise NotReadyError(msg)
-    host = min(sorted(loads), key=lambda h: loads[h])
-    handle = await all_shards()[0].handle_of.remote(host)
-    key = await handle.open_call.remote(call_id, agent_id)
+    """Open ``call_id`` on the live host with the most room; a ref to it.
+
+    The seat is reserved atomically in the directory before the host opens the
+    call, so concurrent ``place()`` calls from any number of processes never
+    put more than ``max_sessions`` calls on a host. Raises ``FleetFullError``
+    when every live host is full. Runs on the caller's loop, in any process
+    attached to the Ray cluster.
+    """
+    seat = await placement_shard().reserve.remote()
+    if seat is None:
+        msg = (
+            f"cannot place call {call_id!r}: every live host is at its max_sessions; "
+            "close a call or start another Host, then place again"
+        )
+        raise FleetFullError(msg)
+    host, handle = seat
+    try:
+        key = await handle.open_call.remote(call_id, agent_id)
+    except BaseException:
+        await placement_shard().release.remote(host)
+        raise
     return RemoteConnectionRef(call_id, host, key, handle)
 
 

@@ -1,0 +1,52 @@
+"""Placement within limits: three hosts of max_sessions=50 on a local Ray cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from messages import Close  # noqa: E402
+from transport.fleet import FleetFullError, Host, place, start_directory  # noqa: E402
+
+MAX_SESSIONS = 50
+HOSTS = ("place-a", "place-b", "place-c")
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[dict[str, Any]]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="edge-actors")
+    try:
+        start_directory(lost_after=10.0)
+        handles = {name: Host.options(name=name).remote(name, MAX_SESSIONS) for name in HOSTS}
+        ray.get([handle.start.remote(handle) for handle in handles.values()])
+        yield handles
+    finally:
+        ray.shutdown()
+
+
+async def test_concurrent_places_never_exceed_any_hosts_limit(hosts: dict[str, Any]) -> None:
+    outcomes = await asyncio.gather(
+        *(place(f"call-{i}", "agent") for i in range(200)), return_exceptions=True
+    )
+    placed = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(placed) == 150
+    assert len(refused) == 50
+    assert all(isinstance(error, FleetFullError) for error in refused)
+    assert Counter(ref.host for ref in placed) == {name: MAX_SESSIONS for name in HOSTS}
+    loads = await asyncio.gather(*(handle.load.remote() for handle in hosts.values()))
+    assert loads == [MAX_SESSIONS] * len(HOSTS)
+
+    # A call closed from this process frees its seat for the next placement.
+    closed = placed[0]
+    assert await closed.ask(Close(closed.call_id, "closed from the driver")) == "closed"
+    again = await place("call-after-close", "agent")
+    assert again.host == closed.host
+    with pytest.raises(FleetFullError, match="max_sessions"):
+        await place("call-one-too-many", "agent")
