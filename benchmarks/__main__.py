@@ -54,6 +54,7 @@ _COLUMNS = (
     "ask_p50_ms",
     "ask_p99_ms",
     "directory_updates_per_s",
+    "places_per_s",
     "p50_us",
     "p99_us",
     "joins_per_s",

@@ -1,12 +1,15 @@
 """cluster: cross-host tells and asks through Ray, beside the local path, and directory updates.
 
-A local Ray cluster (2 CPUs, no dashboard) with two host processes. Host A
+A local Ray cluster (2 CPUs, no dashboard) with three host processes. Host A
 holds a call; the driver reaches its connection through the directory
 (``lookup``) and a ``RemoteConnectionRef``: ``tell`` throughput (fire and
 forget, then one ask to wait for them all), ``ask`` latency one at a time, and
 the same joins and leaves made on host A's own local path, where nothing
 crosses Ray. ``directory_updates_per_s`` counts presence publications the
 directory took while the host published after every change.
+``places_per_s`` is placement throughput: so many concurrent ``place()`` calls
+from the driver, each reserving a seat in the directory and opening the call on
+one of the three hosts.
 """
 
 from __future__ import annotations
@@ -36,7 +39,13 @@ def available() -> str | None:
 
 def points(quick: bool) -> list[dict[str, Any]]:
     """One point: so many tells, asks and local changes."""
-    return [{"tells": 2_000 if quick else 10_000, "asks": 200 if quick else 1_000}]
+    return [
+        {
+            "tells": 2_000 if quick else 10_000,
+            "asks": 200 if quick else 1_000,
+            "places": 60 if quick else 200,
+        }
+    ]
 
 
 def run(point: dict[str, Any]) -> dict[str, Any]:
@@ -45,17 +54,17 @@ def run(point: dict[str, Any]) -> dict[str, Any]:
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="edge-actors")
     try:
-        return asyncio.run(_run(point["tells"], point["asks"]))
+        return asyncio.run(_run(point["tells"], point["asks"], point["places"]))
     finally:
         ray.shutdown()
 
 
-async def _run(tells: int, asks: int) -> dict[str, Any]:
+async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
     from messages import Participant, ParticipantJoined, ParticipantLeft
     from transport.fleet import Host, lookup, place, start_directory
 
     directory = start_directory()
-    hosts = [Host.options(name=f"bench-{n}").remote(f"bench-{n}") for n in ("a", "b")]
+    hosts = [Host.options(name=f"bench-{n}").remote(f"bench-{n}") for n in ("a", "b", "c")]
     for host in hosts:
         await host.start.remote(host)
     await place("bench-call", "agent")
@@ -85,7 +94,12 @@ async def _run(tells: int, asks: int) -> dict[str, Any]:
     loads = [await host.load.remote() for host in hosts]
     holder = hosts[loads.index(max(loads))]
     local_seconds = await holder.local_tells.remote("bench-call", tells // 2)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(place(f"bench-place-{n}", "agent") for n in range(places)))
+    place_seconds = time.perf_counter() - started
     return {
+        "places_per_s": places / place_seconds,
         "tells_per_s": tells / tell_seconds,
         "local_msgs_per_s": tells / local_seconds,
         **{f"ask_{k}": v for k, v in summary(latencies).items()},
