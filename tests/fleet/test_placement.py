@@ -11,8 +11,15 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from messages import Close  # noqa: E402
-from transport.fleet import FleetFullError, Host, place, start_directory  # noqa: E402
+from transport.fleet import (  # noqa: E402
+    FleetFullError,
+    Host,
+    close,
+    lookup,
+    place,
+    sessions,
+    start_directory,
+)
 
 MAX_SESSIONS = 50
 HOSTS = ("place-a", "place-b", "place-c")
@@ -42,10 +49,14 @@ async def test_concurrent_places_never_exceed_any_hosts_limit(hosts: dict[str, A
     assert Counter(ref.host for ref in placed) == {name: MAX_SESSIONS for name in HOSTS}
     loads = await asyncio.gather(*(handle.load.remote() for handle in hosts.values()))
     assert loads == [MAX_SESSIONS] * len(HOSTS)
+    assert await sessions() == {name: MAX_SESSIONS for name in HOSTS}
 
     # A call closed from this process frees its seat for the next placement.
     closed = placed[0]
-    assert await closed.ask(Close(closed.call_id, "closed from the driver")) == "closed"
+    assert await close(closed.call_id, "closed from the driver") is True
+    assert await lookup(closed.call_id) is None
+    assert (await sessions())[closed.host] == MAX_SESSIONS - 1
+    assert await close(closed.call_id) is False
     again = await place("call-after-close", "agent")
     assert again.host == closed.host
     with pytest.raises(FleetFullError, match="max_sessions"):

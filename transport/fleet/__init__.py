@@ -15,10 +15,12 @@ from transport.fleet.refs import (
     CallsLostEvent,
     FleetFullError,
     RemoteConnectionRef,
+    close,
     lookup,
     next_lost,
     place,
     presence,
+    sessions,
 )
 
 __all__ = [
@@ -28,9 +30,11 @@ __all__ = [
     "Host",
     "PresenceView",
     "RemoteConnectionRef",
+    "close",
     "lookup",
     "next_lost",
     "place",
     "presence",
+    "sessions",
     "start_directory",
 ]

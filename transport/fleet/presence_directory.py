@@ -119,6 +119,10 @@ class PresenceDirectory:
         self.seats[host] = self.seats.get(host, 0) + 1
         return host, self.handles[host]
 
+    async def seats_taken(self) -> dict[str, int]:
+        """Seats taken on each live host (placement shard)."""
+        return {host: self.seats.get(host, 0) for host in sorted(self.hosts)}
+
     async def release(self, host: str) -> None:
         """Give back a seat on ``host`` (its call closed, or its opening failed)."""
         if self.seats.get(host, 0) > 0:

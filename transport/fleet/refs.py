@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from messages import EdgeActorsError, EdgeEvent, Message, encode, strict_decode
+from messages import Close, EdgeActorsError, EdgeEvent, Message, encode, strict_decode
 from transport.fleet.host import PresenceView
 from transport.fleet.presence_directory import all_shards, placement_shard, shard_for
 
@@ -21,10 +21,12 @@ __all__ = [
     "CallsLostEvent",
     "FleetFullError",
     "RemoteConnectionRef",
+    "close",
     "lookup",
     "next_lost",
     "place",
     "presence",
+    "sessions",
 ]
 
 
@@ -104,6 +106,25 @@ async def place(call_id: str, agent_id: str) -> RemoteConnectionRef:
         await placement_shard().release.remote(host)
         raise
     return RemoteConnectionRef(call_id, host, key, handle)
+
+
+async def close(call_id: str, reason: str = "closed by the fleet") -> bool:
+    """Close the connection to ``call_id`` wherever it lives; ``False`` if no live host holds it.
+
+    Awaits until the host has closed it and given its seat back. Runs on the
+    caller's loop, in any process attached to the Ray cluster.
+    """
+    ref = await lookup(call_id)
+    if ref is None:
+        return False
+    await ref.ask(Close(call_id, reason))
+    return True
+
+
+async def sessions() -> dict[str, int]:
+    """Sessions placed on each live host (seats taken within its ``max_sessions``); any process."""
+    seats: dict[str, int] = await placement_shard().seats_taken.remote()
+    return seats
 
 
 async def next_lost() -> CallsLostEvent:
