@@ -11,12 +11,14 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from messages import Participant, ParticipantJoined, ParticipantLeft  # noqa: E402
 from transport.fleet import (  # noqa: E402
     FleetFullError,
     Host,
     close,
     lookup,
     place,
+    presence,
     sessions,
     start_directory,
 )
@@ -61,3 +63,17 @@ async def test_concurrent_places_never_exceed_any_hosts_limit(hosts: dict[str, A
     assert again.host == closed.host
     with pytest.raises(FleetFullError, match="max_sessions"):
         await place("call-one-too-many", "agent")
+
+
+async def test_tells_in_one_loop_turn_arrive_in_the_order_told(hosts: dict[str, Any]) -> None:
+    ref = await lookup("call-after-close")  # the fleet is full: reuse the previous test's call
+    assert ref is not None
+    people = [Participant(None, f"u{n}", f"u{n}__1") for n in range(100)]
+    for person in people:  # one loop turn: one batch, joins before their leaves
+        ref.tell(ParticipantJoined(ref.call_id, person))
+        ref.tell(ParticipantLeft(ref.call_id, person))
+    ref.tell(ParticipantJoined(ref.call_id, people[-1]))
+    await ref.ask(ParticipantJoined(ref.call_id, people[0]))  # handled after the batch
+    view = await presence(ref.call_id)
+    assert view is not None
+    assert set(view.participants) == {people[0].id, people[-1].id}

@@ -124,6 +124,13 @@ class Host:
         if connection is not None:
             connection.actor_ref.tell(decode(message))
 
+    async def deliver_batch(self, batch: list[tuple[str, bytes]]) -> None:
+        """Protocol messages from one sender's loop turn, in the order it told them."""
+        for call_id, message in batch:
+            connection = self.connections.get(call_id)
+            if connection is not None:
+                connection.actor_ref.tell(decode(message))
+
     async def ask(self, call_id: str, message: bytes) -> str:
         """Deliver and wait until handled; returns the connection's state after it."""
         connection = self.connections.get(call_id)

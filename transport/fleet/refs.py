@@ -9,6 +9,7 @@ blocking the loop). Calls from any process attached to the Ray cluster.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, ClassVar
 
 import msgspec
@@ -51,12 +52,43 @@ class RemoteConnectionRef:
         return f"<RemoteConnectionRef {self.key} on {self.host}>"
 
     def tell(self, message: Message) -> None:
-        """Send ``message`` to the connection actor; returns at once."""
-        self._handle.deliver.remote(self.call_id, encode(message))
+        """Send ``message`` to the connection actor; returns at once.
+
+        On a running loop, every tell to one host within one loop turn travels
+        in one Ray call at the end of the turn, in the order told; without a
+        running loop, each tell is its own Ray call.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._handle.deliver.remote(self.call_id, encode(message))
+            return
+        key = (id(loop), self.host)
+        outbox = _outboxes.get(key)
+        if outbox is None:
+            outbox = _outboxes[key] = (self._handle, [])
+            loop.call_soon(_flush, key)
+        outbox[1].append((self.call_id, encode(message)))
 
     def ask(self, message: Message) -> Any:
-        """Send ``message`` and get an awaitable of the connection's state once handled."""
+        """Send ``message`` and get an awaitable of the connection's state once handled.
+
+        Tells to this host still waiting for the end of the loop turn leave
+        first, so the ask is handled after them.
+        """
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing is waiting
+            _flush((id(asyncio.get_running_loop()), self.host))
         return self._handle.ask.remote(self.call_id, encode(message))
+
+
+# (loop id, host id) -> (host handle, tells told in this loop turn, in order)
+_outboxes: dict[tuple[int, str], tuple[Any, list[tuple[str, bytes]]]] = {}
+
+
+def _flush(key: tuple[int, str]) -> None:
+    outbox = _outboxes.pop(key, None)
+    if outbox is not None and outbox[1]:
+        outbox[0].deliver_batch.remote(outbox[1])
 
 
 async def lookup(call_id: str) -> RemoteConnectionRef | None:
