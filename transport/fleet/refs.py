@@ -14,7 +14,15 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from messages import Close, EdgeActorsError, EdgeEvent, Message, encode, strict_decode
+from messages import (
+    Close,
+    EdgeActorsError,
+    EdgeEvent,
+    Message,
+    NotReadyError,
+    encode,
+    strict_decode,
+)
 from transport.fleet.host import PresenceView
 from transport.fleet.presence_directory import all_shards, placement_shard, shard_for
 
@@ -126,6 +134,10 @@ async def place(call_id: str, agent_id: str) -> RemoteConnectionRef:
     """
     seat = await placement_shard().reserve.remote()
     if seat is None:
+        live = await placement_shard().seats_taken.remote()
+        if not live:
+            msg = f"cannot place call {call_id!r}: no live host in the fleet; start a Host first"
+            raise NotReadyError(msg)
         msg = (
             f"cannot place call {call_id!r}: every live host is at its max_sessions; "
             "close a call or start another Host, then place again"
