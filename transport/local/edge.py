@@ -322,8 +322,8 @@ class LocalEdge(EdgeTransport):
 
     def track_arrived(self, track_id: str, track: MediaStreamTrack) -> None:
         """A participant's track ``track_id`` arrived: keep it for subscribers and drain it."""
-        self._tracks[track_id] = track
-        self._drains[track_id] = Drain(self._relay, track)
+        drain = self._drains[track_id] = Drain(self._relay, track)
+        self._tracks[track_id] = drain.source
 
     async def track_gone(self, track_id: str) -> None:
         """A participant's track ended (unpublished, or its session ended): release it."""

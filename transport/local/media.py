@@ -3,7 +3,9 @@
 A remote video track that nobody reads grows memory (~13 MB/s measured here),
 so the edge reads every track it receives through a ``MediaRelay``: one
 unbuffered subscription is drained by a ``Drain`` task, and each subscriber the
-agent asks for gets its own unbuffered subscription. Runs on the edge's loop.
+agent asks for gets its own unbuffered subscription. Stopping the drain ends
+the track for all of them, even if it never carried a frame. Runs on the
+edge's loop.
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 from av import AudioFrame, VideoFrame
+from av.frame import Frame
+from av.packet import Packet
 
 from messages import TrackType
 
-__all__ = ["Drain", "EncoderSafeTrack", "PatternTrack", "ToneTrack", "synthetic_track"]
+__all__ = [
+    "Drain",
+    "EncoderSafeTrack",
+    "EndableTrack",
+    "PatternTrack",
+    "ToneTrack",
+    "synthetic_track",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -99,12 +110,56 @@ def synthetic_track(track_type: TrackType) -> MediaStreamTrack:
     return PatternTrack()
 
 
+class EndableTrack(MediaStreamTrack):
+    """A received track that ends when we stop it, even while a ``recv()`` waits for a frame.
+
+    aiortc's remote track ends only once its decoder has run, so one that never
+    got a packet (the peer left first, or never sent media) would hold its
+    reader, a relay's worker task, forever. ``stop()`` cancels that wait and
+    the reader gets ``MediaStreamError``, as at the end of any track.
+    """
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source = source
+        self._reader: asyncio.Task[object] | None = None
+
+    async def recv(self) -> Frame | Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        self._reader = asyncio.current_task()
+        try:
+            return await self._source.recv()
+        except asyncio.CancelledError:
+            reader = asyncio.current_task()
+            if self.readyState == "live" or reader is None:
+                raise  # cancelled by someone else
+            reader.uncancel()
+            raise MediaStreamError from None
+        finally:
+            self._reader = None
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            super().stop()
+            if self._reader is not None:
+                self._reader.cancel()
+
+
 class Drain:
-    """Reads one relayed subscription of a received track until it ends, so nothing piles up."""
+    """Reads a received track until it ends or ``stop()``, so nothing piles up.
+
+    ``source`` is the track to relay to anyone else who wants its frames (an
+    ``EndableTrack`` over the received one): ``stop()`` ends it, and with it
+    every copy relayed from it.
+    """
 
     def __init__(self, relay: MediaRelay, track: MediaStreamTrack) -> None:
         self.frames = 0
-        self._sink = relay.subscribe(track, buffered=False)
+        self.source = EndableTrack(track)
+        """The received track as the relay reads it: subscribe copies to this one."""
+        self._sink = relay.subscribe(self.source, buffered=False)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -114,8 +169,9 @@ class Drain:
                 self.frames += 1
 
     async def stop(self) -> None:
-        """Stop reading and release the subscription."""
+        """Stop reading, release the subscription and end ``source`` (and its copies)."""
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._sink.stop()
+        self.source.stop()

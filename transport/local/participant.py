@@ -208,11 +208,11 @@ class LocalParticipant:
             logger.warning("%s: cannot receive the agent's tracks: %s", self, exc)
             return
         for transceiver, wanted in added:
-            remote = transceiver.receiver.track
-            self._drains.append(Drain(self._relay, remote))
+            drain = Drain(self._relay, transceiver.receiver.track)
+            self._drains.append(drain)
             waiter = self._received[wanted.track_id]
             if not waiter.done():
-                waiter.set_result(remote)
+                waiter.set_result(drain.source)
 
     async def agent_track(self, track_id: str) -> MediaStreamTrack:
         """The agent's track ``track_id`` as this participant receives it (a new subscription).
