@@ -4,6 +4,7 @@
 ``LocalParticipant`` joins from Python. See ``transport.local.edge``.
 """
 
+from transport.local.custom import CustomEventError
 from transport.local.edge import LocalCall, LocalEdge
 from transport.local.participant import FrameRefusedError, LocalParticipant
 from transport.local.signaling import MAX_FRAME, SignalingError
@@ -11,6 +12,7 @@ from transport.local.tokens import JoinTokens, TokenError
 
 __all__ = [
     "MAX_FRAME",
+    "CustomEventError",
     "FrameRefusedError",
     "JoinTokens",
     "LocalCall",

@@ -38,16 +38,15 @@ from messages import (
 )
 from transport._connection import Connection
 from transport._edge import EdgeTransport
+from transport.local.custom import custom_frame
 from transport.local.guard import HeadGuard
 from transport.local.limits import LocalLimits
 from transport.local.media import Drain, EncoderSafeTrack
 from transport.local.participant import LocalParticipant
 from transport.local.session import Session
 from transport.local.signaling import (
-    MAX_CUSTOM_EVENT,
     MAX_FRAME,
     AgentTrack,
-    Custom,
     ErrorFrame,
     Join,
     Joined,
@@ -266,9 +265,12 @@ class LocalEdge(EdgeTransport):
 
     async def unpublish_track(self, call_id: str, track_id: str) -> None:
         """Stop sending the agent's track ``track_id`` (participants' copies end)."""
-        entry = self._agent_tracks.get(call_id, {}).pop(track_id, None)
+        tracks = self._agent_tracks.get(call_id, {})
+        entry = tracks.pop(track_id, None)
         if entry is not None:
             entry[0].stop()
+        if not tracks:
+            self._agent_tracks.pop(call_id, None)
 
     def agent_track_source(self, call_id: str, track_id: str) -> MediaStreamTrack | None:
         entry = self._agent_tracks.get(call_id, {}).get(track_id)
@@ -281,23 +283,14 @@ class LocalEdge(EdgeTransport):
         """Send ``data`` (a JSON object) to every participant of ``call_id``; how many.
 
         Participants get it as a ``Custom`` frame (``LocalParticipant.custom_event()``;
-        the browser page shows the last one). ``ValueError`` if ``data`` is not a
-        JSON object or is over ``MAX_CUSTOM_EVENT`` bytes as JSON.
+        the browser page shows the last one). ``CustomEventError`` if ``data`` is
+        not a JSON object of at most ``MAX_CUSTOM_EVENT`` bytes. Never waits for
+        a peer: a participant that stops reading is dropped, as for any frame.
         """
-        if not isinstance(data, dict):
-            msg = f"a custom event is a JSON object (a dict), not {type(data).__name__}"
-            raise TypeError(msg)
-        try:
-            size = len(msgspec.json.encode(data))
-        except (TypeError, msgspec.EncodeError) as exc:
-            msg = f"a custom event must be JSON-encodable: {exc}"
-            raise ValueError(msg) from None
-        if size > MAX_CUSTOM_EVENT:
-            msg = f"a custom event is at most {MAX_CUSTOM_EVENT} bytes of JSON, not {size}"
-            raise ValueError(msg)
+        frame = custom_frame(data)
         sessions = self.sessions(call_id)
         for session in sessions:
-            await session.send(Custom(data))
+            await session.send(frame)
         return len(sessions)
 
     def sessions(self, call_id: str) -> tuple[Session, ...]:
