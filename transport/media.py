@@ -1,10 +1,10 @@
 """``MediaEdge``: what an edge that carries media offers, checked by type.
 
 ``LocalEdge`` carries media itself (aiortc): the agent publishes its own tracks
-with ``publish_track`` and reads a participant's with ``add_track_subscriber``.
-Code that needs media (the vision-agents adapter, a host) checks
-``isinstance(edge, MediaEdge)`` instead of guessing with ``getattr``. Called on
-the edge's loop.
+with ``publish_track``, takes them back with ``unpublish_track``, and reads a
+participant's with ``add_track_subscriber``. Code that needs media (the
+vision-agents adapter, a host) checks ``isinstance(edge, MediaEdge)`` instead of
+guessing with ``getattr``. Called on the edge's loop.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ class MediaEdge(Protocol):
         self, call_id: str, track: Any, track_type: TrackType | None = None
     ) -> str:
         """Send the agent's ``track`` (an aiortc ``MediaStreamTrack``) into ``call_id``; its id."""
+        ...
+
+    async def unpublish_track(self, call_id: str, track_id: str) -> None:
+        """Stop sending the agent's track ``track_id`` into ``call_id`` (unknown ids: no-op)."""
         ...
 
     def add_track_subscriber(self, track_id: str) -> Any:

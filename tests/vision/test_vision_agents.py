@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,46 +10,14 @@ import pytest
 pytest.importorskip("vision_agents.core")
 pytest.importorskip("aiortc")
 
+from minimal_agent import ListeningLLM, connection_of, make_agent, no_task_left
 from vision_agents.core import Agent
 from vision_agents.core import User as VisionUser
 from vision_agents.core.edge import events as va_events
-from vision_agents.core.llm.llm import LLMResponseFinal
-from vision_agents.core.llm.realtime import Realtime
 
-from transport import ConnectionOptions, TrackType
+from transport import ConnectionOptions, MemoryEdge, TrackType
 from transport.local import LocalEdge
-from transport.vision import VisionAgentsEdge
-
-
-class ListeningLLM(Realtime):
-    """A speech-to-speech model that only listens: it keeps the audio it is given."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.heard: list[tuple[str, int]] = []  # (participant user id, samples)
-        self.heard_something = asyncio.Event()
-        self.watched: list[str] = []
-
-    async def connect(self) -> None:
-        return None
-
-    async def simple_audio_response(self, pcm: Any, participant: Any) -> None:
-        self.heard.append((getattr(participant, "user_id", ""), len(pcm.samples)))
-        self.heard_something.set()
-
-    async def close(self) -> None:
-        return None
-
-    async def watch_video_track(self, track: Any, shared_forwarder: Any = None) -> None:
-        self.watched.append(track.kind)
-
-    async def stop_watching_video_track(self) -> None:
-        return None
-
-    async def simple_response(  # type: ignore[override]
-        self, text: str, participant: Any = None
-    ) -> AsyncIterator[Any]:
-        yield LLMResponseFinal(original=None, text="Noted.")  # type: ignore[call-arg]
+from transport.vision import EdgeFeatureError, VisionAgentsEdge
 
 
 async def test_a_vision_agents_agent_runs_on_the_local_edge() -> None:
@@ -95,4 +62,31 @@ async def test_a_vision_agents_agent_runs_on_the_local_edge() -> None:
     assert seen["audio"][0].sample_rate == 48_000
     assert llm.heard
     assert {who for who, _ in llm.heard} == {"dana"}
+    await edge.close()
+
+
+async def test_an_agent_runs_on_the_memory_edge_until_the_call_ends() -> None:
+    edge = MemoryEdge()
+    agent = make_agent(edge)
+    ended: list[Any] = []
+
+    @agent.events.subscribe
+    async def on_ended(event: va_events.CallEndedEvent) -> None:
+        ended.append(event.call)
+
+    call = await agent.edge.create_call("memory")
+    person = edge.participant("memory", "dana")
+    await person.join()
+    await person.publish(TrackType.VIDEO)  # no media here: the agent subscribes to nothing
+    before = asyncio.all_tasks()
+    async with asyncio.timeout(20):
+        async with agent.join(call, participant_wait_timeout=20):  # publishes: goes nowhere
+            assert [p.user_id for p in connection_of(agent).participants] == ["dana"]
+            await edge.end_call("memory")
+            await agent.finish()
+        await no_task_left(before)
+    assert agent.closed
+    assert ended == [call]  # the agent's own call object, not the adapter's copy
+    with pytest.raises(EdgeFeatureError, match="MemoryEdge has no custom events"):
+        await VisionAgentsEdge(edge).send_custom_event({"too": "early"})
     await edge.close()
