@@ -215,18 +215,23 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         if self._call is not None:
             msg = "this VisionAgentsEdge has joined a call already: give each agent its own"
             raise NotReadyError(msg)
+        if self._closing:
+            raise NotReadyError(_CLOSED_BEFORE_JOIN)
         self._agent = agent
         self._call = call
         self._own_call = _own_copy(call)
-        self._router.add(
-            self._own_call, self._on_event
-        )  # before joining: the first events come early
+        # Routed before joining: the first events may come while join() runs.
+        self._router.add(self._own_call, self._on_event)
         try:
             connection = await self.edge.join(_user(agent.agent_user), self._own_call, **kwargs)
         except BaseException:
             self._router.remove(self._own_call)
             raise
         self._connection = connection
+        if self._closing:  # the agent closed while we joined: leave nothing behind
+            await connection.close()
+            self._router.remove(self._own_call)
+            raise NotReadyError(_CLOSED_BEFORE_JOIN)
         # Tracks that were published before we joined: start their audio now.
         for track in connection.presence.tracks:
             owner = next((p for p in connection.participants if p.id == track.participant_id), None)
@@ -443,6 +448,8 @@ class _Router:
         if adapter is not None:
             adapter(event)
 
+
+_CLOSED_BEFORE_JOIN = "the agent was closed before it joined the call: create a new agent"
 
 _ROUTERS: weakref.WeakKeyDictionary[EdgeTransport, _Router] = weakref.WeakKeyDictionary()
 

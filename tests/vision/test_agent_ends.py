@@ -128,3 +128,14 @@ def _note_joins(seen: list[str]) -> Callable[[va_events.ParticipantJoinedEvent],
         seen.append(event.participant.user_id)
 
     return on_joined
+
+
+async def test_an_agent_closed_while_it_joins_leaves_no_connection() -> None:
+    async with LocalEdge() as edge:
+        agent = make_agent(edge)
+        call = await agent.edge.create_call("raced")
+        async with asyncio.timeout(LIMIT):
+            # vision-agents' own rule: a join that the agent's close overtakes does not fail.
+            await asyncio.gather(agent.join(call).__aenter__(), agent.close())
+        assert agent.closed
+        assert edge.connections("raced") == ()
