@@ -177,9 +177,14 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
     # -- Component ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the wrapped edge if it has a server (the local edge); the agent calls it."""
+        """Start the wrapped edge's server (the local edge's) if this adapter owns the edge.
+
+        The agent calls it as it joins; ``create_call`` calls it too, as the
+        agent's host calls that first. A shared edge is its host's to start.
+        Idempotent.
+        """
         start = getattr(self.edge, "start", None)
-        if start is not None:
+        if self.owns_edge and start is not None:
             await start()
 
     async def close(self) -> None:
@@ -208,6 +213,8 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         await self.edge.authenticate(_user(user))
 
     async def create_call(self, call_id: str, **kwargs: Any) -> Any:
+        """Get or create the call ``call_id`` on the wrapped edge (started first if owned)."""
+        await self.start()
         return await self.edge.create_call(call_id, **kwargs)
 
     async def join(self, agent: Any, call: Any, **kwargs: Any) -> VisionAgentsConnection:

@@ -15,7 +15,9 @@ import pytest
 pytest.importorskip("vision_agents.core")
 pytest.importorskip("aiortc")
 
-from minimal_agent import connection_of, make_agent, no_task_left
+from minimal_agent import ListeningLLM, PassThrough, connection_of, make_agent, no_task_left
+from vision_agents.core import Agent
+from vision_agents.core import User as VisionUser
 from vision_agents.core.agents.events import AgentJoinedCallEvent
 from vision_agents.core.edge import events as va_events
 
@@ -139,3 +141,21 @@ async def test_an_agent_closed_while_it_joins_leaves_no_connection() -> None:
             await asyncio.gather(agent.join(call).__aenter__(), agent.close())
         assert agent.closed
         assert edge.connections("raced") == ()
+
+
+async def test_an_agent_on_an_edge_of_its_own_starts_it_and_ends_when_it_shuts_down() -> None:
+    before = asyncio.all_tasks()
+    local = LocalEdge()  # not started
+    agent = Agent(
+        edge=VisionAgentsEdge(local),  # owns it
+        llm=ListeningLLM(),
+        agent_user=VisionUser(id="owner"),
+        multi_speaker_filter=PassThrough(),
+    )
+    async with asyncio.timeout(LIMIT):
+        call = await agent.edge.create_call("own")  # starts the edge, as hosts call this first
+        async with agent.join(call, participant_wait_timeout=0):
+            await local.close()
+            await agent.finish()
+        await no_task_left(before)
+    assert agent.closed

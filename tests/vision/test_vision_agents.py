@@ -40,7 +40,6 @@ async def test_a_vision_agents_agent_runs_on_the_local_edge() -> None:
     async def on_joined(event: va_events.ParticipantJoinedEvent) -> None:
         seen["joined"].append(event.participant.user_id)
 
-    await edge.start()
     call = await edge.create_call("va-call")
     person = edge.edge.participant("va-call", "dana")  # type: ignore[attr-defined]
 
