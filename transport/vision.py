@@ -351,7 +351,7 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         self._ending.add_done_callback(_log_failure)
 
     async def _close_agent(self) -> None:
-        """Close the agent now (or wait for the close under way) and return once it is closed."""
+        """Close the agent and return once that close is done (at once if it is closing us)."""
         self._end_agent()
         if self._ending is not None:
             await asyncio.shield(self._ending)
