@@ -1,166 +1,266 @@
-"""The Stream edge, offline: the SDK's own objects, with only Stream's servers stood in for.
+"""The Stream edge end to end through the unmodified getstream SDK, against the emulator.
 
-Each test makes a real getstream ``ConnectionManager`` (the object ``rtc.join``
-returns) and feeds it real protobuf SFU events through ``emit``, the entry
-point the SDK's signaling client uses (it re-emits every SFU event on the
-``ConnectionManager``). The only test double is the connect step: the
-manager is not connected to Stream's servers, which cannot be reached here.
+The agent is a ``StreamEdge`` connection; people are ``SdkParticipant``s, each
+a real SDK ``ConnectionManager`` that joins the emulated call and publishes
+real aiortc audio and video. Every event the agent gets comes from the
+emulated SFU through the SDK; none is injected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 from typing import Any
 
 import pytest
 
-pytest.importorskip("getstream.video.rtc")
-
-from getstream import AsyncStream
-from getstream.video.rtc import join
-from getstream.video.rtc.connection_utils import ConnectionState as SdkState
-from getstream.video.rtc.pb.stream.video.sfu.event import events_pb2
-from getstream.video.rtc.pb.stream.video.sfu.models import models_pb2
-
+from actors.predicates import EmptyFor
+from tests.stream.conftest import AGENT, LIMIT, EventLog, Person
 from transport import (
     CallEndedEvent,
+    ConnectionClosedError,
+    ConnectionClosedEvent,
     ConnectionState,
-    EdgeEvent,
+    ParticipantJoinedEvent,
+    ParticipantLeftEvent,
+    TrackAddedEvent,
+    TrackRemovedEvent,
     TrackType,
     User,
 )
-from transport.stream import (
-    SfuLinkStateEvent,
-    StreamCall,
-    StreamCredentialsError,
-    StreamEdge,
-)
+from transport.stream import SfuLinkStateEvent, StreamCredentialsError, StreamEdge
+from transport.stream.emulator import StreamEmulator
 
-AGENT = User("agent-7")
+PARTICIPANT_ID = re.compile(r"^[^_]+__[0-9a-f-]{36}$")  # user__session, the SDK's uuid4 session
 
 
-def _person(user: str, session: str, *tracks: int) -> Any:
-    return models_pb2.Participant(
-        user_id=user,
-        session_id=session,
-        track_lookup_prefix=f"{user}-{session}",  # unique per session, as the SFU sends it
-        published_tracks=list(tracks),
-    )
+async def _agent_in(edge: StreamEdge, call_id: str) -> Any:
+    await edge.authenticate(AGENT)
+    return await edge.join(AGENT, await edge.create_call(call_id))
 
 
-async def _setup() -> tuple[StreamEdge, Any, Any, list[Any]]:
-    client = AsyncStream(api_key="offline-key", api_secret="offline-secret-" + "x" * 24)
-    managers: list[Any] = []
-
-    async def connect_offline(sdk_call: Any, user_id: str) -> Any:
-        manager = await join(sdk_call, user_id)  # a real ConnectionManager, not connected
-        managers.append(manager)
-        return manager
-
-    edge = StreamEdge(client=client, connect=connect_offline)
-    events: list[Any] = []
-
-    @edge.events.subscribe
-    async def record(event: EdgeEvent) -> None:
-        events.append(event)
-
-    call = StreamCall("room-1", "default", client.video.call("default", "room-1"))
-    connection = await edge.join(AGENT, call)
-    return edge, connection, managers[0], events
-
-
-async def test_sfu_join_publish_unpublish_leave_reach_the_connection() -> None:
-    edge, connection, manager, _ = await _setup()
-    alice = _person("alice", "s1")
-    manager.emit("participant_joined", events_pb2.ParticipantJoined(participant=alice))
-    manager.emit(
-        "track_published",
-        events_pb2.TrackPublished(
-            user_id="alice", session_id="s1", type=models_pb2.TRACK_TYPE_AUDIO, participant=alice
-        ),
-    )
-    manager.emit(
-        "track_published",
-        events_pb2.TrackPublished(
-            user_id="alice",
-            session_id="s1",
-            type=models_pb2.TRACK_TYPE_SCREEN_SHARE,
-            participant=alice,
-        ),
-    )
-    await connection.flush()
-    assert [p.id for p in connection.participants] == ["alice__s1"]
-    assert connection.participants[0].original.session_id == "s1"
-    assert sorted(t.track_type for t in connection.presence.tracks) == [
-        TrackType.AUDIO,
-        TrackType.SCREEN_SHARE,
-    ]
-    manager.emit(
-        "track_unpublished",
-        events_pb2.TrackUnpublished(
-            user_id="alice", session_id="s1", type=models_pb2.TRACK_TYPE_AUDIO, participant=alice
-        ),
-    )
-    manager.emit("participant_left", events_pb2.ParticipantLeft(participant=alice))
-    await connection.flush()
-    assert connection.state is ConnectionState.IDLE
-    await edge.close()
-
-
-async def test_duplicated_and_out_of_order_events_change_nothing_twice() -> None:
-    edge, connection, manager, events = await _setup()
-    bob = _person("bob", "s9")
-    published = events_pb2.TrackPublished(
-        user_id="bob", session_id="s9", type=models_pb2.TRACK_TYPE_VIDEO, participant=bob
-    )
-    manager.emit("track_published", published)  # before the join: bob joins first
-    manager.emit("participant_joined", events_pb2.ParticipantJoined(participant=bob))
-    manager.emit("track_published", published)
-    manager.emit("participant_left", events_pb2.ParticipantLeft(participant=_person("ghost", "x")))
-    await connection.flush()
-    names = [type(e).__name__ for e in events if type(e).__name__ != "ConnectionStateEvent"]
-    assert names == ["ParticipantJoinedEvent", "TrackAddedEvent"]
-    assert [p.id for p in connection.participants] == ["bob__s9"]
-    await edge.close()
-
-
-async def test_a_reconnect_is_rebuilt_from_the_sdk_participant_list() -> None:
-    edge, connection, manager, events = await _setup()
-    stays, goes = _person("stay", "a", 1), _person("go", "b", 2)
-    for person in (stays, goes):
-        manager.emit("participant_joined", events_pb2.ParticipantJoined(participant=person))
-    await connection.flush()
-    state = manager.participants_state
-    for person in (stays, goes):
-        state._add_participant(person)
-    # The SDK reconnects and replaces its list without joined/left events.
-    manager.connection_state = SdkState.RECONNECTING
-    state._remove_participant(goes)
-    arrives = _person("new", "c", 2)
-    state._add_participant(arrives)
-    state._add_participant(_person("stay", "a", 1, 2))  # the one who stayed now also has video
-    manager.connection_state = SdkState.JOINED
-    await connection.flush()
-    assert sorted(p.id for p in connection.participants) == ["new__c", "stay__a"]
-    tracks = sorted((t.participant_id, t.track_type) for t in connection.presence.tracks)
-    assert tracks == [
-        ("new__c", TrackType.VIDEO),
-        ("stay__a", TrackType.AUDIO),
-        ("stay__a", TrackType.VIDEO),
-    ]
-    changes = [(e.old, e.new) for e in events if isinstance(e, SfuLinkStateEvent)]
-    assert changes == [("idle", "reconnecting"), ("reconnecting", "joined")]
-    await edge.close()
-
-
-async def test_call_ended_closes_the_connection() -> None:
-    edge, connection, manager, events = await _setup()
-    manager.emit("call_ended", events_pb2.CallEnded())
-    await edge.events.drain()
+async def test_authenticate_create_call_and_join_through_the_sdk(
+    edge: StreamEdge, emulator: StreamEmulator
+) -> None:
+    connection = await _agent_in(edge, "join")
+    assert connection.state is ConnectionState.WAITING
+    assert connection.participants == ()
+    [session] = await emulator.sessions("join")
+    assert (session.user_id, session.sfu) == (AGENT.id, emulator.sfu_names[0])
     await connection.close()
+    assert await emulator.sessions("join") == []
+
+
+async def test_a_human_joins_and_publishes_audio_and_video(
+    edge: StreamEdge, log: EventLog, person: Person
+) -> None:
+    connection = await _agent_in(edge, "publish")
+    alice = await person("publish", "alice").join()
+    audio = await alice.publish(TrackType.AUDIO)
+    video = await alice.publish(TrackType.VIDEO)
+    await log.until(lambda e: isinstance(e, TrackAddedEvent) and e.track_id == video)
+    await connection.settled()
+    [joined] = log.of(ParticipantJoinedEvent)
+    assert joined.participant.id == alice.id
+    assert PARTICIPANT_ID.match(joined.participant.id)
+    assert joined.participant.user_id == "alice"
+    assert [(e.participant.id, e.track_id, e.track_type) for e in log.of(TrackAddedEvent)] == [
+        (alice.id, audio, TrackType.AUDIO),
+        (alice.id, video, TrackType.VIDEO),
+    ]
+
+
+async def test_a_frame_of_the_humans_video_reaches_the_agent(
+    edge: StreamEdge, person: Person
+) -> None:
+    connection = await _agent_in(edge, "frames")
+    manager = edge.manager(connection)
+    received: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def on_track(track_id: str, kind: str, user: Any) -> None:
+        if kind == "video" and not received.done():
+            received.set_result((manager.subscriber_pc.add_track_subscriber(track_id), user))
+
+    manager.on("track_added", on_track)
+    alice = await person("frames", "alice").join()
+    await alice.publish(TrackType.VIDEO)
+    track, sender = await received
+    frame = await track.recv()
+    assert (frame.width, frame.height) == (320, 240)  # the PatternTrack alice publishes
+    assert sender.user_id == "alice"
+    track.stop()
+
+
+async def test_unpublish_and_leave_give_track_removed_and_participant_left(
+    edge: StreamEdge, log: EventLog, person: Person
+) -> None:
+    connection = await _agent_in(edge, "leave")
+    alice = await person("leave", "alice").join()
+    audio = await alice.publish(TrackType.AUDIO)
+    video = await alice.publish(TrackType.VIDEO)
+    await connection.wait_for(lambda p: len(p.tracks) == 2)
+    alice_id = alice.id
+    await alice.unpublish(audio)
+    await connection.wait_for(lambda p: [t.track_id for t in p.tracks] == [video])
+    await alice.leave()
+    await connection.wait_for(EmptyFor(0))
+    await connection.settled()
+    assert [(e.track_id, e.track_type) for e in log.of(TrackRemovedEvent)] == [
+        (audio, TrackType.AUDIO),
+        (video, TrackType.VIDEO),
+    ]
+    assert [(e.participant.id, e.reason) for e in log.of(ParticipantLeftEvent)] == [
+        (alice_id, "left")
+    ]
+
+
+async def test_wait_for_participant_and_idle_since_follow_the_state_table(
+    edge: StreamEdge, person: Person
+) -> None:
+    connection = await _agent_in(edge, "table")
+    assert (connection.state, connection.idle_since()) == (ConnectionState.WAITING, 0.0)
+    with pytest.raises(asyncio.TimeoutError):
+        await connection.wait_for_participant(timeout=0.05)
+    waiting = asyncio.ensure_future(connection.wait_for_participant(timeout=LIMIT))
+    alice = await person("table", "alice").join()
+    await waiting
+    assert (connection.state, connection.idle_since()) == (ConnectionState.ACTIVE, 0.0)
+    await alice.leave()
+    await connection.wait_for(EmptyFor(0))
+    assert connection.state is ConnectionState.IDLE
+    assert connection.idle_since() > 0.0
+    await person("table", "alice").join()
+    await connection.wait_for_participant(timeout=LIMIT)
+    assert (connection.state, connection.idle_since()) == (ConnectionState.ACTIVE, 0.0)
+
+
+def _link_joined_after(state: str) -> Any:
+    seen: list[str] = []
+
+    def match(event: Any) -> bool:
+        if isinstance(event, SfuLinkStateEvent):
+            seen.append(event.new)
+        return state in seen and seen[-1] == "joined" and isinstance(event, SfuLinkStateEvent)
+
+    return match
+
+
+async def test_a_dropped_websocket_reconnects_with_presence_intact(
+    edge: StreamEdge, emulator: StreamEmulator, log: EventLog, person: Person
+) -> None:
+    connection = await _agent_in(edge, "drop")
+    alice = await person("drop", "alice").join()
+    await alice.publish(TrackType.AUDIO)
+    await connection.wait_for(lambda p: len(p.tracks) == 1)
+    before = connection.presence
+    assert await emulator.drop("drop", AGENT.id) == 1
+    await log.until(_link_joined_after("reconnecting"))
+    bob = await person("drop", "bob").join()  # events flow on the new websocket
+    await connection.wait_for(lambda p: len(p.participants) == 2)
+    await connection.settled()
+    assert connection.presence.participants == (
+        *before.participants,
+        *[p for p in connection.participants if p.id == bob.id],
+    )
+    assert connection.presence.tracks == before.tracks
+    assert [e.participant.id for e in log.of(ParticipantJoinedEvent)] == [alice.id, bob.id]
+    assert log.of(ParticipantLeftEvent) == []
+
+
+async def test_who_came_and_went_while_the_agent_reconnected_is_caught_up(
+    edge: StreamEdge, emulator: StreamEmulator, log: EventLog, person: Person
+) -> None:
+    connection = await _agent_in(edge, "away")
+    alice = await person("away", "alice").join()
+    await connection.wait_for_participant(timeout=LIMIT)
+    alice_id = alice.id
+    hold = emulator.hold_joins(AGENT.id)
+    await emulator.drop("away", AGENT.id)
+    await hold.arrived()  # the SDK is reconnecting: its join waits at the SFU
+    await alice.leave()
+    bob = await person("away", "bob").join()
+    hold.release()
+    await log.until(_link_joined_after("reconnecting"))
+    await connection.wait_for(lambda p: [x.id for x in p.participants] == [bob.id])
+    await connection.settled()
+    assert [e.participant.id for e in log.of(ParticipantJoinedEvent)] == [alice_id, bob.id]
+    assert [(e.participant.id, e.reason) for e in log.of(ParticipantLeftEvent)] == [
+        (alice_id, "left")
+    ]
+
+
+async def test_migration_to_another_sfu_keeps_presence(
+    edge: StreamEdge, emulator: StreamEmulator, log: EventLog, person: Person
+) -> None:
+    connection = await _agent_in(edge, "move")
+    alice = await person("move", "alice").join()
+    await alice.publish(TrackType.AUDIO)
+    await connection.wait_for(lambda p: len(p.tracks) == 1)
+    before = connection.presence
+    target = await emulator.migrate("move")
+    await log.until(_link_joined_after("migrating"))
+    sfus = {s.user_id: s.sfu for s in await emulator.sessions("move")}
+    assert sfus == {AGENT.id: target, "alice": emulator.sfu_names[0]}
+    bob = await person("move", "bob").join()
+    await connection.wait_for(lambda p: len(p.participants) == 2)
+    await connection.settled()
+    assert connection.presence.tracks == before.tracks
+    assert [e.participant.id for e in log.of(ParticipantJoinedEvent)] == [alice.id, bob.id]
+    assert log.of(ParticipantLeftEvent) == []
+
+
+async def test_call_ended_closes_the_connection(
+    edge: StreamEdge, emulator: StreamEmulator, log: EventLog
+) -> None:
+    connection = await _agent_in(edge, "ending")
+    waiting = asyncio.ensure_future(connection.wait_for_participant())
+    await connection.caught_up()
+    await emulator.end_call("ending")
+    await log.until(lambda e: isinstance(e, CallEndedEvent))
+    with pytest.raises(ConnectionClosedError):
+        await waiting
+    await connection.close()  # returns once the closing the call began has finished
     assert connection.state is ConnectionState.CLOSED
-    assert any(isinstance(e, CallEndedEvent) for e in events)
+    assert [e.reason for e in log.of(ConnectionClosedEvent)] == ["call_ended"]
+    with pytest.raises(ConnectionClosedError):
+        await connection.wait_for_participant(timeout=1)
+
+
+async def test_a_wrong_secret_is_refused_with_streams_reason(emulator: StreamEmulator) -> None:
+    edge = StreamEdge(emulator.api_key, "not-the-secret", base_url=emulator.url)
+    with pytest.raises(StreamCredentialsError, match=r"\(401\).*sign it with the API secret"):
+        await edge.authenticate(AGENT)
     await edge.close()
+
+
+async def test_a_wrong_key_is_refused_with_streams_reason(emulator: StreamEmulator) -> None:
+    edge = StreamEdge("no-such-key", emulator.api_secret, base_url=emulator.url)
+    with pytest.raises(StreamCredentialsError, match='api_key "no-such-key" not found'):
+        await edge.create_call("refused")
+    await edge.close()
+
+
+async def test_credentials_refused_at_join_are_a_credentials_error(
+    edge: StreamEdge, emulator: StreamEmulator
+) -> None:
+    await edge.authenticate(AGENT)
+    call = await edge.create_call("revoked")
+    emulator.refuse_credentials("this key was revoked")
+    with pytest.raises(StreamCredentialsError, match="this key was revoked"):
+        await edge.join(AGENT, call)
+    assert edge.connections() == ()
+
+
+async def test_a_slow_coordinator_join_still_joins(
+    edge: StreamEdge, emulator: StreamEmulator
+) -> None:
+    emulator.slow_joins(0.2)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    connection = await _agent_in(edge, "slow")
+    assert loop.time() - started >= 0.2
+    assert connection.state is ConnectionState.WAITING
 
 
 async def test_missing_credentials_are_a_clear_error_from_authenticate(
@@ -181,9 +281,9 @@ async def test_missing_credentials_are_a_clear_error_from_authenticate(
 )
 async def test_live_agent_joins_a_stream_call() -> None:
     edge = StreamEdge()
-    await edge.authenticate(AGENT)
+    await edge.authenticate(User("agent-7"))
     call = await edge.create_call("edge-actors-live-test")
-    connection = await edge.join(AGENT, call)
+    connection = await edge.join(User("agent-7"), call)
     assert connection.state is ConnectionState.WAITING
     await connection.close()
     await edge.close()

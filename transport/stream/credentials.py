@@ -6,13 +6,9 @@ import os
 
 import msgspec
 
-from messages import EdgeActorsError
+from transport.stream.errors import StreamCredentialsError
 
 __all__ = ["StreamCredentials", "StreamCredentialsError", "resolve_credentials"]
-
-
-class StreamCredentialsError(EdgeActorsError, RuntimeError):
-    """Stream's API key or secret is missing or was refused; the text says which and what to do."""
 
 
 class StreamCredentials(msgspec.Struct, frozen=True):

@@ -1,36 +1,52 @@
 """``StreamEdge``: the ``EdgeTransport`` on Stream's edge network (getstream SDK 4.x).
 
 ``authenticate`` upserts the agent's user, ``create_call`` gets or creates the
-call, and ``join`` joins through the SDK's RTC ``ConnectionManager``; one edge
-holds any number of connections, each with its own SDK connection. The SDK's
-SFU events (it re-emits them on the ``ConnectionManager``) become mailbox
-messages through ``SfuPresence``; connection state changes become
-``SfuLinkStateEvent`` on ``edge.events``; after a reconnect or a
-migration the participant list is diffed against what the connection knew,
-because the SDK replaces it without joined or left events. Runs on one loop.
+call, and ``join`` joins through the SDK's RTC ``ConnectionManager``
+(``sdk.EdgeConnectionManager``); one edge holds any number of connections,
+each with its own SDK connection. The SDK re-emits its SFU events on the
+``ConnectionManager``; ``_Link`` turns them into mailbox messages through
+``SfuPresence``, and connection state changes into ``SfuLinkStateEvent``s on
+``edge.events``. Each time the SDK is joined over a new SFU websocket (the
+first join, a reconnect, a migration), the participant list of that
+websocket's ``JoinResponse`` is diffed against what the connection knows:
+the SDK replaces its SFU without joined or left events, and its own
+participant list only grows. The SDK does not act on ``GoAway`` or on an SFU
+error's reconnect strategy; the link runs the SDK's migration or reconnect
+for them. Runs on one loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import msgspec
 
-from messages import Close, EdgeEvent, Message, User, check_call_id
+from messages import Close, EdgeEvent, Message, TrackType, User, check_call_id
 from transport._connection import Connection
 from transport._edge import EdgeTransport
-from transport.stream.credentials import StreamCredentialsError, resolve_credentials
+from transport.stream.credentials import resolve_credentials
+from transport.stream.errors import (
+    StreamCredentialsError,
+    StreamJoinError,
+    StreamRequestError,
+    api_refusal,
+)
 from transport.stream.sfu import SfuPresence
 
 __all__ = ["SfuLinkStateEvent", "StreamCall", "StreamEdge"]
 
 logger = logging.getLogger(__name__)
 
-Connect = Callable[[Any, str], Awaitable[Any]]
-"""Makes and connects the SDK's ``ConnectionManager`` for (SDK call, agent user id)."""
+ALL_TRACK_TYPES = (
+    TrackType.AUDIO,
+    TrackType.VIDEO,
+    TrackType.SCREEN_SHARE,
+    TrackType.SCREEN_SHARE_AUDIO,
+)
 
 
 class SfuLinkStateEvent(EdgeEvent, frozen=True):
@@ -50,14 +66,6 @@ class StreamCall(msgspec.Struct, frozen=True):
     sdk_call: Any
 
 
-async def _sdk_connect(sdk_call: Any, user_id: str) -> Any:
-    from getstream.video.rtc import join
-
-    manager = await join(sdk_call, user_id)
-    await manager.__aenter__()
-    return manager
-
-
 class _Link:
     """One connection's SDK connection and the handlers that feed its actor."""
 
@@ -66,32 +74,47 @@ class _Link:
         self.connection = connection
         self.manager = manager
         self.presence = SfuPresence(connection.call.id, connection.agent_user.id)
+        self._roster_of: Any = None  # the SFU websocket whose roster the actor was last told
+        self._lost_ws: Any = None  # the SFU websocket the SDK was on when it began reconnecting
+        self._tasks: set[asyncio.Task[None]] = set()
         self._handlers: list[tuple[str, Callable[..., None]]] = [
             ("participant_joined", self._joined),
             ("participant_left", self._left),
             ("track_published", self._published),
             ("track_unpublished", self._unpublished),
             ("call_ended", self._call_ended),
+            ("go_away", self._go_away),
+            ("error", self._error),
             ("connection.state_changed", self._state_changed),
         ]
 
     def attach(self) -> None:
         for name, handler in self._handlers:
             self.manager.on(name, handler)
-        state = getattr(self.manager, "participants_state", None)
-        if state is not None:
-            participants = state.get_participants()
-            self._send(self.presence.snapshot(participants, self.connection.presence))
 
     def detach(self) -> None:
         for name, handler in self._handlers:
             with contextlib.suppress(Exception):
                 self.manager.remove_listener(name, handler)
+        for task in self._tasks:
+            task.cancel()
 
     def _send(self, messages: list[Message]) -> None:
         for message in messages:
             with contextlib.suppress(Exception):
                 self.connection.actor_ref.tell(message)
+
+    def sync_roster(self) -> None:
+        """Tell the actor the roster of the SFU websocket the SDK now uses, once per websocket."""
+        ws_client = self.manager.ws_client
+        first = getattr(ws_client, "first_message", None)
+        if ws_client is None or ws_client is self._roster_of or first is None:
+            return
+        if not first.HasField("join_response"):
+            return
+        self._roster_of = ws_client
+        roster = first.join_response.call_state.participants
+        self._send(self.presence.snapshot(roster, self.connection.presence))
 
     def _joined(self, event: Any) -> None:
         self._send(self.presence.joined(event.participant))
@@ -108,13 +131,42 @@ class _Link:
     def _call_ended(self, event: Any) -> None:
         self._send([Close(self.connection.call.id, "call_ended")])
 
+    def _go_away(self, event: Any) -> None:
+        from transport.stream.sdk import MIGRATE
+
+        self._reconnect(MIGRATE, "go_away")
+
+    def _error(self, event: Any) -> None:
+        from transport.stream.sdk import reconnect_strategy
+
+        strategy = reconnect_strategy(int(event.reconnect_strategy))
+        if strategy is not None:
+            self._reconnect(strategy, f"sfu error: {event.error.message}")
+
+    def _reconnect(self, strategy: str, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self.manager.reconnector.reconnect(strategy, reason)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _state_changed(self, change: Any) -> None:
+        from transport.stream.sdk import release_threads
+
         old, new = (_state_name(change.get("old")), _state_name(change.get("new")))
         self.edge.events.send(SfuLinkStateEvent(self.connection.call, old, new))
-        if new == "joined" and old in ("reconnecting", "migrating", "offline"):
-            # The SDK rebuilt its participant list without joined/left events.
-            participants = self.manager.participants_state.get_participants()
-            self._send(self.presence.snapshot(participants, self.connection.presence))
+        ws_client = self.manager.ws_client
+        if new in ("reconnecting", "migrating"):
+            self._lost_ws = ws_client
+            release_threads(ws_client)  # the SDK closes it after moving on
+        elif new == "joined" and old == "reconnecting" and ws_client is self._lost_ws:
+            # The SDK's fast reconnect saw its lost websocket still marked running
+            # (its socket thread had not caught up) and only restarted ICE.
+            from transport.stream.sdk import REJOIN
+
+            self._reconnect(REJOIN, "the fast reconnect kept the lost websocket")
+        elif new == "joined":
+            self.sync_roster()
 
 
 def _who(event: Any) -> Any:
@@ -122,9 +174,7 @@ def _who(event: Any) -> Any:
     participant = getattr(event, "participant", None)
     if participant is not None and participant.session_id:
         return participant
-    return msgspec.structs.replace(
-        _Ids(user_id=event.user_id, session_id=event.session_id), published_tracks=()
-    )
+    return _Ids(user_id=event.user_id, session_id=event.session_id)
 
 
 class _Ids(msgspec.Struct, frozen=True):
@@ -137,13 +187,29 @@ def _state_name(state: Any) -> str:
     return str(getattr(state, "value", state))
 
 
+def _refused(exc: BaseException, doing: str) -> Exception:
+    """Our error for an SDK failure while ``doing`` something."""
+    refusal = api_refusal(exc)
+    if refusal is not None and refusal[0] in (401, 403):
+        status, reason = refusal
+        msg = (
+            f"Stream refused the credentials while {doing} ({status}): {reason}. "
+            "Check STREAM_API_KEY and STREAM_API_SECRET (and the base URL)."
+        )
+        return StreamCredentialsError(msg)
+    if refusal is not None:
+        return StreamRequestError(f"Stream refused {doing} ({refusal[0]}): {refusal[1]}")
+    return StreamRequestError(f"{doing} failed: {exc!r}")
+
+
 class StreamEdge(EdgeTransport):
     """Stream's edge network as an ``EdgeTransport`` (extra ``stream``).
 
     Credentials come from ``api_key``/``api_secret`` or ``STREAM_API_KEY`` /
-    ``STREAM_API_SECRET``; ``client`` may be an ``getstream.AsyncStream`` you
-    already have. ``connect`` replaces the SDK join (tests use it to stand in
-    for Stream's servers).
+    ``STREAM_API_SECRET``; ``base_url`` points the SDK at another API (a
+    ``transport.stream.emulator.StreamEmulator``); ``client`` may be an
+    ``getstream.AsyncStream`` you already have. ``track_types`` are the kinds
+    of tracks the agent receives media of (presence covers every kind).
     """
 
     def __init__(
@@ -151,14 +217,15 @@ class StreamEdge(EdgeTransport):
         api_key: str | None = None,
         api_secret: str | None = None,
         *,
+        base_url: str | None = None,
         client: Any = None,
-        connect: Connect | None = None,
+        track_types: Iterable[TrackType] = ALL_TRACK_TYPES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._client = client
-        self._api_key, self._api_secret = api_key, api_secret
-        self._connect = connect if connect is not None else _sdk_connect
+        self._api_key, self._api_secret, self._base_url = api_key, api_secret, base_url
+        self._track_types = tuple(int(kind) for kind in track_types)
         self._links: dict[str, _Link] = {}
         self.agent_user: User | None = None
 
@@ -170,9 +237,10 @@ class StreamEdge(EdgeTransport):
             from getstream import AsyncStream
 
             credentials = resolve_credentials(self._api_key, self._api_secret)
+            extra = {} if self._base_url is None else {"base_url": self._base_url}
             try:
                 self._client = AsyncStream(
-                    api_key=credentials.api_key, api_secret=credentials.api_secret
+                    api_key=credentials.api_key, api_secret=credentials.api_secret, **extra
                 )
             except ValueError as exc:
                 raise StreamCredentialsError(f"Stream refused the credentials: {exc}") from None
@@ -182,44 +250,53 @@ class StreamEdge(EdgeTransport):
         """Create or update the agent's user; a refused key raises ``StreamCredentialsError``."""
         from getstream.models import UserRequest
 
+        request = UserRequest(
+            id=user.id, name=user.name or None, image=user.image, custom=user.custom
+        )
+        client = self.client
         try:
-            await self.client.upsert_users(
-                UserRequest(
-                    id=user.id, name=user.name or None, image=user.image, custom=user.custom
-                )
-            )
-        except StreamCredentialsError:
-            raise
+            await client.upsert_users(request)
         except Exception as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", None) or getattr(
-                exc, "status_code", None
-            )
-            if status in (401, 403):
-                msg = (
-                    f"Stream refused the API key or secret ({status}); check STREAM_API_KEY/SECRET"
-                )
-                raise StreamCredentialsError(msg) from None
-            raise
+            raise _refused(exc, "authenticating the agent's user") from None
         self.agent_user = user
 
     async def create_call(
         self, call_id: str, call_type: str = "default", **kwargs: Any
     ) -> StreamCall:
         """Get or create the call; ``kwargs`` go to the SDK's ``get_or_create``."""
-        check_call_id(call_id)
-        sdk_call = self.client.video.call(call_type, call_id)
         from getstream.models import CallRequest
 
+        check_call_id(call_id)
+        sdk_call = self.client.video.call(call_type, call_id)
         created_by = self.agent_user.id if self.agent_user else None
-        await sdk_call.get_or_create(data=CallRequest(created_by_id=created_by), **kwargs)
+        try:
+            await sdk_call.get_or_create(data=CallRequest(created_by_id=created_by), **kwargs)
+        except Exception as exc:
+            raise _refused(exc, f"creating call {call_type}:{call_id}") from None
         return StreamCall(call_id, call_type, sdk_call)
 
     async def on_join(self, connection: Connection, **kwargs: Any) -> None:
+        from transport.stream.sdk import EdgeConnectionManager
+
         sdk_call = getattr(connection.call, "sdk_call", connection.call)
-        manager = await self._connect(sdk_call, connection.agent_user.id)
+        manager = EdgeConnectionManager(sdk_call, connection.agent_user.id, self._track_types)
         link = _Link(self, connection, manager)
-        self._links[connection.key] = link
         link.attach()
+        try:
+            await manager.open()
+        except BaseException as exc:
+            link.detach()
+            with contextlib.suppress(Exception):
+                await manager.close()
+            if not isinstance(exc, Exception):
+                raise
+            error = _refused(exc, f"joining call {connection.call.id}")
+            if isinstance(error, StreamCredentialsError):
+                raise error from None
+            msg = f"could not join call {connection.call.id} through Stream: {exc}"
+            raise StreamJoinError(msg) from exc
+        self._links[connection.key] = link
+        link.sync_roster()
         await connection.caught_up()
 
     async def on_release(self, connection: Connection) -> None:
@@ -227,12 +304,10 @@ class StreamEdge(EdgeTransport):
         if link is None:
             return
         link.detach()
-        leave = getattr(link.manager, "leave", None)
-        if leave is not None:
-            try:
-                await leave()
-            except Exception:
-                logger.exception("leaving %s did not finish cleanly", connection.key)
+        try:
+            await link.manager.close()
+        except Exception:
+            logger.exception("leaving %s did not finish cleanly", connection.key)
 
     def manager(self, connection: Connection) -> Any:
         """The SDK ``ConnectionManager`` behind ``connection`` (for media: tracks, audio)."""

@@ -8,7 +8,9 @@ connection actor is the only owner, and its rule table makes a repeated or
 out-of-order message harmless (a second join, a leave of someone unknown, a
 known track added again are ignored), so a snapshot diffed against the
 presence last published is exact even while earlier messages are still queued.
-Participant ids are ``f"{user_id}__{session_id}"``; a track is
+Someone missing from a new list has left (reason ``left``: the SFU gave them
+its own reconnect deadline before dropping them from the call). Participant
+ids are ``f"{user_id}__{session_id}"``; a track is
 ``f"{participant_id}:{track_type}"`` (the SFU allows one per type).
 """
 
@@ -110,7 +112,7 @@ class SfuPresence:
             if known.id not in current:
                 for kind in sorted(published[known.id]):
                     out.append(TrackRemoved(self.call_id, known, track_id(known.id, kind), kind))
-                out.append(ParticipantLeft(self.call_id, known, "dropped"))
+                out.append(ParticipantLeft(self.call_id, known, "left"))
         for pid, sfu_participant in current.items():
             if pid not in published:
                 out.extend(self.joined(sfu_participant))

@@ -1,0 +1,92 @@
+"""Fixtures of the Stream edge's tests: the emulator, an edge on it, and an event log to await.
+
+Everything runs through the unmodified getstream SDK against
+``transport.stream.emulator.StreamEmulator`` on 127.0.0.1; nothing reaches
+Stream's servers (the live test, marked ``live``, is the exception).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+pytest.importorskip("getstream.video.rtc")
+
+from transport import EdgeEvent, User
+from transport.stream import StreamEdge
+from transport.stream.emulator import SdkParticipant, StreamEmulator
+
+LIMIT = 10.0
+"""Seconds any one test may take before it fails (none needs more than a few)."""
+
+AGENT = User("agent-7", name="Agent Seven")
+
+
+class EventLog:
+    """Every event of an edge, in order, and a way to wait for one that matches."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self._changed = asyncio.Condition()
+
+    async def record(self, event: EdgeEvent) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def of(self, kind: type) -> list[Any]:
+        """The events of type ``kind``, in order."""
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def until(self, match: Callable[[Any], bool]) -> Any:
+        """The first event that ``match`` accepts, once there is one."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: any(match(e) for e in self.events))
+            return next(e for e in self.events if match(e))
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[StreamEmulator]:
+    async with asyncio.timeout(LIMIT), StreamEmulator() as running:
+        yield running
+
+
+@pytest.fixture
+async def edge(emulator: StreamEmulator) -> AsyncIterator[StreamEdge]:
+    made = StreamEdge(emulator.api_key, emulator.api_secret, base_url=emulator.url)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+@pytest.fixture
+def log(edge: StreamEdge) -> EventLog:
+    recorded = EventLog()
+
+    @edge.events.subscribe
+    async def record(event: EdgeEvent) -> None:
+        await recorded.record(event)
+
+    return recorded
+
+
+Person = Callable[[str, str], SdkParticipant]
+
+
+@pytest.fixture
+async def person(emulator: StreamEmulator) -> AsyncIterator[Person]:
+    """Makes a human participant: a real SDK client of the emulator (gone when the test ends)."""
+    made: list[SdkParticipant] = []
+
+    def make(call_id: str, user_id: str) -> SdkParticipant:
+        participant = SdkParticipant(emulator.client(), call_id, user_id)
+        made.append(participant)
+        return participant
+
+    yield make
+    for participant in made:
+        await participant.leave()
