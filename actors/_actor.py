@@ -490,6 +490,8 @@ class AsyncioActor(pykka.Actor):
     # -- the turn: everything below runs on the actor's loop ---------------------
 
     def _begin(self) -> None:
+        if self._stop_flag._set:
+            return  # stopped before it began: the loop ended under it
         try:
             on_start: Callable[[], Any] = self.on_start  # may be `async def`
             result = on_start()
@@ -712,9 +714,11 @@ class AsyncioActor(pykka.Actor):
         ``Exception``s); the caller of the ask gets ``ActorDeadError``; every
         other ``AsyncioActor`` (on any loop) and every actor in pykka's registry
         is asked to stop, so none is left alive and deaf. Returns whether the
-        exception must go on up: ``KeyboardInterrupt`` and ``SystemExit`` do,
-        after the actors are stopped, so Ctrl-C and ``sys.exit()`` still end the
-        program; any other is not raised into the loop.
+        exception must go on up: ``KeyboardInterrupt`` and ``SystemExit`` do, so
+        Ctrl-C and ``sys.exit()`` still end the program. They end this loop too,
+        so its actors are stopped at once, before it goes on up (queued mail is
+        refused, an ``async`` ``on_stop`` cannot run); any other exception is not
+        raised into the loop.
         """
         error = sys.exc_info()[1]
         logger.debug("%r in %s. Stopping all actors.", error, self)
@@ -722,10 +726,38 @@ class AsyncioActor(pykka.Actor):
             dead = ActorDeadError(f"{self} stopped: its handler raised {error!r}")
             with contextlib.suppress(queue.Full):
                 reply_to.set_exception((ActorDeadError, dead, None))
-        if not self._stop_flag._set:
+        ends_loop = isinstance(error, (KeyboardInterrupt, SystemExit))
+        if ends_loop:
+            self._stop_now()
+            for actor in directory.actors():
+                if actor.actor_loop is self.actor_loop:
+                    actor._stop_now()
+        elif not self._stop_flag._set:
             self._begin_stop(None)
         _stop_every_actor()
-        return isinstance(error, (KeyboardInterrupt, SystemExit))
+        return ends_loop
+
+    def _stop_now(self) -> None:
+        """Stop at once, skipping queued mail: this actor's loop is about to end.
+
+        Runs ``on_stop`` unless the actor already stopped (an ``async`` one is
+        closed unrun: nothing would drive it), cancels a handler in progress and
+        answers every queued ask with ``ActorDeadError``.
+        """
+        if self._busy is not None:
+            self._busy.cancel()  # its ask is answered if the loop ever runs again
+        if not self._stop_flag._set:
+            self._finish_stop()
+            try:
+                on_stop: Callable[[], Any] = self.on_stop
+                result = on_stop()
+            except Exception:
+                self._handle_failure(*sys.exc_info())
+            else:
+                if type(result) is CoroutineType:
+                    result.close()
+                    logger.warning("%s: async on_stop not run, the event loop is ending", self)
+        self._teardown()
 
     def _begin_stop(self, reply_to: pykka.Future[Any] | None) -> None:
         self._finish_stop()

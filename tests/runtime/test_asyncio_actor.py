@@ -326,3 +326,44 @@ def test_an_actor_can_be_made_off_any_loop_but_not_started_there() -> None:
         unstarted.actor_ref.tell("hello")
     with pytest.raises(actors.NoEventLoopError, match=r"Recorder\.start\(\) needs a running"):
         Recorder.start()
+
+
+class Exiting(Doomed):
+    """Raises the exception it is told (``SystemExit``, ``KeyboardInterrupt``)."""
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, BaseException):
+            raise message
+        return message
+
+
+@pytest.mark.parametrize("error", [SystemExit(3), KeyboardInterrupt()], ids=type)
+def test_an_exit_in_a_handler_ends_the_loop_with_no_actor_left_alive_and_deaf(
+    error: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    stopped: list[str] = []
+    started: dict[str, Any] = {}
+    loop = asyncio.new_event_loop()
+
+    async def main() -> None:
+        started["bystander"] = bystander = Bystander.start(stopped)
+        assert await actors.ask(bystander, "ready") == "ready"
+        Exiting.start(stopped).tell(error)
+        started["queued"] = actors.ask(bystander, "never handled")  # behind the exit
+        await asyncio.Event().wait()  # the exit ends the loop first
+
+    task = loop.create_task(main())
+    try:
+        with pytest.raises(type(error)):
+            loop.run_until_complete(task)
+        # The loop has ended: nothing runs on it any more, and nothing says otherwise.
+        assert sorted(stopped) == ["bystander", "doomed"]
+        assert not started["bystander"].is_alive()
+        assert actors.directory.get_all() == []
+        with pytest.raises(pykka.ActorDeadError):
+            started["queued"].get(timeout=0)
+    finally:
+        task.cancel()
+        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+        loop.close()
+    assert "Exception in callback" not in caplog.text
