@@ -272,7 +272,10 @@ class Connection:
         except Exception:
             logger.exception("closing %s did not finish cleanly", self.key)
         finally:
-            await self.edge.events.settled(self.key, timeout=self.edge.handler_grace)
+            try:
+                await self.edge.events.settled(self.key, timeout=self.edge.handler_grace)
+            finally:
+                self.edge.release_done(self)
 
 
 _CLOSED: Any = object()  # stands for a finished close, instead of keeping its task

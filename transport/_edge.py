@@ -85,6 +85,7 @@ class EdgeTransport(abc.ABC):
         self.options = options if options is not None else ConnectionOptions()
         """Default policies of the connections this edge makes; ``join()`` can override."""
         self._by_call: dict[str, list[Connection]] = {}  # usually one connection per call
+        self._releasing: set[Connection] = set()  # detached, their close still running
         self._keys = itertools.count(1)
 
     @abc.abstractmethod
@@ -181,10 +182,13 @@ class EdgeTransport(abc.ABC):
     async def close(self) -> None:
         """Close every connection, shut the edge down, then let the handlers finish.
 
+        Closes that began elsewhere (an idle timeout, the call's end) are
+        waited for too, so nothing of a connection outlives the edge.
+
         Handlers get ``handler_grace`` seconds to handle what is queued for
         them; deliveries still running then are cancelled (and logged).
         """
-        connections = self.connections()
+        connections = (*self.connections(), *self._releasing)  # closes already under way too
         for start in range(0, len(connections), _CLOSE_BATCH):
             batch = connections[start : start + _CLOSE_BATCH]
             await asyncio.gather(*(connection.close() for connection in batch))
@@ -207,7 +211,7 @@ class EdgeTransport(abc.ABC):
     #
     # An edge subclasses EdgeTransport and overrides these hooks; everything else
     # (join, deliver, close, the connections) is shared. They run on the edge's
-    # loop. A Connection calls on_release, on_evict and detach; join() and close()
+    # loop. A Connection calls on_release, on_evict, detach and release_done; join() and close()
     # call on_join and on_shutdown.
 
     async def on_join(self, connection: Connection, **kwargs: Any) -> None:  # noqa: B027
@@ -237,6 +241,11 @@ class EdgeTransport(abc.ABC):
             members.remove(connection)
             if not members:
                 del self._by_call[connection.call.id]
+        self._releasing.add(connection)
+
+    def release_done(self, connection: Connection) -> None:
+        """``connection`` has closed and released everything (called by ``Connection`` once)."""
+        self._releasing.discard(connection)
 
 
 def _agent_user(agent: Any) -> User:

@@ -6,6 +6,10 @@ while the agent's event log and the call's presence print live. The agent
 closes the connection once the call has been idle for 5 seconds (its
 ``idle_timeout``) and the program exits 0, all within a minute.
 ``--browser`` prints a join URL for a person instead and waits for them.
+``--stream-local`` runs the same script on ``StreamEdge`` against the local
+Stream emulator (``transport.stream.emulator``, not Stream's service): the
+people are getstream SDK clients, so the third one leaves instead of vanishing
+and the second shares video, not a screen (the SDK publishes audio and video).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -27,10 +31,11 @@ from transport import (
     ConnectionOptions,
     ConnectionState,
     EdgeEvent,
+    EdgeTransport,
     TrackType,
     User,
 )
-from transport.local import LocalEdge
+from transport.local import LocalEdge, LocalParticipant
 
 __all__ = ["main"]
 
@@ -81,62 +86,136 @@ class _View:
         return outer
 
 
-async def _script(edge: LocalEdge) -> None:
+class _Person(Protocol):
+    """A person in the demo's call: a ``LocalParticipant`` or an emulated Stream client."""
+
+    async def publish(self, track_type: TrackType) -> str: ...
+    async def unpublish(self, track: str) -> None: ...
+    async def leave(self) -> None: ...
+
+
+class _Cast(Protocol):
+    """How people come into the demo's call and how the last one goes."""
+
+    second_track: TrackType
+    """What the second person publishes beside audio (and later takes down)."""
+
+    async def enter(self, user_id: str) -> _Person: ...
+    async def vanish(self, person: _Person) -> None: ...
+
+
+class _LocalCast:
+    """People on the ``LocalEdge``: real aiortc peers; one vanishes without a goodbye."""
+
+    second_track = TrackType.SCREEN_SHARE
+
+    def __init__(self, edge: LocalEdge) -> None:
+        self.edge = edge
+
+    async def enter(self, user_id: str) -> _Person:
+        person = self.edge.participant("demo", user_id)
+        await person.join()
+        return person
+
+    async def vanish(self, person: _Person) -> None:
+        assert isinstance(person, LocalParticipant)
+        await person.drop()  # gone without saying goodbye
+
+
+class _StreamCast:
+    """People on the Stream emulator: real getstream SDK clients publishing audio and video."""
+
+    second_track = TrackType.VIDEO
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def enter(self, user_id: str) -> _Person:
+        from transport.stream.emulator import SdkParticipant
+
+        return await SdkParticipant(self.client, "demo", user_id).join()
+
+    async def vanish(self, person: _Person) -> None:
+        await person.leave()
+
+
+async def _script(cast: _Cast) -> None:
     """Three participants join, publish, unpublish and leave."""
-    alice = edge.participant("demo", "alice")
-    bob = edge.participant("demo", "bob")
-    carol = edge.participant("demo", "carol")
-    await alice.join()
+    alice = await cast.enter("alice")
     await alice.publish(TrackType.AUDIO)
     await alice.publish(TrackType.VIDEO)
     await asyncio.sleep(0.6)  # pacing for a person watching, not waiting for state
-    await bob.join()
+    bob = await cast.enter("bob")
     await bob.publish(TrackType.AUDIO)
-    screen = await bob.publish(TrackType.SCREEN_SHARE)
+    shared = await bob.publish(cast.second_track)
     await asyncio.sleep(0.6)
-    await carol.join()
+    carol = await cast.enter("carol")
     await carol.publish(TrackType.VIDEO)
     await asyncio.sleep(0.6)
-    await bob.unpublish(screen)
+    await bob.unpublish(shared)
     await asyncio.sleep(0.6)
     await alice.leave()
-    await carol.drop()  # vanishes without saying goodbye
+    await cast.vanish(carol)
     await asyncio.sleep(0.6)
     await bob.leave()
 
 
-async def run(browser: bool, console: Console) -> int:
+async def run(browser: bool, console: Console, stream_local: bool = False) -> int:
     """Run the demo; returns the exit status."""
     options = ConnectionOptions(idle_timeout=IDLE_TIMEOUT)
-    async with LocalEdge(options=options) as edge:
-        await edge.authenticate(AGENT)
-        call = await edge.create_call("demo")
-        connection = await edge.join(AGENT, call)
-        view = _View(connection, time.monotonic())
+    if not stream_local:
+        async with LocalEdge(options=options) as edge:
+            await _serve(edge, None if browser else _LocalCast(edge), console)
+        return 0
+    from transport.stream import StreamEdge
+    from transport.stream.emulator import StreamEmulator
 
-        @edge.events.subscribe
-        async def log(event: EdgeEvent) -> None:
-            view.add(_describe(event))
-
-        if browser:
-            url = edge.join_url("demo", "guest")
-            console.print("Open this in a browser to join the call (the link admits one join):")
-            print(url, flush=True)  # plain: a wrapped URL would not paste
-            console.print(f"The agent closes the call {IDLE_TIMEOUT:.0f} s after everyone left.")
-        with Live(view.render(), console=console, refresh_per_second=8) as live:
-            script = None if browser else asyncio.ensure_future(_script(edge))
-            closed = asyncio.ensure_future(_until_closed(connection))
-            while not closed.done():
-                live.update(view.render())
-                await asyncio.wait({closed}, timeout=0.125)
-            live.update(view.render())
-            if script is not None:
-                await script
-        console.print(
-            f"Everyone left; after {IDLE_TIMEOUT:.0f} s idle the agent closed the connection "
-            f"({len(view.log)} events in {time.monotonic() - view.started:.1f} s)."
+    console.print(
+        "[bold]Stream emulator[/bold] on 127.0.0.1: the getstream SDK against a local "
+        "coordinator and SFU written here, not Stream's service."
+    )
+    async with StreamEmulator() as emulator:
+        client = emulator.client()
+        stream = StreamEdge(
+            emulator.api_key, emulator.api_secret, base_url=emulator.url, options=options
         )
+        try:
+            async with stream:
+                await _serve(stream, _StreamCast(client), console)
+        finally:
+            await client.aclose()
     return 0
+
+
+async def _serve(edge: EdgeTransport, cast: _Cast | None, console: Console) -> None:
+    """The agent joins call ``demo`` on ``edge``; ``cast`` plays the script (``None``: browser)."""
+    await edge.authenticate(AGENT)
+    call = await edge.create_call("demo")
+    connection = await edge.join(AGENT, call)
+    view = _View(connection, time.monotonic())
+
+    @edge.events.subscribe
+    async def log(event: EdgeEvent) -> None:
+        view.add(_describe(event))
+
+    if cast is None and isinstance(edge, LocalEdge):
+        url = edge.join_url("demo", "guest")
+        console.print("Open this in a browser to join the call (the link admits one join):")
+        print(url, flush=True)  # plain: a wrapped URL would not paste
+        console.print(f"The agent closes the call {IDLE_TIMEOUT:.0f} s after everyone left.")
+    with Live(view.render(), console=console, refresh_per_second=8) as live:
+        script = None if cast is None else asyncio.ensure_future(_script(cast))
+        closed = asyncio.ensure_future(_until_closed(connection))
+        while not closed.done():
+            live.update(view.render())
+            await asyncio.wait({closed}, timeout=0.125)
+        live.update(view.render())
+        if script is not None:
+            await script
+    console.print(
+        f"Everyone left; after {IDLE_TIMEOUT:.0f} s idle the agent closed the connection "
+        f"({len(view.log)} events in {time.monotonic() - view.started:.1f} s)."
+    )
 
 
 async def _until_closed(connection: Connection) -> None:
@@ -153,11 +232,17 @@ async def _until_closed(connection: Connection) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m transport.demo``."""
     parser = argparse.ArgumentParser(prog="python -m transport.demo", description=__doc__)
-    parser.add_argument("--browser", action="store_true", help="wait for a person in a browser")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--browser", action="store_true", help="wait for a person in a browser")
+    where.add_argument(
+        "--stream-local",
+        action="store_true",
+        help="run on StreamEdge against the local Stream emulator (not Stream's service)",
+    )
     args = parser.parse_args(argv)
     console = Console()
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(run(args.browser, console))
+        return asyncio.run(run(args.browser, console, stream_local=args.stream_local))
     return 130
 
 

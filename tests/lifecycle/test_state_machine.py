@@ -150,3 +150,36 @@ async def test_ending_a_memory_call_closes_its_connections_as_call_ended() -> No
     assert ended == ["ended"]
     assert edge.connections("ended") == ()
     await edge.close()
+
+
+async def test_closing_the_edge_waits_for_a_close_the_call_began() -> None:
+    import asyncio
+
+    from messages import Close
+    from transport import Connection
+
+    class SlowRelease(MemoryEdge):
+        """Releasing a connection takes until the test lets it go (as an SDK's leave may)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.releasing = asyncio.Event()
+            self.let_go = asyncio.Event()
+            self.released: list[str] = []
+
+        async def on_release(self, connection: Connection) -> None:
+            self.releasing.set()
+            await self.let_go.wait()
+            await super().on_release(connection)
+            self.released.append(connection.key)
+
+    edge = SlowRelease()
+    connection = await edge.join(User("agent"), await edge.create_call("ending"))
+    edge.deliver(Close("ending", "call_ended"))  # the actor begins the close on its own
+    await edge.releasing.wait()
+    closing = asyncio.ensure_future(edge.close())
+    done, _ = await asyncio.wait({closing}, timeout=0.05)
+    assert not done, "edge.close() returned while a connection was still releasing"
+    edge.let_go.set()
+    await closing
+    assert edge.released == [connection.key]

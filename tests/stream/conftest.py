@@ -20,7 +20,7 @@ from transport.stream import StreamEdge
 from transport.stream.emulator import SdkParticipant, StreamEmulator
 
 LIMIT = 10.0
-"""Seconds any one test may take before it fails (none needs more than a few)."""
+"""Seconds a wait in these tests may take (none needs more than a few)."""
 
 AGENT = User("agent-7", name="Agent Seven")
 
@@ -43,14 +43,14 @@ class EventLog:
 
     async def until(self, match: Callable[[Any], bool]) -> Any:
         """The first event that ``match`` accepts, once there is one."""
-        async with self._changed:
+        async with asyncio.timeout(LIMIT), self._changed:
             await self._changed.wait_for(lambda: any(match(e) for e in self.events))
             return next(e for e in self.events if match(e))
 
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[StreamEmulator]:
-    async with asyncio.timeout(LIMIT), StreamEmulator() as running:
+    async with StreamEmulator() as running:
         yield running
 
 
@@ -81,12 +81,14 @@ Person = Callable[[str, str], SdkParticipant]
 async def person(emulator: StreamEmulator) -> AsyncIterator[Person]:
     """Makes a human participant: a real SDK client of the emulator (gone when the test ends)."""
     made: list[SdkParticipant] = []
+    client = emulator.client()
 
     def make(call_id: str, user_id: str) -> SdkParticipant:
-        participant = SdkParticipant(emulator.client(), call_id, user_id)
+        participant = SdkParticipant(client, call_id, user_id)
         made.append(participant)
         return participant
 
     yield make
     for participant in made:
         await participant.leave()
+    await client.aclose()

@@ -227,6 +227,9 @@ async def test_call_ended_closes_the_connection(
         await connection.wait_for_participant(timeout=1)
 
 
+@pytest.mark.filterwarnings(
+    "ignore::jwt.warnings.InsecureKeyLengthWarning"
+)  # a short one, on purpose
 async def test_a_wrong_secret_is_refused_with_streams_reason(emulator: StreamEmulator) -> None:
     edge = StreamEdge(emulator.api_key, "not-the-secret", base_url=emulator.url)
     with pytest.raises(StreamCredentialsError, match=r"\(401\).*sign it with the API secret"):

@@ -224,6 +224,7 @@ class StreamEdge(EdgeTransport):
     ) -> None:
         super().__init__(**kwargs)
         self._client = client
+        self._owns_client = client is None  # one it makes, it closes
         self._api_key, self._api_secret, self._base_url = api_key, api_secret, base_url
         self._track_types = tuple(int(kind) for kind in track_types)
         self._links: dict[str, _Link] = {}
@@ -308,6 +309,14 @@ class StreamEdge(EdgeTransport):
             await link.manager.close()
         except Exception:
             logger.exception("leaving %s did not finish cleanly", connection.key)
+
+    async def on_shutdown(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._owns_client:
+            try:
+                await client.aclose()
+            except Exception:
+                logger.exception("closing the SDK's HTTP client did not finish cleanly")
 
     def manager(self, connection: Connection) -> Any:
         """The SDK ``ConnectionManager`` behind ``connection`` (for media: tracks, audio)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import warnings
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +51,15 @@ MIGRATE: str = ReconnectionStrategy.MIGRATE
 """The SDK's strategy that moves a connection to the SFU the coordinator names now."""
 REJOIN: str = ReconnectionStrategy.REJOIN
 """The SDK's strategy that joins again through the coordinator, with new peer connections."""
+
+# The SDK's watch_call decodes the watch endpoint's reply (a call, no SFU
+# credentials) as a JoinCallResponse and discards it; dataclasses_json warns of
+# the missing fields on every join, with Stream's service as with the emulator.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Missing value of non-optional type \w+ detected when decoding JoinCallResponse",
+    category=RuntimeWarning,
+)
 
 _STRATEGIES = {
     2: ReconnectionStrategy.FAST,  # WEBSOCKET_RECONNECT_STRATEGY_FAST

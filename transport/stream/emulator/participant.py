@@ -6,7 +6,7 @@ as a user, publishing a tone (audio) and a moving pattern (video) through the
 SDK's ``add_tracks``, and unpublishing the way Stream clients mute: an
 ``UpdateMuteStates`` RPC, after which the SFU sends ``TrackUnpublished``. Its
 ids follow the edge's forms, so tests can compare them with what an agent's
-connection reports. Runs on the emulator's loop.
+connection reports. Runs on its caller's loop, like any SDK client.
 """
 
 from __future__ import annotations
