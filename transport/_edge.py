@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import pykka
 
@@ -201,7 +201,7 @@ class EdgeTransport(abc.ABC):
                 self.handler_grace,
             )
 
-    async def __aenter__(self) -> EdgeTransport:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

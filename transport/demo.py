@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -32,10 +32,14 @@ from transport import (
     ConnectionState,
     EdgeEvent,
     EdgeTransport,
+    Participant,
     TrackType,
     User,
 )
 from transport.local import LocalEdge, LocalParticipant
+
+if TYPE_CHECKING:
+    from transport.stream import StreamEdge
 
 __all__ = ["main"]
 
@@ -87,56 +91,37 @@ class _View:
 
 
 class _Person(Protocol):
-    """A person in the demo's call: a ``LocalParticipant`` or an emulated Stream client."""
+    """A person in the demo's call: a ``LocalParticipant`` or a ``StreamParticipant``."""
 
+    async def join(self) -> Participant: ...
     async def publish(self, track_type: TrackType) -> str: ...
     async def unpublish(self, track: str) -> None: ...
     async def leave(self) -> None: ...
 
 
-class _Cast(Protocol):
-    """How people come into the demo's call and how the last one goes."""
+class _Cast:
+    """How people come into the demo's call on ``edge``, and how the third one goes.
 
-    second_track: TrackType
-    """What the second person publishes beside audio (and later takes down)."""
+    On a ``LocalEdge`` the second person shares a screen and the third vanishes
+    without a goodbye; getstream SDK clients publish audio and video only, and
+    leave.
+    """
 
-    async def enter(self, user_id: str) -> _Person: ...
-    async def vanish(self, person: _Person) -> None: ...
-
-
-class _LocalCast:
-    """People on the ``LocalEdge``: real aiortc peers; one vanishes without a goodbye."""
-
-    second_track = TrackType.SCREEN_SHARE
-
-    def __init__(self, edge: LocalEdge) -> None:
+    def __init__(self, edge: LocalEdge | StreamEdge) -> None:
         self.edge = edge
+        local = isinstance(edge, LocalEdge)
+        self.second_track = TrackType.SCREEN_SHARE if local else TrackType.VIDEO
 
     async def enter(self, user_id: str) -> _Person:
-        person = self.edge.participant("demo", user_id)
+        person: _Person = self.edge.participant("demo", user_id)
         await person.join()
         return person
 
     async def vanish(self, person: _Person) -> None:
-        assert isinstance(person, LocalParticipant)
-        await person.drop()  # gone without saying goodbye
-
-
-class _StreamCast:
-    """People on the Stream emulator: real getstream SDK clients publishing audio and video."""
-
-    second_track = TrackType.VIDEO
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    async def enter(self, user_id: str) -> _Person:
-        from transport.stream.emulator import SdkParticipant
-
-        return await SdkParticipant(self.client, "demo", user_id).join()
-
-    async def vanish(self, person: _Person) -> None:
-        await person.leave()
+        if isinstance(person, LocalParticipant):
+            await person.drop()  # gone without saying goodbye
+        else:
+            await person.leave()
 
 
 async def _script(cast: _Cast) -> None:
@@ -165,25 +150,16 @@ async def run(browser: bool, console: Console, stream_local: bool = False) -> in
     options = ConnectionOptions(idle_timeout=IDLE_TIMEOUT)
     if not stream_local:
         async with LocalEdge(options=options) as edge:
-            await _serve(edge, None if browser else _LocalCast(edge), console)
+            await _serve(edge, None if browser else _Cast(edge), console)
         return 0
-    from transport.stream import StreamEdge
     from transport.stream.emulator import StreamEmulator
 
     console.print(
         "[bold]Stream emulator[/bold] on 127.0.0.1: the getstream SDK against a local "
         "coordinator and SFU written here, not Stream's service."
     )
-    async with StreamEmulator() as emulator:
-        client = emulator.client()
-        stream = StreamEdge(
-            emulator.api_key, emulator.api_secret, base_url=emulator.url, options=options
-        )
-        try:
-            async with stream:
-                await _serve(stream, _StreamCast(client), console)
-        finally:
-            await client.aclose()
+    async with StreamEmulator() as emulator, emulator.edge(options=options) as stream:
+        await _serve(stream, _Cast(stream), console)
     return 0
 
 

@@ -11,9 +11,18 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from messages import TrackType
+from messages import EdgeActorsError, TrackType
 
-__all__ = ["MediaEdge"]
+__all__ = ["EdgeFeatureError", "MediaEdge"]
+
+
+class EdgeFeatureError(EdgeActorsError, NotImplementedError):
+    """An edge, or a participant of it, does not offer what was asked of it.
+
+    For example custom events or a demo page on a ``MemoryEdge``, or a screen
+    share from a getstream SDK client: the message names the edge and what it
+    lacks.
+    """
 
 
 @runtime_checkable

@@ -65,7 +65,7 @@ from vision_agents.core.edge import types as va_types
 
 from actors import ConnectionClosedError
 from actors.presence import ConnectionState
-from messages import EdgeActorsError, NotReadyError, Participant, TrackType, User
+from messages import NotReadyError, Participant, TrackType, User
 from transport._connection import Connection
 from transport._edge import EdgeTransport
 from transport.events import (
@@ -76,7 +76,7 @@ from transport.events import (
     TrackAddedEvent,
     TrackRemovedEvent,
 )
-from transport.media import MediaEdge
+from transport.media import EdgeFeatureError, MediaEdge
 
 __all__ = ["EdgeFeatureError", "VisionAgentsConnection", "VisionAgentsEdge"]
 
@@ -89,14 +89,6 @@ _Forwarded = (
     | ParticipantLeftEvent
     | ConnectionClosedEvent
 )
-
-
-class EdgeFeatureError(EdgeActorsError, NotImplementedError):
-    """The wrapped edge does not offer what vision-agents asked of it.
-
-    For example custom events or a demo page on a ``MemoryEdge``: the message
-    names the edge and what it lacks; use a ``LocalEdge`` or ``StreamEdge`` for it.
-    """
 
 
 class VisionAgentsConnection(va_types.Connection):

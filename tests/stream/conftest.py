@@ -8,7 +8,7 @@ Stream's servers (the live test, marked ``live``, is the exception).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("getstream.video.rtc")
 
 from transport import EdgeEvent, User
-from transport.stream import StreamEdge
-from transport.stream.emulator import SdkParticipant, StreamEmulator
+from transport.stream import StreamEdge, StreamParticipant
+from transport.stream.emulator import StreamEmulator
 
 LIMIT = 10.0
 """Seconds a wait in these tests may take (none needs more than a few)."""
@@ -56,7 +56,7 @@ async def emulator() -> AsyncIterator[StreamEmulator]:
 
 @pytest.fixture
 async def edge(emulator: StreamEmulator) -> AsyncIterator[StreamEdge]:
-    made = StreamEdge(emulator.api_key, emulator.api_secret, base_url=emulator.url)
+    made = emulator.edge()
     try:
         yield made
     finally:
@@ -74,21 +74,22 @@ def log(edge: StreamEdge) -> EventLog:
     return recorded
 
 
-Person = Callable[[str, str], SdkParticipant]
+Person = Callable[[str, str], Awaitable[StreamParticipant]]
 
 
 @pytest.fixture
 async def person(emulator: StreamEmulator) -> AsyncIterator[Person]:
-    """Makes a human participant: a real SDK client of the emulator (gone when the test ends)."""
-    made: list[SdkParticipant] = []
+    """Joins a human participant: a real SDK client of the emulator (gone when the test ends)."""
+    made: list[StreamParticipant] = []
     client = emulator.client()
 
-    def make(call_id: str, user_id: str) -> SdkParticipant:
-        participant = SdkParticipant(client, call_id, user_id)
+    async def join(call_id: str, user_id: str) -> StreamParticipant:
+        participant = StreamParticipant(client, call_id, user_id)
         made.append(participant)
+        await participant.join()
         return participant
 
-    yield make
+    yield join
     for participant in made:
         await participant.leave()
     await client.aclose()

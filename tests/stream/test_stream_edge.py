@@ -1,6 +1,6 @@
 """The Stream edge end to end through the unmodified getstream SDK, against the emulator.
 
-The agent is a ``StreamEdge`` connection; people are ``SdkParticipant``s, each
+The agent is a ``StreamEdge`` connection; people are ``StreamParticipant``s, each
 a real SDK ``ConnectionManager`` that joins the emulated call and publishes
 real aiortc audio and video. Every event the agent gets comes from the
 emulated SFU through the SDK; none is injected.
@@ -56,7 +56,7 @@ async def test_a_human_joins_and_publishes_audio_and_video(
     edge: StreamEdge, log: EventLog, person: Person
 ) -> None:
     connection = await _agent_in(edge, "publish")
-    alice = await person("publish", "alice").join()
+    alice = await person("publish", "alice")
     audio = await alice.publish(TrackType.AUDIO)
     video = await alice.publish(TrackType.VIDEO)
     await log.until(lambda e: isinstance(e, TrackAddedEvent) and e.track_id == video)
@@ -83,7 +83,7 @@ async def test_a_frame_of_the_humans_video_reaches_the_agent(
             received.set_result((manager.subscriber_pc.add_track_subscriber(track_id), user))
 
     manager.on("track_added", on_track)
-    alice = await person("frames", "alice").join()
+    alice = await person("frames", "alice")
     await alice.publish(TrackType.VIDEO)
     track, sender = await received
     frame = await track.recv()
@@ -96,7 +96,7 @@ async def test_unpublish_and_leave_give_track_removed_and_participant_left(
     edge: StreamEdge, log: EventLog, person: Person
 ) -> None:
     connection = await _agent_in(edge, "leave")
-    alice = await person("leave", "alice").join()
+    alice = await person("leave", "alice")
     audio = await alice.publish(TrackType.AUDIO)
     video = await alice.publish(TrackType.VIDEO)
     await connection.wait_for(lambda p: len(p.tracks) == 2)
@@ -123,14 +123,14 @@ async def test_wait_for_participant_and_idle_since_follow_the_state_table(
     with pytest.raises(asyncio.TimeoutError):
         await connection.wait_for_participant(timeout=0.05)
     waiting = asyncio.ensure_future(connection.wait_for_participant(timeout=LIMIT))
-    alice = await person("table", "alice").join()
+    alice = await person("table", "alice")
     await waiting
     assert (connection.state, connection.idle_since()) == (ConnectionState.ACTIVE, 0.0)
     await alice.leave()
     await connection.wait_for(EmptyFor(0))
     assert connection.state is ConnectionState.IDLE
     assert connection.idle_since() > 0.0
-    await person("table", "alice").join()
+    await person("table", "alice")
     await connection.wait_for_participant(timeout=LIMIT)
     assert (connection.state, connection.idle_since()) == (ConnectionState.ACTIVE, 0.0)
 
@@ -150,13 +150,13 @@ async def test_a_dropped_websocket_reconnects_with_presence_intact(
     edge: StreamEdge, emulator: StreamEmulator, log: EventLog, person: Person
 ) -> None:
     connection = await _agent_in(edge, "drop")
-    alice = await person("drop", "alice").join()
+    alice = await person("drop", "alice")
     await alice.publish(TrackType.AUDIO)
     await connection.wait_for(lambda p: len(p.tracks) == 1)
     before = connection.presence
     assert await emulator.drop("drop", AGENT.id) == 1
     await log.until(_link_joined_after("reconnecting"))
-    bob = await person("drop", "bob").join()  # events flow on the new websocket
+    bob = await person("drop", "bob")  # events flow on the new websocket
     await connection.wait_for(lambda p: len(p.participants) == 2)
     await connection.settled()
     assert connection.presence.participants == (
@@ -172,14 +172,14 @@ async def test_who_came_and_went_while_the_agent_reconnected_is_caught_up(
     edge: StreamEdge, emulator: StreamEmulator, log: EventLog, person: Person
 ) -> None:
     connection = await _agent_in(edge, "away")
-    alice = await person("away", "alice").join()
+    alice = await person("away", "alice")
     await connection.wait_for_participant(timeout=LIMIT)
     alice_id = alice.id
     hold = emulator.hold_joins(AGENT.id)
     await emulator.drop("away", AGENT.id)
     await hold.arrived()  # the SDK is reconnecting: its join waits at the SFU
     await alice.leave()
-    bob = await person("away", "bob").join()
+    bob = await person("away", "bob")
     hold.release()
     await log.until(_link_joined_after("reconnecting"))
     await connection.wait_for(lambda p: [x.id for x in p.participants] == [bob.id])
@@ -194,7 +194,7 @@ async def test_migration_to_another_sfu_keeps_presence(
     edge: StreamEdge, emulator: StreamEmulator, log: EventLog, person: Person
 ) -> None:
     connection = await _agent_in(edge, "move")
-    alice = await person("move", "alice").join()
+    alice = await person("move", "alice")
     await alice.publish(TrackType.AUDIO)
     await connection.wait_for(lambda p: len(p.tracks) == 1)
     before = connection.presence
@@ -202,7 +202,7 @@ async def test_migration_to_another_sfu_keeps_presence(
     await log.until(_link_joined_after("migrating"))
     sfus = {s.user_id: s.sfu for s in await emulator.sessions("move")}
     assert sfus == {AGENT.id: target, "alice": emulator.sfu_names[0]}
-    bob = await person("move", "bob").join()
+    bob = await person("move", "bob")
     await connection.wait_for(lambda p: len(p.participants) == 2)
     await connection.settled()
     assert connection.presence.tracks == before.tracks

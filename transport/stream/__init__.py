@@ -1,7 +1,18 @@
-"""Stream's edge (extra ``stream``): ``StreamEdge`` on the getstream SDK 4.x."""
+"""Stream's edge (extra ``stream``): ``StreamEdge`` on the getstream SDK 4.x.
 
-from transport.stream.credentials import StreamCredentials, StreamCredentialsError
+``StreamParticipant`` is a person in a call as a real SDK client;
+``transport.stream.emulator`` runs Stream's coordinator and SFUs locally.
+"""
+
+from transport.stream.credentials import StreamCredentials
 from transport.stream.edge import SfuLinkStateEvent, StreamCall, StreamEdge
+from transport.stream.errors import (
+    StreamCredentialsError,
+    StreamEdgeError,
+    StreamJoinError,
+    StreamRequestError,
+)
+from transport.stream.participant import StreamParticipant
 from transport.stream.sfu import SfuPresence
 
 __all__ = [
@@ -11,4 +22,8 @@ __all__ = [
     "StreamCredentials",
     "StreamCredentialsError",
     "StreamEdge",
+    "StreamEdgeError",
+    "StreamJoinError",
+    "StreamParticipant",
+    "StreamRequestError",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -35,6 +36,7 @@ from transport.stream.errors import (
     StreamRequestError,
     api_refusal,
 )
+from transport.stream.participant import StreamParticipant
 from transport.stream.sfu import SfuPresence
 
 __all__ = ["SfuLinkStateEvent", "StreamCall", "StreamEdge"]
@@ -228,6 +230,7 @@ class StreamEdge(EdgeTransport):
         self._api_key, self._api_secret, self._base_url = api_key, api_secret, base_url
         self._track_types = tuple(int(kind) for kind in track_types)
         self._links: dict[str, _Link] = {}
+        self._people: weakref.WeakSet[StreamParticipant] = weakref.WeakSet()
         self.agent_user: User | None = None
 
     @property
@@ -311,12 +314,30 @@ class StreamEdge(EdgeTransport):
             logger.exception("leaving %s did not finish cleanly", connection.key)
 
     async def on_shutdown(self) -> None:
+        people = list(self._people)
+        for result in await asyncio.gather(*(p.leave() for p in people), return_exceptions=True):
+            if isinstance(result, Exception):
+                logger.warning("a participant of this edge did not leave cleanly: %r", result)
         client, self._client = self._client, None
         if client is not None and self._owns_client:
             try:
                 await client.aclose()
             except Exception:
                 logger.exception("closing the SDK's HTTP client did not finish cleanly")
+
+    def participant(
+        self, call_id: str, user_id: str, call_type: str = "default"
+    ) -> StreamParticipant:
+        """A person for ``call_id``: a getstream SDK client on this edge's client; ``join()`` it.
+
+        A ``transport.stream.StreamParticipant`` (as ``LocalEdge.participant()``
+        makes a ``LocalParticipant``): it publishes synthetic audio and video.
+        The edge's client signs its token, so it needs the app's secret. It
+        leaves when the edge closes, if it has not left before.
+        """
+        person = StreamParticipant(self.client, call_id, user_id, call_type)
+        self._people.add(person)
+        return person
 
     def manager(self, connection: Connection) -> Any:
         """The SDK ``ConnectionManager`` behind ``connection`` (for media: tracks, audio)."""

@@ -3,11 +3,10 @@
 It is an emulator, not Stream: written here from the SDK's own protobuf and
 OpenAPI models, it serves what the SDK uses (user upsert, get-or-create, join,
 the SFU signaling websocket and twirp RPCs, media relayed through aiortc), so
-``StreamEdge`` runs end to end offline. ``SdkParticipant`` is a person in the
-call as a real SDK client.
+``StreamEdge`` runs end to end offline. People join as real SDK clients:
+``transport.stream.StreamParticipant`` (``StreamEdge.participant()``).
 """
 
-from transport.stream.emulator.participant import SdkParticipant
 from transport.stream.emulator.room import RoomLimits
 from transport.stream.emulator.service import (
     EmulatedSession,
@@ -20,7 +19,6 @@ __all__ = [
     "EmulatedSession",
     "EmulatedSfu",
     "RoomLimits",
-    "SdkParticipant",
     "SfuLimits",
     "StreamEmulator",
     "StreamEmulatorError",

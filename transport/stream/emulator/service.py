@@ -20,7 +20,7 @@ import asyncio
 import secrets
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -30,6 +30,9 @@ from transport.stream.emulator.room import Room, RoomLimits
 from transport.stream.emulator.sfu import EmulatedSfu, JoinHold, SfuLimits
 from transport.stream.emulator.tokens import Keys
 from transport.stream.emulator.wire import models_pb2
+
+if TYPE_CHECKING:
+    from transport.stream.edge import StreamEdge
 
 __all__ = ["EmulatedSession", "StreamEmulator", "StreamEmulatorError"]
 
@@ -147,6 +150,12 @@ class StreamEmulator:
             work.close()
             raise StreamEmulatorError("the emulator is not running: start() it first")
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self._loop))
+
+    def edge(self, **kwargs: Any) -> StreamEdge:
+        """A ``StreamEdge`` on this emulator (its key, secret and URL); ``kwargs`` go to it."""
+        from transport.stream.edge import StreamEdge
+
+        return StreamEdge(self.api_key, self.api_secret, base_url=self.url, **kwargs)
 
     def client(self, **kwargs: Any) -> Any:
         """A getstream ``AsyncStream`` client with this emulator's key, secret and URL."""
