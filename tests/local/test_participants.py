@@ -264,3 +264,22 @@ async def test_a_participant_in_another_process_joins_with_a_token(
     await child.stdin.drain()
     assert await asyncio.wait_for(child.wait(), timeout=30) == 0
     await connection.wait_for(EmptyFor(0), timeout=10)
+
+
+def test_the_local_edge_serves_on_uvloop() -> None:
+    """Ray's async actors (fleet hosts) run on uvloop, whose transports are not asyncio's."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def call() -> tuple[str, list[str]]:
+        async with asyncio.timeout(20), LocalEdge() as edge:
+            connection = await edge.join(User("agent"), await edge.create_call("uv"))
+            alice = edge.participant("uv", "alice")
+            joined = await alice.join()
+            await alice.publish(TrackType.AUDIO)
+            await connection.wait_for(lambda p: len(p.tracks) == 1, timeout=10)
+            present = [p.id for p in connection.participants]
+            await alice.leave()
+            return joined.id, present
+
+    joined, present = uvloop.run(call())
+    assert present == [joined]

@@ -1,4 +1,13 @@
-"""``Host``: a Ray actor process that runs an edge and its connections on its own loop.
+"""``Host``: a Ray actor process that runs an edge, its connections and the user's agent.
+
+A host builds its edge from the ``edge`` factory it is given (``LocalEdge`` by
+default: each host then serves its own URL on its own port, which placement
+hands back, so people join a call where it lives) and, for each call placed on
+it, starts the user's ``agent(connection)`` coroutine as a task it owns: the
+agent ends when its connection closes (its waits fail with
+``ConnectionClosedError``), and a connection whose agent returns is closed.
+A connection that closes by itself (an idle timeout, the call's end) gives its
+seat back.
 
 The hot path stays inside the host: what happens in a call reaches its
 connection actor by local ``tell``s, never through Ray. Ray carries only what
@@ -12,20 +21,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import ray
 
-from messages import Close, Participant, ParticipantJoined, ParticipantLeft, decode
-from transport import Connection, ConnectionState, EdgeEvent, MemoryEdge, User
+from actors import ConnectionClosedError
+from messages import Close, NotReadyError, Participant, ParticipantJoined, ParticipantLeft, decode
+from transport import Connection, ConnectionClosedEvent, ConnectionState, EdgeEvent, User
+from transport._edge import EdgeTransport
 from transport.fleet.presence_directory import all_shards, placement_shard, shard_for
 
-__all__ = ["Host", "PresenceView"]
+if TYPE_CHECKING:
+    from transport.local import LocalEdge
+
+__all__ = ["Agent", "EdgeFactory", "Host", "PresenceView"]
+
+logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 0.5
 DEFAULT_MAX_SESSIONS = 100
+
+EdgeFactory = Callable[[], EdgeTransport]
+"""Makes a host's edge, in the host's process (``LocalEdge``, ``StreamEdge``, ``MemoryEdge``)."""
+Agent = Callable[[Connection], Awaitable[None]]
+"""The user's agent: ``async def agent(connection)``, run on the host for each call placed there."""
+
+
+def local_edge() -> EdgeTransport:
+    """The default edge of a host: a ``LocalEdge`` on 127.0.0.1, a free port."""
+    from transport.local import LocalEdge
+
+    return LocalEdge()
 
 
 class PresenceView(msgspec.Struct, frozen=True):
@@ -35,6 +65,18 @@ class PresenceView(msgspec.Struct, frozen=True):
     state: str
     participants: tuple[str, ...]
     idle_since: float
+    tracks: tuple[str, ...] = ()
+
+
+def _view(connection: Connection) -> PresenceView:
+    presence = connection.presence
+    return PresenceView(
+        connection.call.id,
+        presence.state.value,
+        tuple(p.id for p in presence.participants),
+        connection.idle_since(),
+        tuple(t.track_id for t in presence.tracks),
+    )
 
 
 @ray.remote(num_cpus=0)
@@ -42,14 +84,29 @@ class Host:
     """One host of the fleet; ``host_id`` names it in the directory.
 
     ``max_sessions`` caps the calls placement may put on this host (the
-    directory enforces it, atomically across every driver).
+    directory enforces it, atomically across every driver). ``edge`` makes
+    the host's edge (``local_edge`` by default) and ``agent`` is run for each
+    call placed here; both are pickled to the host's process, so they are
+    module-level functions or picklable objects. Every method runs on the
+    host's own event loop.
     """
 
-    def __init__(self, host_id: str, max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
+    def __init__(
+        self,
+        host_id: str,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        *,
+        edge: EdgeFactory = local_edge,
+        agent: Agent | None = None,
+    ) -> None:
         self.host_id = host_id
         self.max_sessions = max_sessions
-        self.edge: MemoryEdge | None = None
+        self.edge: EdgeTransport | None = None
         self.connections: dict[str, Connection] = {}
+        self._edge_factory = edge
+        self._agent = agent
+        self._agents: dict[str, asyncio.Task[None]] = {}
+        self._forgetting: dict[str, asyncio.Task[None]] = {}  # call id -> its seat going back
         self._beat: asyncio.Task[None] | None = None
         self._me: Any = None
         self._dirty: set[str] = set()
@@ -58,7 +115,7 @@ class Host:
     async def start(self, me: Any) -> str:
         """Start the edge and the heartbeat; ``me`` is this actor's own handle."""
         self._me = me
-        self.edge = MemoryEdge()
+        self.edge = await self._edge_factory().__aenter__()
 
         @self.edge.events.subscribe
         async def changed(event: EdgeEvent) -> None:
@@ -66,9 +123,50 @@ class Host:
             if call is not None and call.id in self.connections:
                 self._changed(call.id)
 
+        @self.edge.events.subscribe
+        async def closed(event: ConnectionClosedEvent) -> None:
+            if event.call.id in self.connections:
+                self._forget_soon(event.call.id)
+
         await self._heartbeat_once()
         self._beat = asyncio.get_running_loop().create_task(self._heartbeats())
         return f"{self.host_id} (pid {os.getpid()})"
+
+    async def stop(self) -> None:
+        """Close every connection and the edge, end the agents and the heartbeat."""
+        if self._beat is not None:
+            self._beat.cancel()
+        if self.edge is not None:
+            await self.edge.close()
+        agents = list(self._agents.values())
+        for task in agents:
+            task.cancel()
+        await asyncio.gather(*agents, *self._forgetting.values(), return_exceptions=True)
+
+    async def url(self) -> str:
+        """Where people join this host's calls (its ``LocalEdge``'s URL; empty for other edges)."""
+        return self._url()
+
+    def _url(self) -> str:
+        from transport.local import LocalEdge
+
+        return self.edge.url if isinstance(self.edge, LocalEdge) else ""
+
+    async def token(self, call_id: str, user_id: str) -> str:
+        """A single-use join token for ``user_id`` in ``call_id`` on this host's ``LocalEdge``."""
+        return self._local_edge().token(call_id, user_id)
+
+    async def join_url(self, call_id: str, user_id: str) -> str:
+        """The browser join page for ``user_id`` in ``call_id`` on this host's ``LocalEdge``."""
+        return self._local_edge().join_url(call_id, user_id)
+
+    def _local_edge(self) -> LocalEdge:
+        from transport.local import LocalEdge
+
+        if not isinstance(self.edge, LocalEdge):
+            msg = f"host {self.host_id} runs {type(self.edge).__name__}, which has no join tokens"
+            raise NotReadyError(msg)
+        return self.edge
 
     async def _heartbeat_once(self) -> None:
         load = len(self.connections)
@@ -98,25 +196,59 @@ class Host:
             self._publishing = None
 
     async def _publish(self, call_id: str) -> None:
-        connection = self.connections[call_id]
-        view = PresenceView(
-            call_id,
-            connection.state.value,
-            tuple(p.id for p in connection.participants),
-            connection.idle_since(),
-        )
+        view = _view(self.connections[call_id])
         await shard_for(call_id).publish.remote(call_id, msgspec.msgpack.encode(view))
 
-    async def open_call(self, call_id: str, agent_id: str) -> str:
-        """Join the agent to ``call_id`` here and register it in the directory."""
-        assert self.edge is not None
+    async def open_call(self, call_id: str, agent_id: str) -> tuple[str, str]:
+        """Join the agent to ``call_id`` here, start the user's agent, register the call.
+
+        Returns the connection's key and the URL people join at (empty when
+        the edge has none).
+        """
+        if self.edge is None:
+            raise NotReadyError(f"host {self.host_id} is not started: call start() first")
         connection = await self.edge.join(User(agent_id), await self.edge.create_call(call_id))
         self.connections[call_id] = connection
-        await shard_for(call_id).register.remote(call_id, self.host_id, connection.key)
+        url = self._url()
+        await shard_for(call_id).register.remote(
+            call_id, self.host_id, connection.key, agent_id, url
+        )
         await self._publish(call_id)
         await self.published()
         await self._heartbeat_once()  # the new load counts for the next placement at once
-        return connection.key
+        if self._agent is not None:
+            self._agents[call_id] = asyncio.get_running_loop().create_task(
+                self._run_agent(self._agent, connection), name=f"agent {connection.key}"
+            )
+        return connection.key, url
+
+    async def _run_agent(self, agent: Agent, connection: Connection) -> None:
+        try:
+            await agent(connection)
+        except ConnectionClosedError:
+            pass  # the call ended under the agent: the normal way for it to end
+        except Exception:
+            logger.exception("the agent of %s failed", connection.key)
+        finally:
+            self._agents.pop(connection.call.id, None)
+        await connection.close()  # an agent that is done is done with its call
+
+    def _forget_soon(self, call_id: str) -> asyncio.Task[None]:
+        """The connection to ``call_id`` closed: its seat and directory entry go (once)."""
+        task = self._forgetting.get(call_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._forget(call_id))
+            self._forgetting[call_id] = task
+            task.add_done_callback(lambda _: self._forgetting.pop(call_id, None))
+        return task
+
+    async def _forget(self, call_id: str) -> None:
+        connection = self.connections[call_id]
+        await connection.close()  # returns once its close has finished
+        del self.connections[call_id]
+        await shard_for(call_id).unregister.remote(call_id)
+        await placement_shard().release.remote(self.host_id)
+        await self._heartbeat_once()
 
     async def deliver(self, call_id: str, message: bytes) -> None:
         """A protocol message from another host, for the connection to ``call_id``."""
@@ -133,20 +265,33 @@ class Host:
 
     async def ask(self, call_id: str, message: bytes) -> str:
         """Deliver and wait until handled; returns the connection's state after it."""
-        connection = self.connections.get(call_id)
-        if connection is None:
-            return ConnectionState.CLOSED.value
-        connection.actor_ref.tell(decode(message))
-        await connection.caught_up()  # its presence shows it; no handler is waited for
-        self._changed(call_id)
+        [state] = await self.exchange([(call_id, message)], [0])
+        return state
+
+    async def exchange(self, batch: list[tuple[str, bytes]], asked: list[int]) -> list[str]:
+        """One sender's loop turn: tells and asks in the order made; the asks' answers.
+
+        ``asked`` are the positions in ``batch`` that wait for an answer: the
+        state of their connection once it handled everything in the batch and
+        the call's presence reached the directory. No handler is waited for.
+        """
+        for call_id, message in batch:
+            connection = self.connections.get(call_id)
+            if connection is not None:
+                connection.actor_ref.tell(decode(message))
+        calls = {batch[index][0] for index in asked}
+        waiting = [self.connections[c] for c in calls if c in self.connections]
+        await asyncio.gather(*(connection.caught_up() for connection in waiting))
+        for connection in waiting:
+            self._changed(connection.call.id)
         await self.published()
-        if connection.state is ConnectionState.CLOSED:
-            await connection.close()
-            self.connections.pop(call_id, None)
-            await shard_for(call_id).unregister.remote(call_id)
-            await placement_shard().release.remote(self.host_id)
-            await self._heartbeat_once()
-        return connection.state.value
+        ended = [c.call.id for c in waiting if c.state is ConnectionState.CLOSED]
+        await asyncio.gather(*(self._forget_soon(call_id) for call_id in ended))
+        return [self._state(batch[index][0]) for index in asked]
+
+    def _state(self, call_id: str) -> str:
+        connection = self.connections.get(call_id)
+        return ConnectionState.CLOSED.value if connection is None else connection.state.value
 
     async def participant_joins(self, call_id: str, user_id: str) -> None:
         """Test driver: a participant joins ``call_id`` through this host's edge."""
@@ -170,15 +315,7 @@ class Host:
 
     async def local_presence(self, call_id: str) -> bytes | None:
         connection = self.connections.get(call_id)
-        if connection is None:
-            return None
-        view = PresenceView(
-            call_id,
-            connection.state.value,
-            tuple(p.id for p in connection.participants),
-            connection.idle_since(),
-        )
-        return msgspec.msgpack.encode(view)
+        return None if connection is None else msgspec.msgpack.encode(_view(connection))
 
     async def load(self) -> int:
         return len(self.connections)

@@ -2,9 +2,11 @@
 
 Each shard keeps, for the calls that hash to it, which host holds the call,
 the presence that host last published (msgspec bytes), and each host's load
-and last heartbeat. A host that misses heartbeats for ``lost_after`` seconds
-is declared lost: its calls are dropped from the directory and reported to
-everyone waiting in ``next_lost()``. Shards are found by name, so any process
+and last heartbeat. Shard 0 also places calls and detects failures: a host
+that misses heartbeats for ``lost_after`` seconds is declared lost there, every
+shard drops the host and its calls, and the loss, with all its calls, goes
+into shard 0's log of losses, which ``next_lost(after)`` reads by position (a
+reader that gives up waiting loses nothing). Shards are found by name, so any process
 in the Ray cluster reaches them with ``shard_for(call_id)``.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 import zlib
 from typing import Any
 
@@ -56,16 +59,21 @@ def placement_shard() -> Any:
 class PresenceDirectory:
     """One shard of the directory; its methods run on the shard's own event loop."""
 
-    def __init__(self, lost_after: float = 2.0) -> None:
+    def __init__(self, lost_after: float = 2.0, index: int = 0, shards: int = 1) -> None:
         self.lost_after = lost_after
-        self.calls: dict[str, tuple[str, str]] = {}  # call id -> (host id, connection key)
+        self.index = index
+        self.shards = shards
+        # call id -> (host id, connection key, agent id, the URL people join at)
+        self.calls: dict[str, tuple[str, str, str, str]] = {}
         self.presence: dict[str, bytes] = {}
         self.hosts: dict[str, tuple[float, int]] = {}  # host id -> (last heartbeat, load)
         self.handles: dict[str, Any] = {}  # host id -> the host's actor handle
         self.limits: dict[str, int] = {}  # host id -> its max_sessions
         self.seats: dict[str, int] = {}  # host id -> sessions reserved on it (placement shard)
         self.updates = 0
-        self._lost: asyncio.Queue[tuple[str, list[str]]] | None = None
+        self.losses: list[tuple[str, list[tuple[str, str]]]] = []  # (host, [(call, agent)])
+        self.epoch = uuid.uuid4().hex  # tells readers of the losses one directory from the next
+        self._lost: asyncio.Condition | None = None
         self._watcher: asyncio.Task[None] | None = None
 
     async def _watch(self) -> None:
@@ -74,21 +82,36 @@ class PresenceDirectory:
             now = time.monotonic()
             for host, (seen, _) in list(self.hosts.items()):
                 if now - seen > self.lost_after:
-                    calls = [c for c, (h, _) in self.calls.items() if h == host]
-                    for call in calls:
-                        self.calls.pop(call, None)
-                        self.presence.pop(call, None)
-                    del self.hosts[host]
-                    self.handles.pop(host, None)
-                    self.limits.pop(host, None)
-                    self.seats.pop(host, None)
+                    calls = await self.forget_host(host)
+                    others = [
+                        ray.get_actor(directory_name(i), namespace=NAMESPACE)
+                        for i in range(self.shards)
+                        if i != self.index
+                    ]
+                    for shard in others:
+                        calls += await shard.forget_host.remote(host)
                     assert self._lost is not None
-                    self._lost.put_nowait((host, calls))
+                    async with self._lost:
+                        self.losses.append((host, calls))
+                        self._lost.notify_all()
 
     def _ensure_watching(self) -> None:
-        if self._watcher is None:
-            self._lost = asyncio.Queue()
-            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        if self._lost is None:
+            self._lost = asyncio.Condition()
+            if self.index == 0:  # one failure detector for the whole directory
+                self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def forget_host(self, host: str) -> list[tuple[str, str]]:
+        """Drop ``host`` (declared lost) and its calls; the (call, agent) pairs it held here."""
+        calls = [(c, entry[2]) for c, entry in self.calls.items() if entry[0] == host]
+        for call, _ in calls:
+            self.calls.pop(call, None)
+            self.presence.pop(call, None)
+        self.hosts.pop(host, None)
+        self.handles.pop(host, None)
+        self.limits.pop(host, None)
+        self.seats.pop(host, None)
+        return calls
 
     async def heartbeat(
         self, host: str, load: int, handle: Any = None, max_sessions: int | None = None
@@ -128,9 +151,14 @@ class PresenceDirectory:
         if self.seats.get(host, 0) > 0:
             self.seats[host] -= 1
 
-    async def register(self, call_id: str, host: str, key: str) -> None:
-        """``host`` holds the connection ``key`` to ``call_id``."""
-        self.calls[call_id] = (host, key)
+    async def register(
+        self, call_id: str, host: str, key: str, agent_id: str = "", url: str = ""
+    ) -> None:
+        """``host`` holds the connection ``key`` to ``call_id``, joined as ``agent_id``.
+
+        ``url`` is where people join the call (empty when the host's edge has none).
+        """
+        self.calls[call_id] = (host, key, agent_id, url)
         self.updates += 1
 
     async def unregister(self, call_id: str) -> None:
@@ -143,12 +171,12 @@ class PresenceDirectory:
         self.presence[call_id] = presence
         self.updates += 1
 
-    async def lookup(self, call_id: str) -> tuple[str, str, Any] | None:
-        """(host id, connection key, host handle) of ``call_id``, or ``None``."""
+    async def lookup(self, call_id: str) -> tuple[str, str, Any, str] | None:
+        """(host id, connection key, host handle, join URL) of ``call_id``, or ``None``."""
         found = self.calls.get(call_id)
         if found is None:
             return None
-        return found[0], found[1], self.handles.get(found[0])
+        return found[0], found[1], self.handles.get(found[0]), found[3]
 
     async def presence_of(self, call_id: str) -> bytes | None:
         return self.presence.get(call_id)
@@ -163,11 +191,18 @@ class PresenceDirectory:
     async def update_count(self) -> int:
         return self.updates
 
-    async def next_lost(self) -> tuple[str, list[str]]:
-        """Wait for the next host declared lost; its id and the calls it held."""
+    async def losses_epoch(self) -> str:
+        """This directory's identity: a new one starts its log of losses from 0."""
+        return self.epoch
+
+    async def next_lost(self, after: int) -> tuple[int, str, list[tuple[str, str]]]:
+        """Wait for loss number ``after`` (from 0): (its number, the host, its (call, agent)s)."""
         self._ensure_watching()
         assert self._lost is not None
-        return await self._lost.get()
+        async with self._lost:
+            await self._lost.wait_for(lambda: len(self.losses) > after)
+        host, calls = self.losses[after]
+        return after, host, calls
 
 
 def start_directory(lost_after: float = 2.0, shards: int = DIRECTORY_SHARDS) -> list[Any]:
@@ -175,6 +210,6 @@ def start_directory(lost_after: float = 2.0, shards: int = DIRECTORY_SHARDS) -> 
     return [
         PresenceDirectory.options(  # type: ignore[attr-defined]
             name=directory_name(i), namespace=NAMESPACE, lifetime="detached"
-        ).remote(lost_after)
+        ).remote(lost_after, i, shards)
         for i in range(shards)
     ]

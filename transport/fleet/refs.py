@@ -2,14 +2,17 @@
 
 ``RemoteConnectionRef`` has the ``tell``/``ask`` of a pykka ``ActorRef`` for the
 connection to a call, wherever in the fleet it lives: ``tell`` sends and
-returns, ``ask`` returns an awaitable (a Ray ``ObjectRef``, awaited without
-blocking the loop). Calls from any process attached to the Ray cluster.
+returns, ``ask`` returns an awaitable of the connection's state once handled.
+Tells and asks to one host within one loop turn travel in one Ray call at the
+end of the turn, in the order made. ``place`` opens a call within the hosts'
+limits and ``replace`` opens a lost host's calls again elsewhere. Calls from
+any process attached to the Ray cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Awaitable
 from typing import Any, ClassVar
 
 import msgspec
@@ -24,7 +27,7 @@ from messages import (
     strict_decode,
 )
 from transport.fleet.host import PresenceView
-from transport.fleet.presence_directory import all_shards, placement_shard, shard_for
+from transport.fleet.presence_directory import placement_shard, shard_for
 
 __all__ = [
     "CallsLostEvent",
@@ -35,29 +38,47 @@ __all__ = [
     "next_lost",
     "place",
     "presence",
+    "replace",
     "sessions",
 ]
 
 
 class CallsLostEvent(EdgeEvent, frozen=True):
-    """A host stopped answering: the calls it held are lost."""
+    """A host stopped answering: the calls it held are lost (``replace`` opens them again)."""
 
     host: str
     call_ids: tuple[str, ...]
+    agent_ids: tuple[str, ...] = ()
+    """The agent each call was joined as, in the order of ``call_ids``."""
     type: ClassVar[str] = "plugin.edge.calls_lost"
 
 
 class RemoteConnectionRef:
-    """The connection to ``call_id`` on host ``host``, reachable from anywhere."""
+    """The connection to ``call_id`` on host ``host``, reachable from anywhere.
 
-    def __init__(self, call_id: str, host: str, key: str, handle: Any) -> None:
+    ``url`` is where people join the call: the ``LocalEdge`` of its host
+    (empty when the host's edge has no URL of its own).
+    """
+
+    def __init__(self, call_id: str, host: str, key: str, handle: Any, url: str = "") -> None:
         self.call_id = call_id
         self.host = host
         self.key = key
+        self.url = url
         self._handle = handle
 
     def __repr__(self) -> str:
         return f"<RemoteConnectionRef {self.key} on {self.host}>"
+
+    async def token(self, user_id: str) -> str:
+        """A single-use join token for ``user_id``, from the call's host (its ``LocalEdge``)."""
+        token: str = await self._handle.token.remote(self.call_id, user_id)
+        return token
+
+    async def join_url(self, user_id: str) -> str:
+        """The browser join page for ``user_id`` on the call's host, token included."""
+        url: str = await self._handle.join_url.remote(self.call_id, user_id)
+        return url
 
     def tell(self, message: Message) -> None:
         """Send ``message`` to the connection actor; returns at once.
@@ -71,32 +92,75 @@ class RemoteConnectionRef:
         except RuntimeError:
             self._handle.deliver.remote(self.call_id, encode(message))
             return
-        key = (id(loop), self.host)
-        outbox = _outboxes.get(key)
-        if outbox is None:
-            outbox = _outboxes[key] = (self._handle, [])
-            loop.call_soon(_flush, key)
-        outbox[1].append((self.call_id, encode(message)))
+        _outbox(loop, self.host, self._handle).items.append((self.call_id, encode(message)))
 
-    def ask(self, message: Message) -> Any:
-        """Send ``message`` and get an awaitable of the connection's state once handled.
+    def ask(self, message: Message) -> Awaitable[str]:
+        """Send ``message``; an awaitable of the connection's state once it is handled.
 
-        Tells to this host still waiting for the end of the loop turn leave
-        first, so the ask is handled after them.
+        On a running loop the ask joins the tells and asks to this host made in
+        this loop turn, in order, and all travel in one Ray call; its answer
+        comes once the host's actor handled it and the call's presence reached
+        the directory. Without a running loop it is its own Ray call (a Ray
+        ``ObjectRef``, which ``ray.get`` reads).
         """
-        with contextlib.suppress(RuntimeError):  # no running loop: nothing is waiting
-            _flush((id(asyncio.get_running_loop()), self.host))
-        return self._handle.ask.remote(self.call_id, encode(message))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            reply: Awaitable[str] = self._handle.ask.remote(self.call_id, encode(message))
+            return reply
+        outbox = _outbox(loop, self.host, self._handle)
+        answer: asyncio.Future[str] = loop.create_future()
+        outbox.asks.append((len(outbox.items), answer))
+        outbox.items.append((self.call_id, encode(message)))
+        return answer
 
 
-# (loop id, host id) -> (host handle, tells told in this loop turn, in order)
-_outboxes: dict[tuple[int, str], tuple[Any, list[tuple[str, bytes]]]] = {}
+class _Outbox:
+    """What one loop turn sends to one host: tells and asks in order, the asks' answers."""
+
+    __slots__ = ("asks", "handle", "items")
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.items: list[tuple[str, bytes]] = []
+        self.asks: list[tuple[int, asyncio.Future[str]]] = []  # (index in items, answer)
+
+
+_outboxes: dict[tuple[int, str], _Outbox] = {}  # (loop id, host id) -> this turn's outbox
+_answering: set[asyncio.Task[None]] = set()
+
+
+def _outbox(loop: asyncio.AbstractEventLoop, host: str, handle: Any) -> _Outbox:
+    key = (id(loop), host)
+    outbox = _outboxes.get(key)
+    if outbox is None:
+        outbox = _outboxes[key] = _Outbox(handle)
+        loop.call_soon(_flush, key)
+    return outbox
 
 
 def _flush(key: tuple[int, str]) -> None:
-    outbox = _outboxes.pop(key, None)
-    if outbox is not None and outbox[1]:
-        outbox[0].deliver_batch.remote(outbox[1])
+    outbox = _outboxes.pop(key)
+    if not outbox.asks:
+        outbox.handle.deliver_batch.remote(outbox.items)
+        return
+    reply = outbox.handle.exchange.remote(outbox.items, [index for index, _ in outbox.asks])
+    task = asyncio.get_running_loop().create_task(_answer(reply, outbox.asks))
+    _answering.add(task)
+    task.add_done_callback(_answering.discard)
+
+
+async def _answer(reply: Any, asks: list[tuple[int, asyncio.Future[str]]]) -> None:
+    try:
+        states: list[str] = await reply
+    except Exception as exc:
+        for _, answer in asks:
+            if not answer.done():
+                answer.set_exception(exc)
+        return
+    for (_, answer), state in zip(asks, states, strict=True):
+        if not answer.done():
+            answer.set_result(state)
 
 
 async def lookup(call_id: str) -> RemoteConnectionRef | None:
@@ -104,8 +168,8 @@ async def lookup(call_id: str) -> RemoteConnectionRef | None:
     found = await shard_for(call_id).lookup.remote(call_id)
     if found is None:
         return None
-    host, key, handle = found
-    return RemoteConnectionRef(call_id, host, key, handle)
+    host, key, handle, url = found
+    return RemoteConnectionRef(call_id, host, key, handle, url)
 
 
 async def presence(call_id: str) -> PresenceView | None:
@@ -145,11 +209,33 @@ async def place(call_id: str, agent_id: str) -> RemoteConnectionRef:
         raise FleetFullError(msg)
     host, handle = seat
     try:
-        key = await handle.open_call.remote(call_id, agent_id)
+        key, url = await handle.open_call.remote(call_id, agent_id)
     except BaseException:
         await placement_shard().release.remote(host)
         raise
-    return RemoteConnectionRef(call_id, host, key, handle)
+    return RemoteConnectionRef(call_id, host, key, handle, url)
+
+
+async def replace(lost: CallsLostEvent) -> dict[str, RemoteConnectionRef | EdgeActorsError]:
+    """Open the calls of a lost host again on live hosts, each as the agent it was joined as.
+
+    Returns a ref per call placed again (its ``url`` is where people rejoin)
+    and, for a call that could not be, the error (``FleetFullError``,
+    ``NotReadyError``). The agents on the new hosts join the same calls anew;
+    what the lost host's connections knew is gone with it. Runs on the
+    caller's loop, in any process attached to the Ray cluster.
+    """
+    agents = lost.agent_ids or ("",) * len(lost.call_ids)
+    outcomes = await asyncio.gather(
+        *(place(call_id, agent) for call_id, agent in zip(lost.call_ids, agents, strict=True)),
+        return_exceptions=True,
+    )
+    placed: dict[str, RemoteConnectionRef | EdgeActorsError] = {}
+    for call_id, outcome in zip(lost.call_ids, outcomes, strict=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, EdgeActorsError):
+            raise outcome
+        placed[call_id] = outcome
+    return placed
 
 
 async def close(call_id: str, reason: str = "closed by the fleet") -> bool:
@@ -172,18 +258,19 @@ async def sessions() -> dict[str, int]:
 
 
 async def next_lost() -> CallsLostEvent:
-    """Wait for the next host the directory declares lost."""
-    waits = [asyncio.ensure_future(_lost(shard)) for shard in all_shards()]
-    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for other in pending:
-        other.cancel()
-    host, calls = next(iter(done)).result()
-    for task in done:
-        if task is not next(iter(done)):
-            calls = calls + task.result()[1]
-    return CallsLostEvent(host, tuple(calls))
+    """Wait for the next host the directory declares lost (each loss once per process).
+
+    The event lists every call the host held and the agent each was joined
+    as; ``replace(event)`` opens them again elsewhere. A caller cancelled while
+    waiting misses nothing: the next call returns that loss.
+    """
+    shard = placement_shard()
+    epoch: str = await shard.losses_epoch.remote()
+    number, host, calls = await shard.next_lost.remote(_losses_seen.get(epoch, 0))
+    _losses_seen[epoch] = max(_losses_seen.get(epoch, 0), number + 1)
+    return CallsLostEvent(
+        host, tuple(call for call, _ in calls), tuple(agent for _, agent in calls)
+    )
 
 
-async def _lost(shard: Any) -> tuple[str, list[str]]:
-    result: tuple[str, list[str]] = await shard.next_lost.remote()
-    return result
+_losses_seen: dict[str, int] = {}  # directory epoch -> losses this process was given

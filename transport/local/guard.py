@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["HeadGuard"]
 
@@ -68,8 +68,8 @@ class _Guarded(asyncio.Protocol):
         self._tail = b""  # the last bytes seen, so a head end split across reads is found
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport; uvloop's has Transport's methods without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
         self._guard.waiting_for_head(self)
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._guard.deadline, self._guard.cut_now, self)
