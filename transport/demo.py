@@ -10,6 +10,7 @@ closes the connection once the call has been idle for 5 seconds (its
 Stream emulator (``transport.stream.emulator``, not Stream's service): the
 people are getstream SDK clients, so the third one leaves instead of vanishing
 and the second shares video, not a screen (the SDK publishes audio and video).
+``--fleet`` runs ``transport.fleet.demo``: two hosts on a local Ray cluster.
 """
 
 from __future__ import annotations
@@ -211,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--browser", action="store_true", help="wait for a person in a browser")
     where.add_argument(
+        "--fleet",
+        action="store_true",
+        help="two hosts on Ray, four calls, one host killed and its calls placed again",
+    )
+    where.add_argument(
         "--stream-local",
         action="store_true",
         help="run on StreamEdge against the local Stream emulator (not Stream's service)",
@@ -218,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     with contextlib.suppress(KeyboardInterrupt):
+        if args.fleet:
+            from transport.fleet.demo import run as run_fleet
+
+            return asyncio.run(run_fleet(console))
         return asyncio.run(run(args.browser, console, stream_local=args.stream_local))
     return 130
 

@@ -143,6 +143,10 @@ class Host:
             task.cancel()
         await asyncio.gather(*agents, *self._forgetting.values(), return_exceptions=True)
 
+    async def pid(self) -> int:
+        """The host's process id."""
+        return os.getpid()
+
     async def url(self) -> str:
         """Where people join this host's calls (its ``LocalEdge``'s URL; empty for other edges)."""
         return self._url()
