@@ -18,7 +18,6 @@ from transport.fleet import (  # noqa: E402
     close,
     lookup,
     place,
-    presence,
     sessions,
     start_directory,
 )
@@ -74,6 +73,6 @@ async def test_tells_in_one_loop_turn_arrive_in_the_order_told(hosts: dict[str, 
         ref.tell(ParticipantLeft(ref.call_id, person))
     ref.tell(ParticipantJoined(ref.call_id, people[-1]))
     await ref.ask(ParticipantJoined(ref.call_id, people[0]))  # handled after the batch
-    view = await presence(ref.call_id)
+    view = await ref.presence()
     assert view is not None
     assert set(view.participants) == {people[0].id, people[-1].id}

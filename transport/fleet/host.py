@@ -43,6 +43,8 @@ __all__ = ["Agent", "EdgeFactory", "Host", "PresenceView"]
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 0.5
+PUBLISH_AFTER_S = 0.02
+"""How long a host gathers presence changes before it sends them to the directory."""
 DEFAULT_MAX_SESSIONS = 100
 
 EdgeFactory = Callable[[], EdgeTransport]
@@ -184,13 +186,15 @@ class Host:
                 await self._heartbeat_once()
 
     def _changed(self, call_id: str) -> None:
-        # Coalesce: a burst of changes to a call costs one directory update.
+        # Coalesce: the changes to a call within PUBLISH_AFTER_S cost one directory update,
+        # sent after the answers to the asks that made them.
         self._dirty.add(call_id)
         if self._publishing is None:
             self._publishing = asyncio.get_running_loop().create_task(self._publish_dirty())
 
     async def _publish_dirty(self) -> None:
         try:
+            await asyncio.sleep(PUBLISH_AFTER_S)  # the coalescing window, not a wait for state
             while self._dirty:
                 calls, self._dirty = self._dirty, set()
                 for call_id in calls:
@@ -218,7 +222,6 @@ class Host:
             call_id, self.host_id, connection.key, agent_id, url
         )
         await self._publish(call_id)
-        await self.published()
         await self._heartbeat_once()  # the new load counts for the next placement at once
         if self._agent is not None:
             self._agents[call_id] = asyncio.get_running_loop().create_task(
@@ -276,8 +279,10 @@ class Host:
         """One sender's loop turn: tells and asks in the order made; the asks' answers.
 
         ``asked`` are the positions in ``batch`` that wait for an answer: the
-        state of their connection once it handled everything in the batch and
-        the call's presence reached the directory. No handler is waited for.
+        state of their connection once it handled everything in the batch. The
+        call's new presence is sent to the directory at once but not waited
+        for (``RemoteConnectionRef.presence()`` reads the host itself). No
+        handler is waited for.
         """
         for call_id, message in batch:
             connection = self.connections.get(call_id)
@@ -288,7 +293,6 @@ class Host:
         await asyncio.gather(*(connection.caught_up() for connection in waiting))
         for connection in waiting:
             self._changed(connection.call.id)
-        await self.published()
         ended = [c.call.id for c in waiting if c.state is ConnectionState.CLOSED]
         await asyncio.gather(*(self._forget_soon(call_id) for call_id in ended))
         return [self._state(batch[index][0]) for index in asked]
@@ -353,6 +357,19 @@ class Host:
             connection.actor_ref.tell(ParticipantLeft(call_id, person))
         await connection.caught_up()
         return time.perf_counter() - started
+
+    async def local_asks(self, call_id: str, count: int) -> list[float]:
+        """Benchmark helper: ``count`` asks from inside the host, one at a time; seconds each."""
+        import time
+
+        connection = self.connections[call_id]
+        taken = []
+        for n in range(count):
+            began = time.perf_counter()
+            connection.actor_ref.tell(ParticipantJoined(call_id, _person(f"ask{n}")))
+            await connection.caught_up()
+            taken.append(time.perf_counter() - began)
+        return taken
 
 
 def _person(user_id: str) -> Participant:

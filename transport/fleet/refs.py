@@ -70,6 +70,18 @@ class RemoteConnectionRef:
     def __repr__(self) -> str:
         return f"<RemoteConnectionRef {self.key} on {self.host}>"
 
+    async def presence(self) -> PresenceView | None:
+        """The call's presence as its host has it now (``None`` once it closed there).
+
+        Read from the host itself, so it shows every message this process told
+        or asked before; the module's ``presence(call_id)`` reads the directory,
+        which any process can and which follows the host within a Ray hop.
+        """
+        data = await self._handle.local_presence.remote(self.call_id)
+        if data is None:
+            return None
+        return strict_decode(_presence_decoder.decode, data, "presence view")
+
     async def token(self, user_id: str) -> str:
         """A single-use join token for ``user_id``, from the call's host (its ``LocalEdge``)."""
         token: str = await self._handle.token.remote(self.call_id, user_id)
@@ -99,9 +111,10 @@ class RemoteConnectionRef:
 
         On a running loop the ask joins the tells and asks to this host made in
         this loop turn, in order, and all travel in one Ray call; its answer
-        comes once the host's actor handled it and the call's presence reached
-        the directory. Without a running loop it is its own Ray call (a Ray
-        ``ObjectRef``, which ``ray.get`` reads).
+        comes once the connection's actor handled it (the directory hears of
+        the new presence right after; ``presence()`` here reads the host).
+        Without a running loop it is its own Ray call (a Ray ``ObjectRef``,
+        which ``ray.get`` reads).
         """
         try:
             loop = asyncio.get_running_loop()
