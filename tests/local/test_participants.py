@@ -283,3 +283,29 @@ def test_the_local_edge_serves_on_uvloop() -> None:
 
     joined, present = uvloop.run(call())
     assert present == [joined]
+
+
+async def test_a_participant_waits_for_a_silent_edge_only_so_long() -> None:
+    """A server that accepts the websocket and never answers: the join fails, it does not hang."""
+    from aiohttp import web
+
+    async def silent(request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for _ in socket:  # reads every frame, answers none
+            pass
+        return socket
+
+    app = web.Application()
+    app.router.add_get("/ws/{call}", silent)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        person = LocalParticipant(f"http://127.0.0.1:{port}", "quiet", "t", reply_timeout=0.2)
+        with pytest.raises(TimeoutError, match=r"did not answer Join in 0\.2 s"):
+            await person.join()
+    finally:
+        await runner.cleanup()

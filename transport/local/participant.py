@@ -23,6 +23,7 @@ import aiohttp
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 
+from actors.clock import check_seconds
 from messages import EdgeActorsError, NotReadyError, Participant, TrackType
 from transport.local.media import Drain, synthetic_track
 from transport.local.signaling import (
@@ -55,9 +56,15 @@ class FrameRefusedError(EdgeActorsError, RuntimeError):
 
 
 class LocalParticipant:
-    """One participant session of a local call, driven from Python."""
+    """One participant session of a local call, driven from Python.
 
-    def __init__(self, url: str, call_id: str, token: str) -> None:
+    ``reply_timeout`` bounds each wait on the edge (the connection, then each
+    answer to a request): past it the call raises ``TimeoutError``.
+    """
+
+    def __init__(self, url: str, call_id: str, token: str, *, reply_timeout: float = 10.0) -> None:
+        check_seconds("reply_timeout", reply_timeout)
+        self.reply_timeout = reply_timeout
         self.url = url.rstrip("/")
         self.call_id = call_id
         self.token = token
@@ -95,8 +102,17 @@ class LocalParticipant:
             raise NotReadyError(msg)
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._replies[frame.seq] = reply
-        await self._socket.send_bytes(encode(frame))
-        result = await reply
+        try:
+            async with asyncio.timeout(self.reply_timeout):
+                await self._socket.send_bytes(encode(frame))
+                result = await reply
+        except TimeoutError:
+            msg = (
+                f"{self}: the edge did not answer {type(frame).__name__} in {self.reply_timeout} s"
+            )
+            raise TimeoutError(msg) from None
+        finally:
+            self._replies.pop(frame.seq, None)
         if isinstance(result, ErrorFrame):
             raise FrameRefusedError(result.reason)
         return result
@@ -149,9 +165,10 @@ class LocalParticipant:
             raise NotReadyError(msg)
         self._session = aiohttp.ClientSession()
         try:
-            self._socket = await self._session.ws_connect(
-                f"{self.url}/ws/{quote(self.call_id)}", heartbeat=2.0
-            )
+            async with asyncio.timeout(self.reply_timeout):
+                self._socket = await self._session.ws_connect(
+                    f"{self.url}/ws/{quote(self.call_id)}", heartbeat=2.0
+                )
             self._reader = asyncio.get_running_loop().create_task(self._read())
             joined: Joined = await self._request(Join(self.token, next(self._seq)))
         except BaseException:
