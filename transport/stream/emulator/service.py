@@ -138,6 +138,13 @@ class StreamEmulator:
         for sfu in self._sfus:
             await sfu.stop()
         await self._coordinator.stop()
+        # What the servers leave running (media relays of ended calls) ends with them,
+        # as asyncio.run() ends a program's tasks, instead of being destroyed pending.
+        rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+        await asyncio.get_running_loop().shutdown_asyncgens()
 
     async def __aenter__(self) -> StreamEmulator:
         return await self.start()
