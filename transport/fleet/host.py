@@ -108,6 +108,7 @@ class Host:
         self._edge_factory = edge
         self._agent = agent
         self._agents: dict[str, asyncio.Task[None]] = {}
+        self._known_agents: set[str] = set()  # agent users this host's edge authenticated
         self._forgetting: dict[str, asyncio.Task[None]] = {}  # call id -> its seat going back
         self._beat: asyncio.Task[None] | None = None
         self._me: Any = None
@@ -215,7 +216,11 @@ class Host:
         """
         if self.edge is None:
             raise NotReadyError(f"host {self.host_id} is not started: call start() first")
-        connection = await self.edge.join(User(agent_id), await self.edge.create_call(call_id))
+        agent = User(agent_id)
+        if agent_id not in self._known_agents:  # Stream's calls need a known creator
+            await self.edge.authenticate(agent)
+            self._known_agents.add(agent_id)
+        connection = await self.edge.join(agent, await self.edge.create_call(call_id))
         self.connections[call_id] = connection
         url = self._url()
         await shard_for(call_id).register.remote(
@@ -300,6 +305,20 @@ class Host:
     def _state(self, call_id: str) -> str:
         connection = self.connections.get(call_id)
         return ConnectionState.CLOSED.value if connection is None else connection.state.value
+
+    async def wait_for_participant(
+        self, call_id: str, timeout: float | None, user_id: str | None
+    ) -> list[str]:
+        """The call's ``wait_for_participant``, run here; the participant ids present then.
+
+        Raises what the connection raises (``TimeoutError``, ``ConnectionClosedError``),
+        and ``ConnectionClosedError`` if the call is not on this host.
+        """
+        connection = self.connections.get(call_id)
+        if connection is None:
+            raise ConnectionClosedError(f"call {call_id} is not open on host {self.host_id}")
+        await connection.wait_for_participant(timeout, user_id=user_id)
+        return [p.id for p in connection.participants]
 
     async def participant_joins(self, call_id: str, user_id: str) -> None:
         """Test driver: a participant joins ``call_id`` through this host's edge."""

@@ -82,6 +82,20 @@ class RemoteConnectionRef:
             return None
         return strict_decode(_presence_decoder.decode, data, "presence view")
 
+    async def wait_for_participant(
+        self, timeout: float | None = None, *, user_id: str | None = None
+    ) -> list[str]:
+        """``Connection.wait_for_participant`` on the call's host; the participant ids then.
+
+        Raises ``TimeoutError`` after ``timeout`` seconds and
+        ``ConnectionClosedError`` if the connection is or becomes closed
+        (both as Ray hands them on: ``RayTaskError`` subclasses of them).
+        """
+        present: list[str] = await self._handle.wait_for_participant.remote(
+            self.call_id, timeout, user_id
+        )
+        return present
+
     async def token(self, user_id: str) -> str:
         """A single-use join token for ``user_id``, from the call's host (its ``LocalEdge``)."""
         token: str = await self._handle.token.remote(self.call_id, user_id)
