@@ -221,6 +221,80 @@ async def test_ten_thousand_actors_start_and_stop_leaving_nothing_behind() -> No
     assert threading.active_count() == threads_before
 
 
+async def test_an_urn_is_made_when_read_and_finds_its_actor_until_it_stops() -> None:
+    unstarted_urn = Recorder().actor_urn
+    ref = Recorder.start()
+    urn = ref.actor_urn
+    assert urn == _actor_of(ref).actor_urn
+    assert urn != unstarted_urn
+    assert actors.directory.get_by_urn(urn) is ref
+    assert actors.directory.get_by_urn(unstarted_urn) is None
+    assert await ref.stop(block=False)
+    assert actors.directory.get_by_urn(urn) is None
+    assert ref.actor_urn == urn  # a stopped actor's ref still says who it was
+    await actors.stop_all()
+
+
+async def test_an_urn_read_before_start_is_found_once_started() -> None:
+    class Early(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.urn_at_init = self.actor_urn
+
+    ref = Early.start()
+    urn = _actor_of(ref).urn_at_init
+    assert actors.directory.get_by_urn(urn) is ref
+    await actors.stop_all()
+    assert actors.directory.get_by_urn(urn) is None
+
+
+async def test_a_thread_waits_on_actor_stopped_until_the_actor_stops() -> None:
+    ref = Recorder.start()
+    assert await asyncio.to_thread(ref.actor_stopped.wait, 0.01) is False
+    waiting = asyncio.ensure_future(asyncio.to_thread(ref.actor_stopped.wait, 10))
+    assert await ref.stop(block=False)
+    assert await waiting is True
+    assert ref.actor_stopped.is_set()
+    assert await asyncio.to_thread(ref.actor_stopped.wait, 0) is True
+
+
+async def test_a_ref_kept_after_the_stop_keeps_no_actor_alive() -> None:
+    import gc
+    import weakref
+
+    ref = Recorder.start()
+    actor = weakref.ref(_actor_of(ref))
+    await ref.stop(block=False)
+    gc.collect()
+    assert actor() is None
+    assert ref._actor_weakref() is None  # as pykka's weak reference reads then
+    with pytest.raises(pykka.ActorDeadError):
+        ref.tell(1)
+
+
+async def test_stop_all_stops_an_actor_that_already_has_a_stop_queued() -> None:
+    gate = asyncio.Event()
+    busy = Gate.start(gate)
+    answer = busy.ask("held", block=False)
+    first_stop = busy.stop(block=False)  # queued behind the held ask
+    idle = Recorder.start()
+    stopping = asyncio.ensure_future(actors.stop_all())
+    await asyncio.sleep(0)
+    assert not stopping.done()  # the gate holds the first actor's turn
+    gate.set()
+    assert await stopping == 2
+    assert await answer == "held"
+    assert await first_stop is True
+    assert not busy.is_alive()
+    assert not idle.is_alive()
+
+
+def _actor_of(ref: Any) -> Any:
+    actor = ref._actor_weakref()
+    assert actor is not None
+    return actor
+
+
 async def test_futures_map_filter_reduce_and_join_without_blocking() -> None:
     ref = Recorder.start()
     for n in (1, 2, 3):
