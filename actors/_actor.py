@@ -25,7 +25,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import pykka
 from pykka import ActorDeadError, ActorRef, messages
@@ -120,13 +120,21 @@ _dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Dispatcher] 
 _dispatchers_lock = threading.Lock()
 
 
+_last_dispatcher: _Dispatcher | None = None  # the one asked for last: usually the one wanted
+
+
 def _dispatcher_for(loop: asyncio.AbstractEventLoop) -> _Dispatcher:
+    global _last_dispatcher  # a cache: one reference, swapped at once
+    dispatcher = _last_dispatcher
+    if dispatcher is not None and dispatcher._loop is loop:
+        return dispatcher
     dispatcher = _dispatchers.get(loop)
     if dispatcher is None:
         with _dispatchers_lock:
             dispatcher = _dispatchers.get(loop)
             if dispatcher is None:
                 dispatcher = _dispatchers[loop] = _Dispatcher(loop)
+    _last_dispatcher = dispatcher
     return dispatcher
 
 
@@ -158,13 +166,18 @@ class _Mailbox:
         "_head",
         "_loop",
         "_queue",
-        "_room",
         "_stopped",
         "batch",
-        "capacity",
         "handled",
-        "refused",
     )
+
+    # What only a bounded mailbox (_BoundedMailbox) has; read-only defaults here.
+    capacity: int | None = None
+    """Bound on queued messages (``None``: none)."""
+    refused = 0
+    """Tells refused because the mailbox was full."""
+    _room: list[asyncio.Future[None]] | None = None
+    """Senders waiting for room."""
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
         self._actor: AsyncioActor | None = actor
@@ -173,10 +186,7 @@ class _Mailbox:
         self._queue: list[Any] | None = None
         self._stopped = False
         self._head = 0
-        self._room: list[asyncio.Future[None]] | None = None  # senders waiting for room
         self.batch = actor.mailbox_batch  # items per turn
-        self.capacity = actor.mailbox_capacity
-        self.refused = 0  # tells refused because the mailbox was full
         self.handled = 0  # messages taken out and handled (a retry counts twice)
 
     # -- the stopped flag: what threading.Event offers pykka ---------------------------
@@ -202,28 +212,6 @@ class _Mailbox:
                 event.set()
 
     # -- the inbox ---------------------------------------------------------------
-
-    def full(self) -> bool:
-        """Whether a bounded mailbox has no room (any thread; a snapshot)."""
-        return self.capacity is not None and len(self) >= self.capacity
-
-    async def room(self) -> None:
-        """Wait on the actor's loop until the mailbox has room."""
-        while self.full() and self._actor is not None and self._loop is not None:
-            waiter = self._loop.create_future()
-            if self._room is None:
-                self._room = []
-            self._room.append(waiter)
-            await waiter
-
-    def _wake_senders(self) -> None:
-        room = self._room
-        if room is None or self.full():
-            return
-        self._room = None
-        for waiter in room:
-            if not waiter.done():
-                waiter.set_result(None)
 
     def put(self, item: Any, /) -> None:
         """Queue an item (an ``Envelope``, or from ``tell`` a bare message). Any thread.
@@ -289,6 +277,45 @@ class _Mailbox:
     def __len__(self) -> int:
         queue = self._queue
         return len(queue) - self._head if queue else 0
+
+
+class _BoundedMailbox(_Mailbox):
+    """The mailbox of an actor with a ``mailbox_capacity``: a tell past it is refused."""
+
+    __slots__ = ("_room", "capacity", "refused")
+
+    def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
+        super().__init__(actor, loop)
+        self.capacity: int | None = actor.mailbox_capacity
+        self.refused = 0
+        self._room: list[asyncio.Future[None]] | None = None
+
+    def full(self) -> bool:
+        """Whether the mailbox has no room (any thread; a snapshot)."""
+        return self.capacity is not None and len(self) >= self.capacity
+
+    async def room(self) -> None:
+        """Wait on the actor's loop until the mailbox has room."""
+        while self.full() and self._actor is not None and self._loop is not None:
+            waiter = self._loop.create_future()
+            if self._room is None:
+                self._room = []
+            self._room.append(waiter)
+            await waiter
+
+    def _wake_senders(self, *, all_of_them: bool = False) -> None:
+        room = self._room
+        if room is None or (self.full() and not all_of_them):
+            return
+        self._room = None
+        for waiter in room:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _refuse_tell(self, ref: _AsyncioActorRef) -> None:
+        self.refused += 1
+        msg = f"the mailbox of {ref} is full ({self.capacity} messages)"
+        raise MailboxFullError(msg)
 
 
 class _Retry:
@@ -380,10 +407,8 @@ class _AsyncioActorRef(ActorRef[Any]):
         if mailbox._stopped:
             msg = f"{self} not found"
             raise ActorDeadError(msg)
-        if mailbox.capacity is not None and mailbox.full():
-            mailbox.refused += 1
-            msg = f"the mailbox of {self} is full ({mailbox.capacity} messages)"
-            raise MailboxFullError(msg)
+        if mailbox.capacity is not None and cast("_BoundedMailbox", mailbox).full():
+            cast("_BoundedMailbox", mailbox)._refuse_tell(self)
         # mailbox.put(message), inlined: this is the hot path of every tell.
         if _get_running_loop() is mailbox._loop:
             queue = mailbox._queue
@@ -434,6 +459,7 @@ class AsyncioActor(pykka.Actor):
     # Slots keep the runtime's own fields out of the instance dict: a started
     # actor costs a few hundred bytes. Subclasses may use __slots__ too.
     __slots__ = ("_actor_ref", "_busy", "_mailbox", "_restarts")
+    _actor_ref: _AsyncioActorRef
 
     mailbox_batch: ClassVar[int] = 64
     """Messages handled per turn before the actor yields the loop to others."""
@@ -457,7 +483,8 @@ class AsyncioActor(pykka.Actor):
         only ``start()`` on a loop makes a live one.
         """
         loop = _start_loop.get() or _get_running_loop()
-        self._mailbox = mailbox = _Mailbox(self, loop)
+        bounded = self.mailbox_capacity is not None
+        self._mailbox = mailbox = (_BoundedMailbox if bounded else _Mailbox)(self, loop)
         self._actor_ref = _AsyncioActorRef(self, mailbox)
         self._busy: asyncio.Task[None] | None = None  # the task awaiting an async handler
         self._restarts: RestartBudget | None = None
@@ -494,13 +521,13 @@ class AsyncioActor(pykka.Actor):
         ``start_on``). Returns the actor's ref at once.
         """
         actor = cls(*args, **kwargs)
-        if actor._mailbox._loop is None:
+        if actor._mailbox._dispatcher is None:
             msg = (
                 f"{cls.__name__}.start() needs a running asyncio event loop: "
                 "call it from async code, or use start_on(loop, ...) from another thread"
             )
             raise NoEventLoopError(msg)
-        ref = actor.actor_ref
+        ref = actor._actor_ref
         directory.register(actor)
         if cls.register_with_pykka:
             pykka.ActorRegistry.register(ref)
@@ -659,7 +686,7 @@ class AsyncioActor(pykka.Actor):
         finally:
             mailbox.handled += head - first
         if mailbox._room is not None:
-            mailbox._wake_senders()
+            cast("_BoundedMailbox", mailbox)._wake_senders()
         if head < len(queue):
             if head > _COMPACT_AFTER and head * 2 > len(queue):
                 del queue[:head]  # amortised O(1): at least as many handled as waiting
@@ -942,15 +969,14 @@ class AsyncioActor(pykka.Actor):
         """Fail what is still queued with ``ActorDeadError`` and drop the mailbox."""
         mailbox = self._mailbox
         retired.handled += mailbox.handled
-        retired.refused += mailbox.refused
         retired.restarts += self.restart_count
-        mailbox.handled = mailbox.refused = 0
+        mailbox.handled = 0
         self._restarts = None
         queue = mailbox._take_all()
-        room, mailbox._room = mailbox._room, None
-        for waiter in room or ():
-            if not waiter.done():
-                waiter.set_result(None)
+        if isinstance(mailbox, _BoundedMailbox):
+            retired.refused += mailbox.refused
+            mailbox.refused = 0
+            mailbox._wake_senders(all_of_them=True)  # to find the actor gone
         mailbox._actor = None  # later puts are refused; breaks the actor <-> mailbox cycle
         for item in queue:
             if type(item) is Envelope and item.reply_to is not None:
@@ -1012,7 +1038,7 @@ async def send(ref: ActorRef[Any], message: Any) -> None:
     Raises ``ActorDeadError`` if the actor stops.
     """
     mailbox = ref.actor_inbox
-    if isinstance(mailbox, _Mailbox) and mailbox.capacity is not None:
+    if isinstance(mailbox, _BoundedMailbox):
         await mailbox.room()
     if not ref.is_alive():
         msg = f"{ref} not found"

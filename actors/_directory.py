@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import pykka
 
 if TYPE_CHECKING:
-    from actors._actor import AsyncioActor, _AsyncioActorRef
+    from actors._actor import AsyncioActor
 
 __all__ = ["ActorDirectory", "directory"]
 
@@ -38,15 +38,14 @@ class ActorDirectory:
         members = self._by_class.get(type(actor))
         if members is None:
             members = self._by_class.setdefault(type(actor), {})
-        ref = actor.actor_ref
+        ref = actor._actor_ref  # noqa: SLF001  # the runtime's partner (also below)
         members[ref] = actor
-        urn = _urn_if_made(ref)
-        if urn is not None:  # read before it started
-            self.named(actor, urn)
+        if ref._urn is not None:  # noqa: SLF001  # read before it started
+            self.named(actor, ref._urn)  # noqa: SLF001
 
     def unregister(self, actor: AsyncioActor) -> None:
         """Remove a stopped actor; nothing happens if it is not there."""
-        ref = actor.actor_ref
+        ref = actor._actor_ref  # noqa: SLF001
         members = self._by_class.get(type(actor))
         if members is not None:
             members.pop(ref, None)
@@ -54,7 +53,7 @@ class ActorDirectory:
                 # A dict keeps the table it grew to; drop it so 100,000 stopped
                 # actors leave no 5 MB table behind.
                 self._by_class.pop(type(actor), None)
-        urn = _urn_if_made(ref)
+        urn = ref._urn  # noqa: SLF001  # made once someone read it
         if urn is not None:
             with self._urn_lock:
                 self._by_urn.pop(urn, None)
@@ -95,11 +94,6 @@ class ActorDirectory:
 
     def __len__(self) -> int:
         return sum(len(members) for members in list(self._by_class.values()))
-
-
-def _urn_if_made(ref: pykka.ActorRef[Any]) -> str | None:
-    """An ``AsyncioActor``'s URN if anyone has read it (else it is not made yet)."""
-    return cast("_AsyncioActorRef", ref)._urn  # noqa: SLF001  # the ref's partner in this
 
 
 directory = ActorDirectory()
