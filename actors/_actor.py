@@ -231,7 +231,9 @@ class _Mailbox:
             self._refuse_put(item)
             return
         self._queue = [item]
-        dispatcher.schedule(actor)
+        dispatcher._ready.append(actor)  # dispatcher.schedule(actor), inlined
+        if not dispatcher._scheduled:
+            dispatcher.start()
 
     def _put_from_elsewhere(self, item: Any) -> None:
         loop = self._loop
@@ -1016,7 +1018,8 @@ def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     if not ref.is_alive():
         future.set_exception((ActorDeadError, ActorDeadError(f"{ref} not found"), None))
         return future
-    ref.actor_inbox.put(Envelope(message, reply_to=future))
+    inbox = ref._mailbox if type(ref) is _AsyncioActorRef else ref.actor_inbox
+    inbox.put(Envelope(message, future))
     return future
 
 

@@ -289,6 +289,61 @@ async def test_stop_all_stops_an_actor_that_already_has_a_stop_queued() -> None:
     assert not idle.is_alive()
 
 
+async def test_an_ask_awaited_again_after_its_first_awaiter_was_cancelled_gets_the_answer() -> None:
+    gate = asyncio.Event()
+    ref = Gate.start(gate)
+    answer = ref.ask("late", block=False)
+    first = asyncio.ensure_future(_await(answer))
+    await asyncio.sleep(0)
+    first.cancel()
+    second, third = asyncio.ensure_future(_await(answer)), asyncio.ensure_future(_await(answer))
+    gate.set()
+    assert await second == "late"
+    assert await third == "late"
+    assert first.cancelled()
+    await actors.stop_all()
+
+
+async def test_an_answer_reaches_tasks_on_two_loops() -> None:
+    gate = asyncio.Event()
+    ref = Gate.start(gate)
+    answer = ref.ask("both", block=False)
+    here = asyncio.ensure_future(_await(answer))
+    await asyncio.sleep(0)  # this loop awaits first
+    awaiting = threading.Event()
+
+    async def on_another_loop() -> Any:
+        awaiting.set()
+        return await answer
+
+    there = asyncio.ensure_future(asyncio.to_thread(asyncio.run, on_another_loop()))
+    await asyncio.to_thread(awaiting.wait, 10)
+    gate.set()
+    assert await here == "both"
+    assert await there == "both"
+    await actors.stop_all()
+
+
+async def test_an_error_answer_is_raised_in_the_awaiting_task() -> None:
+    class Stops(actors.AsyncioActor):
+        def on_receive(self, message: Any) -> Any:
+            if message == "stop-iteration":
+                raise StopIteration
+            raise KeyError(message)
+
+    ref = Stops.start()
+    with pytest.raises(KeyError, match="nope"):
+        await actors.ask(ref, "nope")
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        await actors.ask(ref, "stop-iteration")  # asyncio cannot carry StopIteration
+    assert ref.is_alive()
+    await actors.stop_all()
+
+
+async def _await(future: Any) -> Any:
+    return await future
+
+
 def _actor_of(ref: Any) -> Any:
     actor = ref._actor_weakref()
     assert actor is not None
