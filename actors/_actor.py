@@ -47,17 +47,14 @@ logger = logging.getLogger(__name__)
 _get_running_loop = running_loop
 _RETRY, _SKIP, _FAIL = object(), object(), object()  # outcomes of AsyncioActor._restart
 _COMPACT_AFTER = 1024  # handled items a long mailbox drops from its front at once
-_PYKKA_MESSAGES = (
-    messages.ProxyCall,
-    messages.ProxyGetAttr,
-    messages.ProxySetAttr,
-)
+_PYKKA_MESSAGES = frozenset((messages.ProxyCall, messages.ProxyGetAttr, messages.ProxySetAttr))
 _start_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
     "actors_start_loop", default=None
 )
 
 # URNs: one random UUID per process, with a counter in its last 48 bits. Unique
-# like uuid4().urn, at a fraction of the cost.
+# like uuid4().urn, at a fraction of the cost; made when first read (most actors
+# never are), see _AsyncioActorRef.actor_urn.
 _urn_prefix = uuid.uuid4().urn[:-12]
 _urn_counter = itertools.count(1)
 
@@ -74,37 +71,6 @@ class _Retired:
 
 
 retired = _Retired()
-
-
-class _StopFlag:
-    """The ``actor_stopped`` of an ``AsyncioActor``: what ``threading.Event`` offers pykka.
-
-    ``is_set()`` is a plain read; the event for ``wait()`` is made only when a
-    thread waits.
-    """
-
-    __slots__ = ("_event", "_set")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._event: threading.Event | None = None
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        self._set = True
-        if self._event is not None:
-            self._event.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._set:
-            return True
-        if self._event is None:
-            self._event = threading.Event()
-            if self._set:
-                self._event.set()
-        return self._event.wait(timeout)
 
 
 class _Dispatcher:
@@ -126,10 +92,15 @@ class _Dispatcher:
         self._scheduled = False
 
     def schedule(self, actor: AsyncioActor) -> None:
+        """Put ``actor`` at the end of the run queue (on the loop's thread)."""
         self._ready.append(actor)
         if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._run)
+            self.start()
+
+    def start(self) -> None:
+        """Have the loop run the queued actors soon (on the loop's thread)."""
+        self._scheduled = True
+        self._loop.call_soon(self._run)
 
     def _run(self) -> None:
         ready = self._ready
@@ -149,25 +120,44 @@ _dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Dispatcher] 
 _dispatchers_lock = threading.Lock()
 
 
+_last_dispatcher: _Dispatcher | None = None  # the one asked for last: usually the one wanted
+
+
 def _dispatcher_for(loop: asyncio.AbstractEventLoop) -> _Dispatcher:
+    global _last_dispatcher  # a cache: one reference, swapped at once
+    dispatcher = _last_dispatcher
+    if dispatcher is not None and dispatcher._loop is loop:
+        return dispatcher
     dispatcher = _dispatchers.get(loop)
     if dispatcher is None:
         with _dispatchers_lock:
             dispatcher = _dispatchers.get(loop)
             if dispatcher is None:
                 dispatcher = _dispatchers[loop] = _Dispatcher(loop)
+    _last_dispatcher = dispatcher
     return dispatcher
 
 
-class _Mailbox:
-    """The inbox of one ``AsyncioActor``: a list that exists only while mail waits.
+# Threads in ActorRef.actor_stopped.wait(): an event per mailbox waited on, made
+# only then (waiting on an actor from a thread is rare; a field per actor is not).
+_stop_events: dict[_Mailbox, threading.Event] = {}
+_stop_events_lock = threading.Lock()
 
-    It holds ``Envelope``s (asks, and whatever pykka puts) and bare messages
-    (tells, which need no envelope). Items before ``_head`` are handled; a turn
-    moves ``_head`` forward and the list is dropped once it is all handled, so
-    a mailbox holding one message costs a four-slot list, not a 64-slot deque
-    block. ``put()`` is safe from any thread; the list itself is touched only on
-    the actor's loop.
+
+class _Mailbox:
+    """The inbox of one ``AsyncioActor``, and its stopped flag.
+
+    The inbox is a list that exists only while mail waits or a turn runs
+    (``_queue is None``: idle, and not in the run queue). It holds tells as bare
+    messages and everything else (asks, stops, retries) as items the turn
+    recognises by type. Items before ``_head`` are handled; a turn moves
+    ``_head`` forward and drops the list once it is all handled, so a mailbox
+    holding one message costs a one-slot list, not a 64-slot deque block.
+    ``put()`` is safe from any thread; the list itself is touched only on the
+    actor's loop.
+
+    The same object is the actor's ``actor_stopped`` (pykka reads
+    ``is_set()``; threads may ``wait()``), so a tell checks one field.
     """
 
     __slots__ = (
@@ -176,80 +166,91 @@ class _Mailbox:
         "_head",
         "_loop",
         "_queue",
-        "_room",
-        "_scheduled",
         "_stopped",
-        "capacity",
+        "batch",
         "handled",
-        "refused",
     )
 
-    def __init__(
-        self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None, capacity: int | None
-    ) -> None:
+    # What only a bounded mailbox (_BoundedMailbox) has; read-only defaults here.
+    capacity: int | None = None
+    """Bound on queued messages (``None``: none)."""
+    refused = 0
+    """Tells refused because the mailbox was full."""
+    _room: list[asyncio.Future[None]] | None = None
+    """Senders waiting for room."""
+
+    def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
         self._actor: AsyncioActor | None = actor
         self._loop = loop  # None for an actor made off any loop and never started
         self._dispatcher = _dispatcher_for(loop) if loop is not None else None
         self._queue: list[Any] | None = None
-        self._stopped = actor._stop_flag  # read by the ref's tell, without a call
+        self._stopped = False
         self._head = 0
-        self._scheduled = False
-        self._room: list[asyncio.Future[None]] | None = None  # senders waiting for room
-        self.capacity = capacity
-        self.refused = 0  # tells refused because the mailbox was full
+        self.batch = actor.mailbox_batch  # items per turn
         self.handled = 0  # messages taken out and handled (a retry counts twice)
 
-    def full(self) -> bool:
-        """Whether a bounded mailbox has no room (any thread; a snapshot)."""
-        return self.capacity is not None and len(self) >= self.capacity
+    # -- the stopped flag: what threading.Event offers pykka ---------------------------
 
-    async def room(self) -> None:
-        """Wait on the actor's loop until the mailbox has room."""
-        while self.full() and self._actor is not None and self._loop is not None:
-            waiter = self._loop.create_future()
-            if self._room is None:
-                self._room = []
-            self._room.append(waiter)
-            await waiter
+    def is_set(self) -> bool:
+        """Whether the actor has stopped (any thread)."""
+        return self._stopped
 
-    def _wake_senders(self) -> None:
-        room = self._room
-        if room is None or self.full():
-            return
-        self._room = None
-        for waiter in room:
-            if not waiter.done():
-                waiter.set_result(None)
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block this thread until the actor stops (not on its loop); ``False`` on timeout."""
+        with _stop_events_lock:
+            if self._stopped:
+                return True
+            event = _stop_events.setdefault(self, threading.Event())
+        return event.wait(timeout)
+
+    def _mark_stopped(self) -> None:
+        self._stopped = True
+        if _stop_events:  # someone waits on some actor: maybe on this one
+            with _stop_events_lock:
+                event = _stop_events.pop(self, None)
+            if event is not None:
+                event.set()
+
+    # -- the inbox ---------------------------------------------------------------
 
     def put(self, item: Any, /) -> None:
-        """Queue an ``Envelope`` (or, from ``tell``, a bare message). Any thread.
+        """Queue an item (an ``Envelope``, or from ``tell`` a bare message). Any thread.
 
         On the actor's loop it appends at once (every tell's hot path); from
         another thread it hands the item to the loop, which appends it in order.
         """
-        loop = self._loop
-        if loop is None:
-            _refuse(item, f"{self._actor} was never started")
-            raise ActorDeadError(f"{self._actor} was never started: it has no event loop")
-        if _get_running_loop() is not loop:
-            try:
-                loop.call_soon_threadsafe(self.put, item)
-            except RuntimeError:  # the loop is closed
-                _refuse(item, f"the event loop of {self._actor} is closed")
-                raise ActorDeadError(f"the event loop hosting {self._actor} is closed") from None
-            return
-        actor = self._actor
-        if actor is None:
-            _refuse(item, "the actor stopped before handling the message")
+        if _get_running_loop() is not self._loop:
+            self._put_from_elsewhere(item)
             return
         queue = self._queue
-        if queue is None:
-            self._queue = [item]
-        else:
+        if queue is not None:  # mail waits, or a turn runs: it will get to this
             queue.append(item)
-        if not self._scheduled:
-            self._scheduled = True
-            self._dispatcher.schedule(actor)  # type: ignore[union-attr]  # a loop comes with one
+            return
+        actor, dispatcher = self._actor, self._dispatcher
+        if actor is None or dispatcher is None:
+            self._refuse_put(item)
+            return
+        self._queue = [item]
+        dispatcher._ready.append(actor)  # dispatcher.schedule(actor), inlined
+        if not dispatcher._scheduled:
+            dispatcher.start()
+
+    def _put_from_elsewhere(self, item: Any) -> None:
+        loop = self._loop
+        if loop is None:
+            self._refuse_put(item)
+            return
+        try:
+            loop.call_soon_threadsafe(self.put, item)
+        except RuntimeError:  # the loop is closed
+            _refuse(item, f"the event loop of {self._actor} is closed")
+            raise ActorDeadError(f"the event loop hosting {self._actor} is closed") from None
+
+    def _refuse_put(self, item: Any) -> None:
+        if self._loop is None:
+            _refuse(item, f"{self._actor} was never started")
+            raise ActorDeadError(f"{self._actor} was never started: it has no event loop")
+        _refuse(item, "the actor stopped before handling the message")
 
     def _take_all(self) -> list[Any]:
         """Remove and return every unhandled item (used when the actor stops)."""
@@ -267,8 +268,8 @@ class _Mailbox:
         item = queue[self._head]
         queue[self._head] = None
         self._head += 1
-        if self._head == len(queue):
-            self._queue, self._head = None, 0
+        if type(item) is _Retry:
+            item = item.message
         return item if type(item) is Envelope else Envelope(item)
 
     def empty(self) -> bool:
@@ -276,7 +277,60 @@ class _Mailbox:
         return len(self) == 0
 
     def __len__(self) -> int:
-        return len(self._queue) - self._head if self._queue else 0
+        queue = self._queue
+        return len(queue) - self._head if queue else 0
+
+
+class _BoundedMailbox(_Mailbox):
+    """The mailbox of an actor with a ``mailbox_capacity``: a tell past it is refused."""
+
+    __slots__ = ("_room", "capacity", "refused")
+
+    def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
+        super().__init__(actor, loop)
+        self.capacity: int | None = actor.mailbox_capacity
+        self.refused = 0
+        self._room: list[asyncio.Future[None]] | None = None
+
+    def full(self) -> bool:
+        """Whether the mailbox has no room (any thread; a snapshot)."""
+        return self.capacity is not None and len(self) >= self.capacity
+
+    async def room(self) -> None:
+        """Wait on the actor's loop until the mailbox has room."""
+        while self.full() and self._actor is not None and self._loop is not None:
+            waiter = self._loop.create_future()
+            if self._room is None:
+                self._room = []
+            self._room.append(waiter)
+            await waiter
+
+    def _wake_senders(self, *, all_of_them: bool = False) -> None:
+        room = self._room
+        if room is None or (self.full() and not all_of_them):
+            return
+        self._room = None
+        for waiter in room:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _refuse_tell(self, ref: _AsyncioActorRef) -> None:
+        self.refused += 1
+        msg = f"the mailbox of {ref} is full ({self.capacity} messages)"
+        raise MailboxFullError(msg)
+
+
+class _Retry:
+    """A told message whose handler raised, put back for one more try after a restart."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
+# What a turn hands to _handle_item instead of on_receive (set lookups by type).
+_RUNTIME_ITEMS = frozenset((Envelope, _Retry, ActorStop, *_PYKKA_MESSAGES))
 
 
 def _refuse(item: Any, why: str) -> None:
@@ -306,32 +360,70 @@ class _StopReply(AsyncioFuture[bool]):
 
 
 class _AsyncioActorRef(ActorRef[Any]):
-    """The ref of an ``AsyncioActor``: pykka's ``ActorRef`` with a non-blocking ``stop``."""
+    """The ref of an ``AsyncioActor``: pykka's ``ActorRef`` with a non-blocking ``stop``.
 
-    # pykka's ActorRef sets these five in its __init__; as slots they cost no dict.
-    __slots__ = (
-        "_actor_weakref",
-        "_mailbox",
-        "actor_class",
-        "actor_inbox",
-        "actor_stopped",
-        "actor_urn",
-    )
+    It holds the actor's mailbox, not the actor: a ref kept after the actor
+    stopped keeps none of its state alive (pykka keeps a weak reference).
+    """
 
-    def __init__(self, actor: AsyncioActor) -> None:
-        super().__init__(actor)
-        self._mailbox = actor._mailbox
+    __slots__ = ("_mailbox", "_urn", "actor_class")
+
+    def __init__(self, actor: AsyncioActor, mailbox: _Mailbox) -> None:
+        # Not pykka's __init__: what it stores is derived here, on demand.
+        self._mailbox = mailbox
+        self._urn: str | None = None
+        self.actor_class = type(actor)
+
+    @property
+    def actor_urn(self) -> str:  # type: ignore[override]  # read-only, made on first read
+        """The actor's URN (a uuid4 URN), made the first time anyone reads it."""
+        urn = self._urn
+        if urn is None:
+            urn = self._urn = f"{_urn_prefix}{next(_urn_counter):012x}"
+            actor = self._mailbox._actor
+            if actor is not None:
+                directory.named(actor, urn)  # findable by it from now on
+        return urn
+
+    @property
+    def actor_inbox(self) -> _Mailbox:  # type: ignore[override]  # read-only
+        """The actor's mailbox (pykka's ``ActorInbox`` protocol)."""
+        return self._mailbox
+
+    @property
+    def actor_stopped(self) -> _Mailbox:  # type: ignore[override]  # read-only, a duck Event
+        """Set once the actor has stopped: ``is_set()``, and ``wait()`` off the loop."""
+        return self._mailbox
+
+    def _actor_weakref(self) -> AsyncioActor | None:  # type: ignore[override]  # called alike
+        """The actor until it has stopped, then ``None``, as pykka's weak reference."""
+        return self._mailbox._actor
+
+    def is_alive(self) -> bool:
+        """Whether the actor has not stopped (any thread; a snapshot)."""
+        return not self._mailbox._stopped
 
     def tell(self, message: Any) -> None:
         """Send ``message`` without waiting (any thread); ``ActorDeadError`` if it stopped."""
         mailbox = self._mailbox
-        if mailbox._stopped._set:
+        if mailbox._stopped:
             msg = f"{self} not found"
             raise ActorDeadError(msg)
-        if mailbox.capacity is not None and mailbox.full():
-            mailbox.refused += 1
-            msg = f"the mailbox of {self} is full ({mailbox.capacity} messages)"
-            raise MailboxFullError(msg)
+        if mailbox.capacity is not None and cast("_BoundedMailbox", mailbox).full():
+            cast("_BoundedMailbox", mailbox)._refuse_tell(self)
+        # mailbox.put(message), inlined: this is the hot path of every tell.
+        if _get_running_loop() is mailbox._loop:
+            queue = mailbox._queue
+            if queue is not None:
+                queue.append(message)
+                return
+            actor, dispatcher = mailbox._actor, mailbox._dispatcher
+            if actor is not None and dispatcher is not None:
+                mailbox._queue = [message]
+                dispatcher._ready.append(actor)
+                if not dispatcher._scheduled:
+                    dispatcher.start()
+                return
         mailbox.put(message)
 
     def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
@@ -343,10 +435,10 @@ class _AsyncioActorRef(ActorRef[Any]):
         ``BlockingOnLoopError``, so write ``await ref.stop(block=False)`` there.
         """
         reply = _StopReply()
-        if self.actor_stopped.is_set():
+        if self._mailbox._stopped:
             reply.set_exception((ActorDeadError, ActorDeadError(f"{self} not found"), None))
         else:
-            self.actor_inbox.put(Envelope(ActorStop(), reply_to=reply))
+            self._mailbox.put(Envelope(ActorStop(), reply_to=reply))
         if block:
             return reply.get(timeout=timeout)
         return reply
@@ -368,18 +460,8 @@ class AsyncioActor(pykka.Actor):
 
     # Slots keep the runtime's own fields out of the instance dict: a started
     # actor costs a few hundred bytes. Subclasses may use __slots__ too.
-    __slots__ = (
-        "_actor_ref",
-        "_busy",
-        "_mailbox",
-        "_restarts",
-        "_retrying",
-        "_stop_flag",
-        "actor_inbox",
-        "actor_loop",
-        "actor_stopped",
-        "actor_urn",
-    )
+    __slots__ = ("_actor_ref", "_busy", "_mailbox", "_restarts")
+    _actor_ref: _AsyncioActorRef
 
     mailbox_batch: ClassVar[int] = 64
     """Messages handled per turn before the actor yields the loop to others."""
@@ -396,22 +478,42 @@ class AsyncioActor(pykka.Actor):
     def __init__(self, *_args: Any, **_kwargs: Any) -> None:
         """Create the actor, bound to the running loop or the one given to ``start_on``.
 
-        Sets what pykka's ``Actor.__init__`` sets (``actor_urn``, ``actor_inbox``,
-        ``actor_stopped``, ``actor_ref``), more cheaply. Subclasses call it first.
-        Made where no loop runs (and not through ``start_on``), the actor has no
-        loop: it can be inspected, but only ``start()`` on a loop makes a live one.
+        Gives what pykka's ``Actor.__init__`` sets (``actor_urn``, ``actor_inbox``,
+        ``actor_stopped``, ``actor_ref``), more cheaply: the URN is made when
+        first read. Subclasses call it first. Made where no loop runs (and not
+        through ``start_on``), the actor has no loop: it can be inspected, but
+        only ``start()`` on a loop makes a live one.
         """
         loop = _start_loop.get() or _get_running_loop()
-        if loop is not None:
-            self.actor_loop = loop
-        self.actor_urn = f"{_urn_prefix}{next(_urn_counter):012x}"
-        self._stop_flag = _StopFlag()
-        self._mailbox = self.actor_inbox = _Mailbox(self, loop, self.mailbox_capacity)
-        self.actor_stopped = self._stop_flag  # type: ignore[assignment]  # duck-typed Event
-        self._actor_ref = _AsyncioActorRef(self)
+        bounded = self.mailbox_capacity is not None
+        self._mailbox = mailbox = (_BoundedMailbox if bounded else _Mailbox)(self, loop)
+        self._actor_ref = _AsyncioActorRef(self, mailbox)
         self._busy: asyncio.Task[None] | None = None  # the task awaiting an async handler
         self._restarts: RestartBudget | None = None
-        self._retrying: Any = None  # the mailbox item being retried after a restart
+
+    @property
+    def actor_urn(self) -> str:  # type: ignore[override]  # read-only, made on first read
+        """The actor's URN (a uuid4 URN), made the first time anyone reads it."""
+        return self._actor_ref.actor_urn
+
+    @property
+    def actor_inbox(self) -> _Mailbox:  # type: ignore[override]  # read-only
+        """The actor's mailbox (pykka's ``ActorInbox`` protocol)."""
+        return self._mailbox
+
+    @property
+    def actor_stopped(self) -> _Mailbox:  # type: ignore[override]  # read-only, a duck Event
+        """Set once the actor has stopped: ``is_set()``, and ``wait()`` off the loop."""
+        return self._mailbox
+
+    @property
+    def actor_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the actor lives on (``AttributeError`` if it was made off any loop)."""
+        loop = self._mailbox._loop
+        if loop is None:
+            msg = f"{self} was made off any event loop and has none"
+            raise AttributeError(msg)
+        return loop
 
     @classmethod
     def start(cls, *args: Any, **kwargs: Any) -> ActorRef[Self]:
@@ -421,13 +523,13 @@ class AsyncioActor(pykka.Actor):
         ``start_on``). Returns the actor's ref at once.
         """
         actor = cls(*args, **kwargs)
-        if actor._mailbox._loop is None:
+        if actor._mailbox._dispatcher is None:
             msg = (
                 f"{cls.__name__}.start() needs a running asyncio event loop: "
                 "call it from async code, or use start_on(loop, ...) from another thread"
             )
             raise NoEventLoopError(msg)
-        ref = actor.actor_ref
+        ref = actor._actor_ref
         directory.register(actor)
         if cls.register_with_pykka:
             pykka.ActorRegistry.register(ref)
@@ -481,16 +583,18 @@ class AsyncioActor(pykka.Actor):
     def _start_actor_loop(self) -> None:
         if type(self).on_start is AsyncioActor.on_start:
             return  # nothing to run first: the first mail schedules the first turn
-        self._mailbox._scheduled = True  # hold mail back until on_start is done
-        if _get_running_loop() is self.actor_loop:
-            self.actor_loop.call_soon(self._begin)
+        mailbox = self._mailbox
+        mailbox._queue = []  # hold mail back until on_start is done
+        loop = self.actor_loop
+        if _get_running_loop() is loop:
+            loop.call_soon(self._begin)
         else:
-            self.actor_loop.call_soon_threadsafe(self._begin)
+            loop.call_soon_threadsafe(self._begin)
 
     # -- the turn: everything below runs on the actor's loop ---------------------
 
     def _begin(self) -> None:
-        if self._stop_flag._set:
+        if self._mailbox._stopped:
             return  # stopped before it began: the loop ended under it
         try:
             on_start: Callable[[], Any] = self.on_start  # may be `async def`
@@ -530,81 +634,129 @@ class AsyncioActor(pykka.Actor):
     def _started(self) -> None:
         """``on_start`` is done: handle the mail held back, or wait for the first."""
         mailbox = self._mailbox
-        if mailbox._queue is None:
-            mailbox._scheduled = False  # the next put schedules the first turn
-        else:
+        if mailbox._queue:
             self._run_turn()
+        elif mailbox._queue is not None:
+            mailbox._queue = None  # idle: the next put schedules the first turn
 
     def _fail_start(self) -> None:
         self._handle_failure(*sys.exc_info())
         self._teardown()
 
     def _run_turn(self) -> None:
-        """Handle up to ``mailbox_batch`` messages; called by the loop's dispatcher."""
+        """Handle up to ``mailbox_batch`` messages; called by the loop's dispatcher.
+
+        Mail that arrives during the turn waits for the next one. Plain tells
+        are handled here; every other item goes through ``_handle_item``.
+        """
         mailbox = self._mailbox
         queue = mailbox._queue
         if queue is None:  # a stop drained it
             return
         head = first = mailbox._head
-        limit = head + self.mailbox_batch
-        stopped = self._stop_flag
-        while head < limit and head < len(queue):
-            item = queue[head]
-            queue[head] = None  # handled items are not kept alive
-            head += 1
-            mailbox._head = head  # len(mailbox) stays exact while the handler runs
-            if type(item) is Envelope:
-                message, reply_to = item.message, item.reply_to
-            else:
-                message, reply_to = item, None
-            try:
-                if type(message) is ActorStop:
-                    self._begin_stop(reply_to)
+        end = len(queue)
+        if end - head > mailbox.batch:
+            end = head + mailbox.batch
+        try:
+            while head < end:
+                item = queue[head]
+                queue[head] = None  # handled items are not kept alive
+                head += 1
+                mailbox._head = head  # len(mailbox) stays exact while the handler runs
+                if type(item) in _RUNTIME_ITEMS:
+                    if not self._handle_item(item):
+                        return
+                    head = mailbox._head  # a retry steps back
+                    continue
+                try:
+                    result = self.on_receive(item)
+                except Exception:
+                    if not self._tell_failed(item, item):
+                        return
+                    head = mailbox._head
+                    continue
+                except BaseException:
+                    if self._handle_fatal(None):
+                        raise
                     return
-                if type(message) in _PYKKA_MESSAGES:
-                    result = self._handle_receive(message)
-                else:
-                    result = self.on_receive(message)
-            except Exception:
-                if reply_to is None and self.restart_policy is not None:
-                    outcome = self._restart(message, item)
-                    if outcome is _RETRY:
-                        head -= 1  # handle the same message once more
-                        queue[head] = item
-                        continue
-                    if outcome is _SKIP:
-                        continue
-                self._handle_error(reply_to)
-            except BaseException:
-                if self._handle_fatal(reply_to):
-                    raise
-                return
-            else:
                 if type(result) is CoroutineType:
-                    mailbox.handled += head - first
-                    self._busy = self.actor_loop.create_task(self._finish_async(reply_to, result))
+                    self._busy = self.actor_loop.create_task(self._finish_async(None, result))
                     return
-                if reply_to is not None:
-                    reply_to.set(result)
-                self._retrying = None
-            if stopped._set:
-                self._teardown()
-                return
-        mailbox.handled += head - first
+                if mailbox._stopped:  # the handler stopped the actor itself
+                    self._teardown()
+                    return
+        finally:
+            mailbox.handled += head - first
         if mailbox._room is not None:
-            mailbox._wake_senders()
+            cast("_BoundedMailbox", mailbox)._wake_senders()
         if head < len(queue):
             if head > _COMPACT_AFTER and head * 2 > len(queue):
                 del queue[:head]  # amortised O(1): at least as many handled as waiting
-                head = 0
-            mailbox._head = head
-            dispatcher = mailbox._dispatcher
-            assert dispatcher is not None  # a started actor's mailbox has one
-            dispatcher.schedule(self)
+                mailbox._head = 0
+            mailbox._dispatcher.schedule(self)  # type: ignore[union-attr]  # a started actor has one
         else:
             mailbox._queue = None  # an idle actor keeps no list
             mailbox._head = 0
-            mailbox._scheduled = False
+
+    def _handle_item(self, item: Any) -> bool:
+        """Handle a mailbox item other than a plain tell; return whether the turn goes on.
+
+        That is an ``Envelope`` (an ask, a stop), a tell to be retried, a stop
+        or one of pykka's proxy messages.
+        """
+        if type(item) is Envelope:
+            message, reply_to = item.message, item.reply_to
+        elif type(item) is _Retry:
+            message, reply_to = item.message, None
+        else:
+            message, reply_to = item, None
+        try:
+            if type(message) is ActorStop:
+                self._begin_stop(reply_to)
+                return False
+            if type(message) in _PYKKA_MESSAGES:
+                result = self._handle_receive(message)
+            else:
+                result = self.on_receive(message)
+        except Exception:
+            if reply_to is None:
+                return self._tell_failed(message, item)
+            self._handle_error(reply_to)
+        except BaseException:
+            if self._handle_fatal(reply_to):
+                raise
+            return False
+        else:
+            if type(result) is CoroutineType:
+                self._busy = self.actor_loop.create_task(self._finish_async(reply_to, result))
+                return False
+            if reply_to is not None:
+                reply_to.set(result)
+        if self._mailbox._stopped:
+            self._teardown()
+            return False
+        return True
+
+    def _tell_failed(self, message: Any, item: Any) -> bool:
+        """A tell's handler raised: restart and retry, or fail. Returns whether the turn goes on.
+
+        Call it while the exception is being handled.
+        """
+        if self.restart_policy is not None:
+            outcome = self._restart(message, item)
+            if outcome is _RETRY:
+                mailbox = self._mailbox
+                mailbox._head -= 1  # handle the same message once more, first
+                mailbox._queue[mailbox._head] = _Retry(message)  # type: ignore[index]  # in a turn
+                mailbox.handled += 1  # a retry counts twice
+                return True
+            if outcome is _SKIP:
+                return True
+        self._handle_error(None)
+        if self._mailbox._stopped:
+            self._teardown()
+            return False
+        return True
 
     async def _finish_async(
         self, reply_to: pykka.Future[Any] | None, coroutine: Coroutine[Any, Any, Any]
@@ -631,7 +783,7 @@ class AsyncioActor(pykka.Actor):
                 reply_to.set(result)
         finally:
             self._busy = None
-        if self._stop_flag._set:
+        if self._mailbox._stopped:
             self._teardown()
         else:
             dispatcher = self._mailbox._dispatcher
@@ -651,8 +803,7 @@ class AsyncioActor(pykka.Actor):
             self._restarts = RestartBudget(self.restart_policy)
         if not self._restarts.take():
             return _FAIL
-        retried = self._retrying is item
-        self._retrying = None if retried else item
+        retried = type(item) is _Retry
         if retried:
             logger.error("%s dropped %r: it failed again after a restart", self, message)
         logger.warning("%s restarts after %r on %r", self, error, message, exc_info=error)
@@ -732,7 +883,7 @@ class AsyncioActor(pykka.Actor):
             for actor in directory.actors():
                 if actor.actor_loop is self.actor_loop:
                     actor._stop_now()
-        elif not self._stop_flag._set:
+        elif not self._mailbox._stopped:
             self._begin_stop(None)
         _stop_every_actor()
         return ends_loop
@@ -746,7 +897,7 @@ class AsyncioActor(pykka.Actor):
         """
         if self._busy is not None:
             self._busy.cancel()  # its ask is answered if the loop ever runs again
-        if not self._stop_flag._set:
+        if not self._mailbox._stopped:
             self._finish_stop()
             try:
                 on_stop: Callable[[], Any] = self.on_stop
@@ -789,7 +940,7 @@ class AsyncioActor(pykka.Actor):
 
     def _finish_stop(self) -> None:
         self._unregister()
-        self._stop_flag.set()
+        self._mailbox._mark_stopped()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Stopped %s", self)
 
@@ -814,30 +965,27 @@ class AsyncioActor(pykka.Actor):
             exc_info=(exception_type, exception_value, traceback),
         )
         self._unregister()
-        self._stop_flag.set()
+        self._mailbox._mark_stopped()
 
     def _teardown(self) -> None:
         """Fail what is still queued with ``ActorDeadError`` and drop the mailbox."""
         mailbox = self._mailbox
         retired.handled += mailbox.handled
-        retired.refused += mailbox.refused
         retired.restarts += self.restart_count
-        mailbox.handled = mailbox.refused = 0
+        mailbox.handled = 0
         self._restarts = None
         queue = mailbox._take_all()
-        room, mailbox._room = mailbox._room, None
-        for waiter in room or ():
-            if not waiter.done():
-                waiter.set_result(None)
+        if isinstance(mailbox, _BoundedMailbox):
+            retired.refused += mailbox.refused
+            mailbox.refused = 0
+            mailbox._wake_senders(all_of_them=True)  # to find the actor gone
         mailbox._actor = None  # later puts are refused; breaks the actor <-> mailbox cycle
-        mailbox._scheduled = True
-        why = f"{self.actor_ref} stopped before handling the message"
         for item in queue:
             if type(item) is Envelope and item.reply_to is not None:
-                _refuse(item, why)
+                _refuse(item, f"{self.actor_ref} stopped before handling the message")
                 continue
             try:
-                self.on_dropped(item.message if type(item) is Envelope else item)
+                self.on_dropped(item.message if type(item) in (Envelope, _Retry) else item)
             except Exception:
                 logger.exception("%s.on_dropped failed", self)
 
@@ -870,7 +1018,8 @@ def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     if not ref.is_alive():
         future.set_exception((ActorDeadError, ActorDeadError(f"{ref} not found"), None))
         return future
-    ref.actor_inbox.put(Envelope(message, reply_to=future))
+    inbox = ref._mailbox if type(ref) is _AsyncioActorRef else ref.actor_inbox
+    inbox.put(Envelope(message, future))
     return future
 
 
@@ -892,7 +1041,7 @@ async def send(ref: ActorRef[Any], message: Any) -> None:
     Raises ``ActorDeadError`` if the actor stops.
     """
     mailbox = ref.actor_inbox
-    if isinstance(mailbox, _Mailbox) and mailbox.capacity is not None:
+    if isinstance(mailbox, _BoundedMailbox):
         await mailbox.room()
     if not ref.is_alive():
         msg = f"{ref} not found"
@@ -907,20 +1056,31 @@ async def stop_all() -> int:
     teardown). Returns how many actors it stopped.
     """
     loop = asyncio.get_running_loop()
-    mine = [actor for actor in directory.actors() if actor.actor_loop is loop]
+    mine = [actor for actor in directory.actors() if actor._mailbox._loop is loop]
     if not mine:
         return 0
-    all_stopped: asyncio.Future[None] = loop.create_future()
-    remaining = len(mine)
-
-    def one_stopped(_: object) -> None:
-        nonlocal remaining
-        remaining -= 1  # every reply is set on this loop's thread
-        if remaining == 0 and not all_stopped.done():
-            all_stopped.set_result(None)
-
+    all_stopped = _Countdown(len(mine))
+    stop = Envelope(ActorStop(), reply_to=all_stopped)  # one for all: nothing changes an item
     for actor in mine:
-        reply = cast("AsyncioFuture[bool]", actor.actor_ref.stop(block=False))
-        reply.add_done_callback(one_stopped)
+        actor._mailbox.put(stop)
     await all_stopped
     return len(mine)
+
+
+class _Countdown(AsyncioFuture[None]):
+    """The one reply of many stops (``stop_all``): done when each has answered.
+
+    Every answer comes on the loop's thread, so counting needs no lock.
+    """
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self._left = count
+
+    def set(self, value: Any | None = None) -> None:
+        self._left -= 1
+        if self._left == 0:
+            super().set(None)
+
+    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
+        self.set(None)  # an actor that failed while stopping has stopped too

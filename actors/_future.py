@@ -3,9 +3,10 @@
 pykka's own ``Future.__await__`` yields once and then calls the blocking ``get()``,
 which freezes the event loop until the answer arrives. This future keeps its
 result behind a lock shared by all futures, runs done-callbacks in the thread
-that sets it, and wakes an awaiting task on its own loop (directly when set on
-that loop's thread, with ``call_soon_threadsafe`` otherwise). ``get()`` blocks
-only on threads that run no event loop.
+that sets it, and hands its outcome to the tasks awaiting it through an asyncio
+future of their loop (set directly when set on that loop's thread, with
+``call_soon_threadsafe`` otherwise), so ``await`` runs no Python code of ours
+once the task resumes. ``get()`` blocks only on threads that run no event loop.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class AsyncioFuture(pykka.Future[T]):
         self._value: Any = None
         self._exc_info: OptExcInfo | None = None
         self._callbacks: list[Callable[[AsyncioFuture[T]], None]] | None = None
+        self._waiter: asyncio.Future[Any] | None = None  # tasks of one loop await this
 
     def __repr__(self) -> str:
         state = ("pending", "done", "failed")[self._state]
@@ -76,25 +78,52 @@ class AsyncioFuture(pykka.Future[T]):
 
     def set(self, value: Any | None = None) -> None:
         """Set the value and wake every waiter. Any thread; ``queue.Full`` if already set."""
-        self._resolve(_VALUE, value, None)
+        with _lock:
+            if self._state != _PENDING or self._get_hook is not None:
+                raise queue.Full
+            self._value = value
+            self._state = _VALUE
+            callbacks, self._callbacks = self._callbacks, None
+            waiter = self._waiter
+        if waiter is not None and not callbacks and _get_running_loop() is waiter.get_loop():
+            if not waiter.done():  # (done: its awaiter was cancelled)
+                waiter.set_result(value)  # an answer on the asker's loop: the hot path
+        elif waiter is not None or callbacks:
+            self._notify(waiter, callbacks)
 
     def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
         """Set an exception (default: the one being handled). Any thread, once."""
         if exc_info is None:
             exc_info = sys.exc_info()
-        self._resolve(_ERROR, None, exc_info)
-
-    def _resolve(self, state: int, value: Any, exc_info: OptExcInfo | None) -> None:
         with _lock:
             if self._state != _PENDING or self._get_hook is not None:
                 raise queue.Full
-            self._value = value
             self._exc_info = exc_info
-            self._state = state
+            self._state = _ERROR
             callbacks, self._callbacks = self._callbacks, None
+            waiter = self._waiter
+        self._notify(waiter, callbacks)
+
+    def _notify(
+        self,
+        waiter: asyncio.Future[Any] | None,
+        callbacks: list[Callable[[AsyncioFuture[T]], None]] | None,
+    ) -> None:
+        """Now that the outcome is set: hand it to the awaiting tasks, run the callbacks."""
+        if waiter is not None:
+            self._hand_over(waiter)
         if callbacks:
             for callback in callbacks:
                 callback(self)
+
+    def _hand_over(self, waiter: asyncio.Future[Any]) -> None:
+        """Give the outcome to ``waiter``, on its loop (from any thread)."""
+        loop = waiter.get_loop()
+        if _get_running_loop() is loop:
+            _settle(waiter, self)
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop has nobody left to wake
+            loop.call_soon_threadsafe(_settle, waiter, self)
 
     def add_done_callback(self, callback: Callable[[AsyncioFuture[T]], None]) -> None:
         """Call ``callback(self)`` once the future is done.
@@ -144,6 +173,21 @@ class AsyncioFuture(pykka.Future[T]):
         return self._result()
 
     def __await__(self) -> Generator[Any, None, T]:
+        if self._state == _PENDING and self._get_hook is None:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter
+            if waiter is None or waiter.done():  # none yet, or its awaiter was cancelled
+                waiter = self._waiter = loop.create_future()
+                if self._state != _PENDING:  # set meanwhile, by a thread that saw no waiter
+                    _settle(waiter, self)
+            if waiter.get_loop() is loop:
+                return waiter.__await__()  # the outcome comes in it: no code of ours runs
+        return self._await_elsewhere()
+
+    __iter__ = __await__
+
+    def _await_elsewhere(self) -> Generator[Any, None, T]:
+        """Await from a second loop (or with a get hook, or done): slower, as general."""
         if self._get_hook is not None:
             # A generic get hook can only be evaluated by blocking: do it off the loop.
             return (yield from asyncio.to_thread(self.get).__await__())
@@ -153,8 +197,6 @@ class AsyncioFuture(pykka.Future[T]):
             self.add_done_callback(functools.partial(_wake, loop, waiter))
             yield from waiter.__await__()
         return self._result()
-
-    __iter__ = __await__
 
     def _chain(self, func: Callable[[T], M]) -> AsyncioFuture[M]:
         """A new future holding ``func(value)``, or this future's exception."""
@@ -216,6 +258,23 @@ class AsyncioFuture(pykka.Future[T]):
 
 
 _UNSET_HOOK_RESULT: Any = UNSET_HOOK_RESULT
+
+
+def _settle(waiter: asyncio.Future[Any], future: AsyncioFuture[Any]) -> None:
+    """Put ``future``'s outcome into ``waiter`` (on the waiter's loop), unless it is done."""
+    if waiter.done():  # cancelled with its awaiter, or settled already
+        return
+    if future._state == _VALUE:  # noqa: SLF001  # its partner
+        waiter.set_result(future._value)  # noqa: SLF001
+        return
+    try:
+        future._result()  # noqa: SLF001  # raises the exception, as await would
+    except StopIteration as stop:  # asyncio refuses it; a coroutine would turn it into this
+        error = RuntimeError("the handler raised StopIteration")
+        error.__cause__ = stop
+        waiter.set_exception(error)
+    except BaseException as exc:  # handed on to the awaiting task
+        waiter.set_exception(exc)
 
 
 def _wake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], _: object) -> None:

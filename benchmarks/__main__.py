@@ -37,6 +37,7 @@ _COLUMNS = (
     "traced_bytes_per_actor",
     "bytes_per_connection",
     "start_s",
+    "stop_s",
     "seconds",
     "join_p50_ms",
     "join_p99_ms",

@@ -32,7 +32,7 @@ from benchmarks._measure import missing, settle_memory
 
 NAME = "memory"
 TARGETS = {
-    "bytes_per_connection": ("RSS per idle connection at 100k (pymalloc)", "<=", 2048),
+    "bytes_per_connection": ("RSS per idle connection at 100k (pymalloc)", "<=", 1024),
     "objects_left": ("objects left after closing all", "<=", 0),
     "after_close_ratio": ("RSS after closing all / before (malloc)", "<=", 1.05),
 }

@@ -28,6 +28,7 @@ from benchmarks._measure import Stopwatch, missing, summary
 NAME = "waiters"
 TARGETS = {
     "p99_ms": ("wake latency p99 at 10k waiters", "<=", 2.0),
+    "woke_all_ratio_at_10000": ("edge-actors / shared-state time to wake all 10k", "<=", 1.0),
     "waiters_left": ("waits left pending after timeouts", "<=", 0),
     "extra_tasks_left": ("tasks left after timeouts", "<=", 0),
 }

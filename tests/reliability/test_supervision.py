@@ -58,6 +58,19 @@ async def test_failed_tell_restarts_and_the_message_is_handled_once_more() -> No
     await actors.stop_all()
 
 
+async def test_the_same_message_told_again_after_a_good_retry_gets_a_retry_of_its_own() -> None:
+    ref = _Flaky.start()
+    _actor(ref).fail_once = {7}
+    ref.tell(7)  # fails, restart, the retry succeeds
+    assert await actors.ask(ref, "first") == [7, "first"]
+    _actor(ref).fail_once = {7}
+    ref.tell(7)  # the same object fails again: a new failure, not a failed retry
+    assert await actors.ask(ref, "second") == [7, "first", 7, "second"]
+    assert _actor(ref).restart_count == 2
+    assert _actor(ref).messages_handled == 6  # each retry counts twice
+    await actors.stop_all()
+
+
 async def test_message_failing_again_after_restart_is_dropped_and_the_actor_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -221,6 +221,135 @@ async def test_ten_thousand_actors_start_and_stop_leaving_nothing_behind() -> No
     assert threading.active_count() == threads_before
 
 
+async def test_an_urn_is_made_when_read_and_finds_its_actor_until_it_stops() -> None:
+    unstarted_urn = Recorder().actor_urn
+    ref = Recorder.start()
+    urn = ref.actor_urn
+    assert urn == _actor_of(ref).actor_urn
+    assert urn != unstarted_urn
+    assert actors.directory.get_by_urn(urn) is ref
+    assert actors.directory.get_by_urn(unstarted_urn) is None
+    assert await ref.stop(block=False)
+    assert actors.directory.get_by_urn(urn) is None
+    assert ref.actor_urn == urn  # a stopped actor's ref still says who it was
+    await actors.stop_all()
+
+
+async def test_an_urn_read_before_start_is_found_once_started() -> None:
+    class Early(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.urn_at_init = self.actor_urn
+
+    ref = Early.start()
+    urn = _actor_of(ref).urn_at_init
+    assert actors.directory.get_by_urn(urn) is ref
+    await actors.stop_all()
+    assert actors.directory.get_by_urn(urn) is None
+
+
+async def test_a_thread_waits_on_actor_stopped_until_the_actor_stops() -> None:
+    ref = Recorder.start()
+    assert await asyncio.to_thread(ref.actor_stopped.wait, 0.01) is False
+    waiting = asyncio.ensure_future(asyncio.to_thread(ref.actor_stopped.wait, 10))
+    assert await ref.stop(block=False)
+    assert await waiting is True
+    assert ref.actor_stopped.is_set()
+    assert await asyncio.to_thread(ref.actor_stopped.wait, 0) is True
+
+
+async def test_a_ref_kept_after_the_stop_keeps_no_actor_alive() -> None:
+    import gc
+    import weakref
+
+    ref = Recorder.start()
+    actor = weakref.ref(_actor_of(ref))
+    await ref.stop(block=False)
+    gc.collect()
+    assert actor() is None
+    assert ref._actor_weakref() is None  # as pykka's weak reference reads then
+    with pytest.raises(pykka.ActorDeadError):
+        ref.tell(1)
+
+
+async def test_stop_all_stops_an_actor_that_already_has_a_stop_queued() -> None:
+    gate = asyncio.Event()
+    busy = Gate.start(gate)
+    answer = busy.ask("held", block=False)
+    first_stop = busy.stop(block=False)  # queued behind the held ask
+    idle = Recorder.start()
+    stopping = asyncio.ensure_future(actors.stop_all())
+    await asyncio.sleep(0)
+    assert not stopping.done()  # the gate holds the first actor's turn
+    gate.set()
+    assert await stopping == 2
+    assert await answer == "held"
+    assert await first_stop is True
+    assert not busy.is_alive()
+    assert not idle.is_alive()
+
+
+async def test_an_ask_awaited_again_after_its_first_awaiter_was_cancelled_gets_the_answer() -> None:
+    gate = asyncio.Event()
+    ref = Gate.start(gate)
+    answer = ref.ask("late", block=False)
+    first = asyncio.ensure_future(_await(answer))
+    await asyncio.sleep(0)
+    first.cancel()
+    second, third = asyncio.ensure_future(_await(answer)), asyncio.ensure_future(_await(answer))
+    gate.set()
+    assert await second == "late"
+    assert await third == "late"
+    assert first.cancelled()
+    await actors.stop_all()
+
+
+async def test_an_answer_reaches_tasks_on_two_loops() -> None:
+    gate = asyncio.Event()
+    ref = Gate.start(gate)
+    answer = ref.ask("both", block=False)
+    here = asyncio.ensure_future(_await(answer))
+    await asyncio.sleep(0)  # this loop awaits first
+    awaiting = threading.Event()
+
+    async def on_another_loop() -> Any:
+        awaiting.set()
+        return await answer
+
+    there = asyncio.ensure_future(asyncio.to_thread(asyncio.run, on_another_loop()))
+    await asyncio.to_thread(awaiting.wait, 10)
+    gate.set()
+    assert await here == "both"
+    assert await there == "both"
+    await actors.stop_all()
+
+
+async def test_an_error_answer_is_raised_in_the_awaiting_task() -> None:
+    class Stops(actors.AsyncioActor):
+        def on_receive(self, message: Any) -> Any:
+            if message == "stop-iteration":
+                raise StopIteration
+            raise KeyError(message)
+
+    ref = Stops.start()
+    with pytest.raises(KeyError, match="nope"):
+        await actors.ask(ref, "nope")
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        await actors.ask(ref, "stop-iteration")  # asyncio cannot carry StopIteration
+    assert ref.is_alive()
+    await actors.stop_all()
+
+
+async def _await(future: Any) -> Any:
+    return await future
+
+
+def _actor_of(ref: Any) -> Any:
+    actor = ref._actor_weakref()
+    assert actor is not None
+    return actor
+
+
 async def test_futures_map_filter_reduce_and_join_without_blocking() -> None:
     ref = Recorder.start()
     for n in (1, 2, 3):
