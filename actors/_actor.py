@@ -79,7 +79,9 @@ class _Dispatcher:
     Actors with mail wait in one FIFO run queue; a single ``call_soon`` callback
     gives each of them one turn (at most ``mailbox_batch`` messages), at most
     ``actors_per_turn`` actors per loop iteration, then yields to the loop's
-    other callbacks. Touched only on its loop's thread.
+    other callbacks. Touched only on its loop's thread. It refers to its loop
+    weakly, so that a loop nothing else keeps (closed, its actors gone) is freed
+    together with its dispatcher.
     """
 
     __slots__ = ("__weakref__", "_loop", "_ready", "_scheduled")
@@ -87,7 +89,7 @@ class _Dispatcher:
     actors_per_turn = 1024
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self._loop = weakref.ref(loop)
         self._ready: deque[AsyncioActor] = deque()
         self._scheduled = False
 
@@ -99,8 +101,10 @@ class _Dispatcher:
 
     def start(self) -> None:
         """Have the loop run the queued actors soon (on the loop's thread)."""
-        self._scheduled = True
-        self._loop.call_soon(self._run)
+        loop = self._loop()
+        if loop is not None:  # else: the loop is gone, and its actors with it
+            self._scheduled = True
+            loop.call_soon(self._run)
 
     def _run(self) -> None:
         ready = self._ready
@@ -108,10 +112,9 @@ class _Dispatcher:
             for _ in range(min(len(ready), self.actors_per_turn)):
                 ready.popleft()._run_turn()
         finally:
+            self._scheduled = False
             if ready:
-                self._loop.call_soon(self._run)
-            else:
-                self._scheduled = False
+                self.start()
 
 
 _dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Dispatcher] = (
@@ -126,7 +129,7 @@ _last_dispatcher: _Dispatcher | None = None  # the one asked for last: usually t
 def _dispatcher_for(loop: asyncio.AbstractEventLoop) -> _Dispatcher:
     global _last_dispatcher  # a cache: one reference, swapped at once
     dispatcher = _last_dispatcher
-    if dispatcher is not None and dispatcher._loop is loop:
+    if dispatcher is not None and dispatcher._loop() is loop:
         return dispatcher
     dispatcher = _dispatchers.get(loop)
     if dispatcher is None:

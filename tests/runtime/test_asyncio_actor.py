@@ -496,3 +496,25 @@ def test_an_exit_in_a_handler_ends_the_loop_with_no_actor_left_alive_and_deaf(
         loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
         loop.close()
     assert "Exception in callback" not in caplog.text
+
+
+def test_a_loop_that_ran_actors_is_freed_once_it_is_closed_and_dropped() -> None:
+    import gc
+    import weakref
+
+    class Echo(actors.AsyncioActor):
+        def on_receive(self, message: Any) -> Any:
+            return message
+
+    async def use() -> None:
+        ref = Echo.start()
+        assert await actors.ask(ref, "hi") == "hi"
+        await actors.stop_all()
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(use())
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None, "a closed loop is kept alive by the runtime"
