@@ -72,6 +72,7 @@ class PresenceDirectory:
         self.seats: dict[str, int] = {}  # host id -> sessions reserved on it (placement shard)
         self.updates = 0
         self.losses: list[tuple[str, list[tuple[str, str]]]] = []  # (host, [(call, agent)])
+        self.declared_lost: set[str] = set()  # hosts dropped here that have not beaten since
         self.epoch = uuid.uuid4().hex  # tells readers of the losses one directory from the next
         self._lost: asyncio.Condition | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -111,18 +112,29 @@ class PresenceDirectory:
         self.handles.pop(host, None)
         self.limits.pop(host, None)
         self.seats.pop(host, None)
+        self.declared_lost.add(host)
         return calls
 
     async def heartbeat(
         self, host: str, load: int, handle: Any = None, max_sessions: int | None = None
-    ) -> None:
-        """A host is alive, holds ``load`` connections and takes at most ``max_sessions``."""
+    ) -> bool:
+        """A host is alive, holds ``load`` connections and takes at most ``max_sessions``.
+
+        Returns ``False``, and takes nothing from the heartbeat, when this shard
+        had declared the host lost: its calls were dropped and may be placed
+        elsewhere, so the host must close them all (fence itself) and beat
+        again as a new, empty host.
+        """
         self._ensure_watching()
+        if host in self.declared_lost:
+            self.declared_lost.discard(host)
+            return False
         self.hosts[host] = (time.monotonic(), load)
         if handle is not None:
             self.handles[host] = handle
         if max_sessions is not None:
             self.limits[host] = max_sessions
+        return True
 
     async def reserve(self) -> tuple[str, Any] | None:
         """Take a seat on the live host with the fewest seats taken and room left.
@@ -161,13 +173,24 @@ class PresenceDirectory:
         self.calls[call_id] = (host, key, agent_id, url)
         self.updates += 1
 
-    async def unregister(self, call_id: str) -> None:
-        self.calls.pop(call_id, None)
+    async def unregister(self, call_id: str, host: str | None = None) -> None:
+        """``call_id`` closed on ``host`` (any host when ``None``): forget it, if still there."""
+        entry = self.calls.get(call_id)
+        if entry is None or (host is not None and entry[0] != host):
+            return  # already placed elsewhere (after a loss): that entry is not this host's
+        del self.calls[call_id]
         self.presence.pop(call_id, None)
         self.updates += 1
 
-    async def publish(self, call_id: str, presence: bytes) -> None:
-        """The presence of ``call_id`` changed (msgspec bytes, from its host)."""
+    async def publish(self, call_id: str, presence: bytes, host: str | None = None) -> None:
+        """The presence of ``call_id`` changed (msgspec bytes, from its host ``host``).
+
+        Dropped when the directory has the call on another host (or on none).
+        """
+        if host is not None:
+            entry = self.calls.get(call_id)
+            if entry is None or entry[0] != host:
+                return
         self.presence[call_id] = presence
         self.updates += 1
 

@@ -96,6 +96,15 @@ class RemoteConnectionRef:
         )
         return present
 
+    async def wait_closed(self, timeout: float | None = None) -> None:
+        """Return once the call is closed on its host, its agent ended and its seat given back.
+
+        However it ends: ``close()``, its agent returning or failing, an idle
+        timeout, the call's end. Returns at once if it is not open there (any
+        more). Raises ``TimeoutError`` (as Ray hands it on) after ``timeout`` seconds.
+        """
+        await self._handle.wait_closed.remote(self.call_id, timeout)
+
     async def token(self, user_id: str) -> str:
         """A single-use join token for ``user_id``, from the call's host (its ``LocalEdge``)."""
         token: str = await self._handle.token.remote(self.call_id, user_id)
