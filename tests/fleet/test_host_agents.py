@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +21,6 @@ from ray import cloudpickle  # noqa: E402
 
 from transport import Connection, MemoryEdge  # noqa: E402
 from transport.fleet import (  # noqa: E402
-    Host,
     RemoteConnectionRef,
     close,
     lookup,
@@ -30,7 +29,6 @@ from transport.fleet import (  # noqa: E402
     presence,
     replace,
     sessions,
-    start_directory,
 )
 
 LOST_AFTER = 2.0
@@ -50,19 +48,11 @@ async def agent(connection: Connection) -> None:
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[dict[str, Any]]:
+def fleet(fleet_of: Callable[..., dict[str, Any]]) -> Iterator[dict[str, Any]]:
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="edge-actors")
     try:
-        start_directory(lost_after=LOST_AFTER)
-        handles = {
-            name: Host.options(name=name).remote(name, 10, edge=MemoryEdge, agent=agent)
-            for name in HOSTS
-        }
-        ray.get([handle.start.remote(handle) for handle in handles.values()])
-        yield handles
+        yield fleet_of(HOSTS, lost_after=LOST_AFTER, max_sessions=10, edge=MemoryEdge, agent=agent)
     finally:
-        ray.shutdown()
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
