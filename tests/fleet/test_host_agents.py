@@ -9,6 +9,7 @@ connection (an agent waiting on an LLM), any other waits until its call closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,13 +22,14 @@ from ray import cloudpickle  # noqa: E402
 
 from transport import Connection, MemoryEdge  # noqa: E402
 from transport.fleet import (  # noqa: E402
+    AlreadyPlacedError,
+    CallsLostEvent,
     RemoteConnectionRef,
     close,
     lookup,
-    next_lost,
+    losses,
     place,
     presence,
-    replace,
     sessions,
 )
 
@@ -81,6 +83,30 @@ async def test_an_agent_busy_elsewhere_is_cancelled_when_its_call_is_closed_remo
     assert await host.agent_failures.remote() == [("fails-1", "ValueError: the agent broke")]
 
 
+async def test_a_call_is_placed_on_one_host_at_a_time(fleet: dict[str, Any]) -> None:
+    outcomes = await asyncio.gather(
+        *(place("once-1", "agent") for _ in range(5)), return_exceptions=True
+    )
+    [ref] = [o for o in outcomes if isinstance(o, RemoteConnectionRef)]
+    refused = [o for o in outcomes if not isinstance(o, RemoteConnectionRef)]
+    assert len(refused) == 4
+    assert all(isinstance(e, AlreadyPlacedError) and e.host == ref.host for e in refused)
+    assert sum((await sessions()).values()) == 1
+    assert await close("once-1")
+    again = await place("once-1", "agent")  # closed: it may be placed again
+    assert await close("once-1")
+    assert again.call_id == ref.call_id
+
+
+async def _first_loss(
+    replace_lost: bool,
+) -> tuple[CallsLostEvent, dict[str, RemoteConnectionRef | Exception]]:
+    async with contextlib.aclosing(losses(replace_lost=replace_lost)) as watching:
+        async for lost, placed in watching:
+            return lost, dict(placed)
+    raise AssertionError("losses() ended")
+
+
 async def test_a_host_declared_lost_while_alive_closes_its_calls_and_serves_again_empty(
     fleet: dict[str, Any],
 ) -> None:
@@ -88,11 +114,18 @@ async def test_a_host_declared_lost_while_alive_closes_its_calls_and_serves_agai
     stalled, other = fleet[ref.host], fleet[next(h for h in HOSTS if h != ref.host)]
     stall = stalled.stall.remote(2 * LOST_AFTER)  # no heartbeat, no answer for that long
 
-    async with asyncio.timeout(WAIT):
-        lost = await next_lost()
+    async with asyncio.timeout(WAIT):  # two watchers place its call again: only one does
+        (lost, placed), (_, placed_too) = await asyncio.gather(
+            _first_loss(replace_lost=True), _first_loss(replace_lost=True)
+        )
     assert (lost.host, lost.call_ids, lost.agent_ids) == (ref.host, ("stalled-1",), ("agent-s",))
-    again = (await replace(lost))["stalled-1"]
-    assert isinstance(again, RemoteConnectionRef)
+    [again] = [
+        o
+        for o in (placed["stalled-1"], placed_too["stalled-1"])
+        if isinstance(o, RemoteConnectionRef)
+    ]
+    [refused] = [o for o in (placed["stalled-1"], placed_too["stalled-1"]) if o is not again]
+    assert isinstance(refused, AlreadyPlacedError)
     assert again.host != ref.host  # the stalled host is not live for placement meanwhile
 
     # It wakes up, learns from its next heartbeat that it was declared lost, and fences.

@@ -369,7 +369,7 @@ class Host:
             return  # fenced meanwhile: the directory forgot this call with the host
         del self.connections[call_id]
         await shard_for(call_id).unregister.remote(call_id, self.host_id)
-        await placement_shard().release.remote(self.host_id)
+        await placement_shard().release.remote(self.host_id, call_id)
         self._left(call_id)
         await self._heartbeat_once()
 

@@ -70,6 +70,7 @@ class PresenceDirectory:
         self.handles: dict[str, Any] = {}  # host id -> the host's actor handle
         self.limits: dict[str, int] = {}  # host id -> its max_sessions
         self.seats: dict[str, int] = {}  # host id -> sessions reserved on it (placement shard)
+        self.placed: dict[str, str] = {}  # call id -> the host it has a seat on (placement shard)
         self.updates = 0
         self.losses: list[tuple[str, list[tuple[str, str]]]] = []  # (host, [(call, agent)])
         self.declared_lost: set[str] = set()  # hosts dropped here that have not beaten since
@@ -112,6 +113,8 @@ class PresenceDirectory:
         self.handles.pop(host, None)
         self.limits.pop(host, None)
         self.seats.pop(host, None)
+        for call in [c for c, h in self.placed.items() if h == host]:
+            del self.placed[call]
         self.declared_lost.add(host)
         return calls
 
@@ -136,30 +139,41 @@ class PresenceDirectory:
             self.limits[host] = max_sessions
         return True
 
-    async def reserve(self) -> tuple[str, Any] | None:
-        """Take a seat on the live host with the fewest seats taken and room left.
+    async def reserve(self, call_id: str) -> tuple[str, Any]:
+        """Take a seat for ``call_id`` on the live host with the fewest seats taken and room left.
 
-        Returns (host id, host handle), or ``None`` when every live host is full.
-        The body has no ``await``, so concurrent calls on the shard's loop cannot
-        both take the last seat: a host never holds more than its ``max_sessions``.
+        Returns ``("seat", (host id, host handle))``; ``("placed", host id)``
+        when ``call_id`` already has a seat (on that host), or ``("full", None)``
+        when every live host is full. The body has no ``await``, so concurrent
+        calls on the shard's loop cannot both take the last seat (a host never
+        holds more than its ``max_sessions``) nor both place one call.
         """
+        if call_id in self.placed:
+            return "placed", self.placed[call_id]
         open_hosts = [
             host
             for host in sorted(self.hosts)
             if host in self.handles and self.seats.get(host, 0) < self.limits.get(host, 0)
         ]
         if not open_hosts:
-            return None
+            return "full", None
         host = min(open_hosts, key=lambda h: self.seats.get(h, 0))
         self.seats[host] = self.seats.get(host, 0) + 1
-        return host, self.handles[host]
+        self.placed[call_id] = host
+        return "seat", (host, self.handles[host])
 
     async def seats_taken(self) -> dict[str, int]:
         """Seats taken on each live host (placement shard)."""
         return {host: self.seats.get(host, 0) for host in sorted(self.hosts)}
 
-    async def release(self, host: str) -> None:
-        """Give back a seat on ``host`` (its call closed, or its opening failed)."""
+    async def release(self, host: str, call_id: str) -> None:
+        """Give back the seat of ``call_id`` on ``host`` (it closed, or its opening failed).
+
+        Ignored when the call has no seat there (it was dropped with a lost host).
+        """
+        if self.placed.get(call_id) != host:
+            return
+        del self.placed[call_id]
         if self.seats.get(host, 0) > 0:
             self.seats[host] -= 1
 
