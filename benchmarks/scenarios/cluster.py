@@ -113,8 +113,10 @@ async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
     def person(n: int, prefix: str) -> Participant:
         return Participant(None, f"{prefix}{n}", f"{prefix}{n}__1")
 
-    def joins(prefix: str, count: int) -> list[Any]:
-        return [ParticipantJoined("bench-call", person(n, prefix)) for n in range(count)]
+    def churn(prefix: str, count: int) -> list[Any]:
+        """``count`` messages: joins, each followed by its leave (the call stays small)."""
+        kinds = (ParticipantJoined, ParticipantLeft)
+        return [kinds[n % 2]("bench-call", person(n // 2, prefix)) for n in range(count)]
 
     # Tells: batched (the ref's own path), unbatched (one Ray call each), local.
     updates_before = sum([await shard.update_count.remote() for shard in directory])
@@ -134,15 +136,16 @@ async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
     unbatched_tell_seconds = time.perf_counter() - started
 
     # Asks one at a time: through the ref (a batch of one), a bare Ray call each, local.
+    # Every ask is a join or the leave after it, so the call's size stays the same throughout.
     one_at_a_time = []
-    for message in joins("a", asks):
+    for message in churn("a", asks):
         began = time.perf_counter()
         await ref.ask(message)
         one_at_a_time.append(time.perf_counter() - began)
     updates_after = sum([await shard.update_count.remote() for shard in directory])
     remote_seconds = time.perf_counter() - remote_started  # unbatched tells and asks
     bare = []
-    for message in joins("r", asks):
+    for message in churn("r", asks):
         data = encode(message)
         began = time.perf_counter()
         await handle.ask.remote("bench-call", data)
@@ -159,14 +162,14 @@ async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
     batched: list[float] = []
     started = time.perf_counter()
     for r in range(rounds):
-        messages = joins(f"b{r}-", BATCH)
+        messages = churn(f"b{r}-", BATCH)
         began = time.perf_counter()
         await asyncio.gather(*(timed(ref.ask(m), began, batched) for m in messages))
     batched_seconds = time.perf_counter() - started
     unbatched: list[float] = []
     started = time.perf_counter()
     for r in range(rounds):
-        data = [encode(m) for m in joins(f"c{r}-", BATCH)]
+        data = [encode(m) for m in churn(f"c{r}-", BATCH)]
         began = time.perf_counter()
         replies = [handle.ask.remote("bench-call", d) for d in data]
         await asyncio.gather(*(timed(reply, began, unbatched) for reply in replies))

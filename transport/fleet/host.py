@@ -505,14 +505,18 @@ class Host:
         return time.perf_counter() - started
 
     async def local_asks(self, call_id: str, count: int) -> list[float]:
-        """Benchmark helper: ``count`` asks from inside the host, one at a time; seconds each."""
+        """Benchmark helper: ``count`` asks from inside the host, one at a time; seconds each.
+
+        Each is a join or the leave after it, so the call's size stays the same.
+        """
         import time
 
         connection = self.connections[call_id]
         taken = []
+        kinds = (ParticipantJoined, ParticipantLeft)
         for n in range(count):
             began = time.perf_counter()
-            connection.actor_ref.tell(ParticipantJoined(call_id, _person(f"ask{n}")))
+            connection.actor_ref.tell(kinds[n % 2](call_id, _person(f"ask{n // 2}")))
             await connection.caught_up()
             taken.append(time.perf_counter() - began)
         return taken
