@@ -8,17 +8,23 @@ a ``RemoteConnectionRef``.
 - tells: ``tells_per_s`` batched (every tell to a host in one loop turn travels
   in one Ray call, as ``tell`` does) and ``unbatched_tells_per_s`` (one Ray call
   per tell), each followed by one ask that waits for them all;
-- asks: ``ask_p50_ms``/``ask_p99_ms`` one at a time (each alone in its turn:
-  one Ray call), ``batched_asks_per_s`` with 100 asks per loop turn (one Ray
-  call for all) against ``unbatched_asks_per_s`` (100 concurrent Ray calls);
-- local: the same joins and leaves (``local_msgs_per_s``) and asks
-  (``local_ask_p50_ms``) made on host A's own path, where nothing crosses Ray;
+- asks one at a time: ``ask_p50_ms``/``ask_p99_ms`` through the ref (each
+  alone in its turn: a batch of one, one Ray call) beside
+  ``bare_ray_ask_p50_ms``/``_p99_ms`` (the host's ``ask`` as a plain Ray call,
+  no batching machinery) and ``local_ask_p50_ms``/``_p99_ms`` (inside the host);
+- asks 100 per loop turn: ``batched_ask_p50_ms``/``_p99_ms`` and
+  ``batched_asks_per_s`` (the ref's path: one Ray call for the 100) against
+  ``unbatched_ask_p50_ms``/``_p99_ms`` and ``unbatched_asks_per_s`` (100
+  concurrent Ray calls); each ask's latency runs from its turn to its answer;
+- local: the same joins and leaves (``local_msgs_per_s``) made on host A's own
+  path, where nothing crosses Ray;
 - ``places_per_s``: concurrent ``place()`` calls from the driver, each reserving
   a seat in the directory and opening the call on one of the three hosts;
-- ``serve_again_s``: from killing the host of a call to the call answering an
-  ask on another host after ``next_lost()`` and ``replace()``; ``lost_after_s``
-  is the part the directory took to declare the host lost (its ``lost_after``
-  is 2 s, the default).
+- ``serve_again_s``: from killing host A to every call it held (``calls_moved``:
+  the benchmark's call and its share of the placed ones) answering an ask on
+  another host after ``next_lost()`` and ``replace()``; ``lost_after_s`` is the
+  part the directory took to declare the host lost (its ``lost_after`` is 2 s,
+  the default).
 """
 
 from __future__ import annotations
@@ -81,11 +87,20 @@ async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
 
     from messages import Participant, ParticipantJoined, ParticipantLeft, encode
     from transport import MemoryEdge
-    from transport.fleet import Host, lookup, next_lost, place, replace, start_directory
+    from transport.fleet import (
+        Host,
+        RemoteConnectionRef,
+        lookup,
+        next_lost,
+        place,
+        replace,
+        start_directory,
+    )
 
     directory = start_directory(lost_after=LOST_AFTER)
+    seats = places + 1  # room on each host for every call, also after one host is lost
     hosts = {
-        name: Host.options(name=name).remote(name, edge=MemoryEdge)  # type: ignore[attr-defined]
+        name: Host.options(name=name).remote(name, seats, edge=MemoryEdge)  # type: ignore[attr-defined]
         for name in ("bench-a", "bench-b", "bench-c")
     }
     for host in hosts.values():
@@ -98,6 +113,12 @@ async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
     def person(n: int, prefix: str) -> Participant:
         return Participant(None, f"{prefix}{n}", f"{prefix}{n}__1")
 
+    def churn(prefix: str, count: int) -> list[Any]:
+        """``count`` messages: joins, each followed by its leave (the call stays small)."""
+        kinds = (ParticipantJoined, ParticipantLeft)
+        return [kinds[n % 2]("bench-call", person(n // 2, prefix)) for n in range(count)]
+
+    # Tells: batched (the ref's own path), unbatched (one Ray call each), local.
     updates_before = sum([await shard.update_count.remote() for shard in directory])
     started = time.perf_counter()
     for n in range(tells // 2):
@@ -114,69 +135,139 @@ async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
     await ref.ask(ParticipantLeft("bench-call", person(1, "x")))
     unbatched_tell_seconds = time.perf_counter() - started
 
-    latencies = []
-    for n in range(asks):
+    # Asks one at a time: through the ref (a batch of one), a bare Ray call each, local.
+    # Every ask is a join or the leave after it, so the call's size stays the same throughout.
+    one_at_a_time = []
+    for message in churn("a", asks):
         began = time.perf_counter()
-        await ref.ask(ParticipantJoined("bench-call", person(n, "a")))
-        latencies.append(time.perf_counter() - began)
+        await ref.ask(message)
+        one_at_a_time.append(time.perf_counter() - began)
     updates_after = sum([await shard.update_count.remote() for shard in directory])
     remote_seconds = time.perf_counter() - remote_started  # unbatched tells and asks
+    bare = []
+    for message in churn("r", asks):
+        data = encode(message)
+        began = time.perf_counter()
+        await handle.ask.remote("bench-call", data)
+        bare.append(time.perf_counter() - began)
     local_asks = await handle.local_asks.remote("bench-call", asks)  # the same load
 
+    # Asks BATCH at a time (all made in one loop turn): one Ray call for all of them
+    # against one Ray call each; each ask's latency is from the turn to its answer.
+    async def timed(reply: Any, began: float, into: list[float]) -> None:
+        await reply
+        into.append(time.perf_counter() - began)
+
     rounds = max(1, asks // BATCH)
+    batched: list[float] = []
     started = time.perf_counter()
     for r in range(rounds):
-        people = [person(r * BATCH + n, "b") for n in range(BATCH)]
-        await asyncio.gather(*(ref.ask(ParticipantJoined("bench-call", p)) for p in people))
+        messages = churn(f"b{r}-", BATCH)
+        began = time.perf_counter()
+        await asyncio.gather(*(timed(ref.ask(m), began, batched) for m in messages))
     batched_seconds = time.perf_counter() - started
+    unbatched: list[float] = []
     started = time.perf_counter()
     for r in range(rounds):
-        people = [person(r * BATCH + n, "c") for n in range(BATCH)]
-        messages = [encode(ParticipantJoined("bench-call", p)) for p in people]
-        await asyncio.gather(*(handle.ask.remote("bench-call", m) for m in messages))
+        data = [encode(m) for m in churn(f"c{r}-", BATCH)]
+        began = time.perf_counter()
+        replies = [handle.ask.remote("bench-call", d) for d in data]
+        await asyncio.gather(*(timed(reply, began, unbatched) for reply in replies))
     unbatched_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
     await asyncio.gather(*(place(f"bench-place-{n}", "agent") for n in range(places)))
     place_seconds = time.perf_counter() - started
 
+    # A host dies: from the kill to every call it held answering an ask elsewhere.
     killed = time.perf_counter()
     ray.kill(handle)
     lost = await next_lost()
     while lost.host != ref.host:  # a host too busy to beat in time is declared lost too
         lost = await next_lost()
     lost_seconds = time.perf_counter() - killed
-    moved = (await replace(lost))["bench-call"]
-    assert not isinstance(moved, Exception), moved
-    await moved.ask(ParticipantJoined("bench-call", person(0, "back")))
+    moved = await replace(lost)
+    refs = [r for r in moved.values() if isinstance(r, RemoteConnectionRef)]
+    assert len(refs) == len(lost.call_ids), moved
+    await asyncio.gather(*(r.ask(ParticipantJoined(r.call_id, person(0, "back"))) for r in refs))
     serve_again = time.perf_counter() - killed
+
+    def percentiles(prefix: str, latencies: list[float]) -> dict[str, float]:
+        figures = summary(latencies)
+        return {f"{prefix}_p50_ms": figures["p50_ms"], f"{prefix}_p99_ms": figures["p99_ms"]}
+
     return {
         "places_per_s": places / place_seconds,
         "tells_per_s": tells / tell_seconds,
         "unbatched_tells_per_s": (tells // 10) / unbatched_tell_seconds,
         "local_msgs_per_s": tells / local_seconds,
-        **{f"ask_{k}": v for k, v in summary(latencies).items()},
-        "local_ask_p50_ms": summary(local_asks)["p50_ms"],
+        **percentiles("ask", one_at_a_time),
+        **percentiles("bare_ray_ask", bare),
+        **percentiles("local_ask", local_asks),
+        **percentiles("batched_ask", batched),
+        **percentiles("unbatched_ask", unbatched),
         "batched_asks_per_s": rounds * BATCH / batched_seconds,
         "unbatched_asks_per_s": rounds * BATCH / unbatched_seconds,
         "directory_updates_per_s": (updates_after - updates_before) / remote_seconds,
+        "calls_moved": len(refs),
         "lost_after_s": lost_seconds,
         "serve_again_s": serve_again,
     }
 
 
 def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
-    """One row for the cross-host path, with the local path beside it."""
+    """A row per path (batched, unbatched, local) and one for the fleet; all figures headline.
+
+    ``ask_*`` is one ask at a time; ``turn_ask_*`` is 100 asks made in one
+    loop turn (``turn_asks_per_s`` their throughput). The unbatched row's
+    one-at-a-time asks are bare Ray calls to the host.
+    """
     result = results[0][1] if results else {}
-    ratios = {}
-    if result:
-        ratios["local_vs_cross_host_tells"] = result["local_msgs_per_s"] / result["tells_per_s"]
-        ratios["batched_vs_unbatched_tells"] = (
-            result["tells_per_s"] / result["unbatched_tells_per_s"]
-        )
-        ratios["batched_vs_unbatched_asks"] = (
-            result["batched_asks_per_s"] / result["unbatched_asks_per_s"]
-        )
-        ratios["cross_host_vs_local_ask_p50"] = result["ask_p50_ms"] / result["local_ask_p50_ms"]
-    size = str(results[0][0]["tells"]) if results else "0"
-    return {"results": {"edge-actors": {size: result}}, "ratios": ratios, "headline": result}
+    if not result:
+        return {"results": {}, "ratios": {}, "headline": {}}
+    size = str(results[0][0]["tells"])
+    rows = {
+        "cross-host batched": {
+            "tells_per_s": result["tells_per_s"],
+            "ask_p50_ms": result["ask_p50_ms"],
+            "ask_p99_ms": result["ask_p99_ms"],
+            "turn_ask_p50_ms": result["batched_ask_p50_ms"],
+            "turn_ask_p99_ms": result["batched_ask_p99_ms"],
+            "turn_asks_per_s": result["batched_asks_per_s"],
+        },
+        "cross-host unbatched": {
+            "tells_per_s": result["unbatched_tells_per_s"],
+            "ask_p50_ms": result["bare_ray_ask_p50_ms"],
+            "ask_p99_ms": result["bare_ray_ask_p99_ms"],
+            "turn_ask_p50_ms": result["unbatched_ask_p50_ms"],
+            "turn_ask_p99_ms": result["unbatched_ask_p99_ms"],
+            "turn_asks_per_s": result["unbatched_asks_per_s"],
+        },
+        "local (inside the host)": {
+            "tells_per_s": result["local_msgs_per_s"],
+            "ask_p50_ms": result["local_ask_p50_ms"],
+            "ask_p99_ms": result["local_ask_p99_ms"],
+        },
+        "fleet (3 hosts)": {
+            key: result[key]
+            for key in (
+                "places_per_s",
+                "directory_updates_per_s",
+                "calls_moved",
+                "lost_after_s",
+                "serve_again_s",
+            )
+        },
+    }
+    ratios = {
+        "local_vs_cross_host_tells": result["local_msgs_per_s"] / result["tells_per_s"],
+        "batched_vs_unbatched_tells": result["tells_per_s"] / result["unbatched_tells_per_s"],
+        "batched_vs_unbatched_asks": result["batched_asks_per_s"] / result["unbatched_asks_per_s"],
+        "cross_host_vs_local_ask_p50": result["ask_p50_ms"] / result["local_ask_p50_ms"],
+        "ask_p50_vs_bare_ray_call": result["ask_p50_ms"] / result["bare_ray_ask_p50_ms"],
+    }
+    return {
+        "results": {impl: {size: row} for impl, row in rows.items()},
+        "ratios": ratios,
+        "headline": result,
+    }

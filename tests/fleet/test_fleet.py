@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -12,13 +12,11 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from transport.fleet import (  # noqa: E402
-    Host,
     PresenceView,
     lookup,
     next_lost,
     place,
     presence,
-    start_directory,
 )
 
 LOST_AFTER = 2.0  # seconds without a heartbeat before a host is declared lost
@@ -26,15 +24,8 @@ REPORT_BOUND = LOST_AFTER + LOST_AFTER / 4 + 1.0  # plus one sweep, plus slack f
 
 
 @pytest.fixture(scope="module")
-def hosts() -> Iterator[dict[str, Any]]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="edge-actors")
-    try:
-        start_directory(lost_after=LOST_AFTER)
-        handles = {name: Host.options(name=name).remote(name) for name in ("host-a", "host-b")}
-        ray.get([handle.start.remote(handle) for handle in handles.values()])
-        yield handles
-    finally:
-        ray.shutdown()
+def hosts(fleet_of: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    return fleet_of(("host-a", "host-b"), lost_after=LOST_AFTER)
 
 
 def _view(data: bytes | None) -> PresenceView:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,12 +14,10 @@ ray = pytest.importorskip("ray")
 from messages import Participant, ParticipantJoined, ParticipantLeft  # noqa: E402
 from transport.fleet import (  # noqa: E402
     FleetFullError,
-    Host,
     close,
     lookup,
     place,
     sessions,
-    start_directory,
 )
 
 MAX_SESSIONS = 50
@@ -27,15 +25,8 @@ HOSTS = ("place-a", "place-b", "place-c")
 
 
 @pytest.fixture(scope="module")
-def hosts() -> Iterator[dict[str, Any]]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="edge-actors")
-    try:
-        start_directory(lost_after=10.0)
-        handles = {name: Host.options(name=name).remote(name, MAX_SESSIONS) for name in HOSTS}
-        ray.get([handle.start.remote(handle) for handle in handles.values()])
-        yield handles
-    finally:
-        ray.shutdown()
+def hosts(fleet_of: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    return fleet_of(HOSTS, lost_after=10.0, max_sessions=MAX_SESSIONS)
 
 
 async def test_concurrent_places_never_exceed_any_hosts_limit(hosts: dict[str, Any]) -> None:

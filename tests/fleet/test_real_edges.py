@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,14 +19,12 @@ pytest.importorskip("aiortc")
 
 from messages import TrackType  # noqa: E402
 from transport.fleet import (  # noqa: E402
-    Host,
     RemoteConnectionRef,
     close,
     next_lost,
     place,
     replace,
     sessions,
-    start_directory,
 )
 from transport.fleet.agents import greeter  # noqa: E402
 from transport.local import LocalParticipant  # noqa: E402
@@ -36,16 +34,8 @@ WAIT = 20.0  # seconds any one step may take on a loaded 2-core machine
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[dict[str, Any]]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="edge-actors")
-    try:
-        start_directory(lost_after=LOST_AFTER)
-        names = ("real-a", "real-b")
-        handles = {name: Host.options(name=name).remote(name, 10, agent=greeter) for name in names}
-        ray.get([handle.start.remote(handle) for handle in handles.values()])
-        yield handles
-    finally:
-        ray.shutdown()
+def fleet(fleet_of: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    return fleet_of(("real-a", "real-b"), lost_after=LOST_AFTER, max_sessions=10, agent=greeter)
 
 
 async def _visit(ref: RemoteConnectionRef, user_id: str) -> tuple[LocalParticipant, Any, str]:

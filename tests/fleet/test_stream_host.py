@@ -8,8 +8,9 @@ through ``RemoteConnectionRef.wait_for_participant``, run on the host.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("getstream.video.rtc")
 
 from actors import ConnectionClosedError  # noqa: E402
-from transport.fleet import Host, close, place, start_directory  # noqa: E402
+from transport.fleet import close, place  # noqa: E402
 from transport.stream import StreamEdge, StreamParticipant  # noqa: E402
 from transport.stream.emulator import StreamEmulator  # noqa: E402
 
@@ -27,19 +28,15 @@ WAIT = 20.0
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def stream_host() -> AsyncIterator[tuple[Any, StreamEmulator]]:
+async def stream_host(
+    fleet_of: Callable[..., dict[str, Any]],
+) -> AsyncIterator[tuple[Any, StreamEmulator]]:
     async with StreamEmulator() as emulator:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="edge-actors")
-        try:
-            start_directory()
-            edge = functools.partial(
-                StreamEdge, emulator.api_key, emulator.api_secret, base_url=emulator.url
-            )
-            host = Host.options(name="stream-host").remote("stream-host", 4, edge=edge)
-            await host.start.remote(host)
-            yield host, emulator
-        finally:
-            ray.shutdown()
+        edge = functools.partial(
+            StreamEdge, emulator.api_key, emulator.api_secret, base_url=emulator.url
+        )
+        hosts = await asyncio.to_thread(fleet_of, ("stream-host",), max_sessions=4, edge=edge)
+        yield hosts["stream-host"], emulator
 
 
 @pytest.mark.asyncio(loop_scope="module")

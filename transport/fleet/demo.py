@@ -115,10 +115,13 @@ def _table(
     title: str, refs: dict[str, Any], greetings: list[dict[str, Any]], pids: dict[int, str]
 ) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("call", "host", "join URL", "the agent saw"):
-        table.add_column(column)
+    table.add_column("call")
+    table.add_column("placed on")
+    table.add_column("agent on")
+    table.add_column("join URL", overflow="fold", min_width=22)
+    table.add_column("agent saw")
     for (call, ref), greeting in zip(refs.items(), greetings, strict=True):
-        seen = f"{len(greeting['participants'])} participant, {len(greeting['tracks'])} track"
+        seen = f"{len(greeting['participants'])} person, {len(greeting['tracks'])} track"
         where = pids.get(int(greeting["host_pid"]), "?")
-        table.add_row(call, f"{ref.host} (agent on {where})", ref.url, seen)
+        table.add_row(call, ref.host, where, ref.url, seen)
     return table

@@ -5,9 +5,16 @@ default: each host then serves its own URL on its own port, which placement
 hands back, so people join a call where it lives) and, for each call placed on
 it, starts the user's ``agent(connection)`` coroutine as a task it owns: the
 agent ends when its connection closes (its waits fail with
-``ConnectionClosedError``), and a connection whose agent returns is closed.
-A connection that closes by itself (an idle timeout, the call's end) gives its
-seat back.
+``ConnectionClosedError``; an agent still running once the call is closed is
+cancelled and awaited), and a connection whose agent returns is closed. An
+agent that fails is logged and kept in ``agent_failures()``. A connection that
+closes by itself (an idle timeout, the call's end) gives its seat back.
+
+A host the directory declared lost (it missed heartbeats: killed, cut off, or
+its loop blocked) that turns out to be alive is told so by its next heartbeat:
+it closes every call it held, without touching the directory (they may be
+served elsewhere already, after ``replace``), and starts again empty. So a
+call is never served by two agents for longer than the lost host's stall.
 
 The hot path stays inside the host: what happens in a call reaches its
 connection actor by local ``tell``s, never through Ray. Ray carries only what
@@ -20,9 +27,9 @@ msgspec-encoded protocol messages).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +53,11 @@ HEARTBEAT_S = 0.5
 PUBLISH_AFTER_S = 0.02
 """How long a host gathers presence changes before it sends them to the directory."""
 DEFAULT_MAX_SESSIONS = 100
+AGENT_GRACE_S = 1.0
+"""How long an agent may go on after its call closed (to finish up) before it is cancelled."""
+AGENT_STOP_S = 5.0
+"""How long a host waits for a cancelled agent to end before it logs it and goes on."""
+AGENT_FAILURES_KEPT = 100
 
 EdgeFactory = Callable[[], EdgeTransport]
 """Makes a host's edge, in the host's process (``LocalEdge``, ``StreamEdge``, ``MemoryEdge``)."""
@@ -114,6 +126,10 @@ class Host:
         self._me: Any = None
         self._dirty: set[str] = set()
         self._publishing: asyncio.Task[None] | None = None
+        self._failures: deque[tuple[str, str]] = deque(maxlen=AGENT_FAILURES_KEPT)
+        self._fences: list[list[str]] = []  # the calls closed each time this host was fenced
+        self._fenced: asyncio.Condition | None = None
+        self._gone: dict[str, asyncio.Event] = {}  # call id -> set once it closed and left here
 
     async def start(self, me: Any) -> str:
         """Start the edge and the heartbeat; ``me`` is this actor's own handle."""
@@ -139,12 +155,11 @@ class Host:
         """Close every connection and the edge, end the agents and the heartbeat."""
         if self._beat is not None:
             self._beat.cancel()
+            await asyncio.gather(self._beat, return_exceptions=True)
         if self.edge is not None:
             await self.edge.close()
-        agents = list(self._agents.values())
-        for task in agents:
-            task.cancel()
-        await asyncio.gather(*agents, *self._forgetting.values(), return_exceptions=True)
+        await self._end_agents(list(self._agents))
+        await asyncio.gather(*self._forgetting.values(), return_exceptions=True)
 
     async def pid(self) -> int:
         """The host's process id."""
@@ -176,15 +191,72 @@ class Host:
         return self.edge
 
     async def _heartbeat_once(self) -> None:
+        """Tell every shard this host is alive; if one had declared it lost, fence first."""
+        welcome = True
         load = len(self.connections)
         for shard in all_shards():
-            await shard.heartbeat.remote(self.host_id, load, self._me, self.max_sessions)
+            known = await shard.heartbeat.remote(self.host_id, load, self._me, self.max_sessions)
+            welcome = welcome and known is not False
+        if not welcome:
+            await self._fence()
+            for shard in all_shards():  # back as a new, empty host
+                await shard.heartbeat.remote(self.host_id, 0, self._me, self.max_sessions)
 
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)  # the heartbeat period the failure detector expects
-            with contextlib.suppress(Exception):
+            try:
                 await self._heartbeat_once()
+            except Exception:  # a directory shard restarting: the next beat tries again
+                logger.warning("host %s: a heartbeat failed", self.host_id, exc_info=True)
+
+    async def _fence(self) -> None:
+        """The directory declared this host lost: close its calls, leaving the directory alone.
+
+        Its calls and seats were dropped there with the loss and may be placed
+        on other hosts by now, so nothing here may unregister, publish or
+        release them. Runs on the host's loop, from a heartbeat.
+        """
+        fenced, self.connections = self.connections, {}
+        self._dirty.clear()
+        logger.warning(
+            "host %s was declared lost while alive; closing its %d calls (they may be served "
+            "elsewhere now)",
+            self.host_id,
+            len(fenced),
+        )
+        await asyncio.gather(*(c.close() for c in fenced.values()), return_exceptions=True)
+        await self._end_agents(list(fenced))
+        for call_id in fenced:
+            self._left(call_id)
+        if self._fenced is None:
+            self._fenced = asyncio.Condition()
+        async with self._fenced:
+            self._fences.append(sorted(fenced))
+            self._fenced.notify_all()
+
+    async def fences(self, at_least: int, timeout: float) -> list[list[str]]:
+        """Wait until this host has been fenced ``at_least`` times; the calls each closed.
+
+        A fence is a heartbeat finding this host declared lost (see the module
+        docstring). Raises ``TimeoutError`` after ``timeout`` seconds.
+        """
+        if self._fenced is None:
+            self._fenced = asyncio.Condition()
+        fenced = self._fenced
+        async with asyncio.timeout(timeout), fenced:
+            await fenced.wait_for(lambda: len(self._fences) >= at_least)
+        return [list(calls) for calls in self._fences]
+
+    async def stall(self, seconds: float) -> None:
+        """Fault injection: block this host's loop for ``seconds`` (no heartbeat, no answer).
+
+        Stands for an agent that hogs the loop or a host cut off for a while:
+        long enough and the directory declares the host lost while it lives.
+        """
+        import time
+
+        time.sleep(seconds)  # noqa: ASYNC251 (blocking on purpose: the fault being injected)
 
     def _changed(self, call_id: str) -> None:
         # Coalesce: the changes to a call within PUBLISH_AFTER_S cost one directory update,
@@ -206,7 +278,7 @@ class Host:
 
     async def _publish(self, call_id: str) -> None:
         view = _view(self.connections[call_id])
-        await shard_for(call_id).publish.remote(call_id, msgspec.msgpack.encode(view))
+        await shard_for(call_id).publish.remote(call_id, msgspec.msgpack.encode(view), self.host_id)
 
     async def open_call(self, call_id: str, agent_id: str) -> tuple[str, str]:
         """Join the agent to ``call_id`` here, start the user's agent, register the call.
@@ -216,12 +288,16 @@ class Host:
         """
         if self.edge is None:
             raise NotReadyError(f"host {self.host_id} is not started: call start() first")
+        forgetting = self._forgetting.get(call_id)
+        if forgetting is not None:  # the call closed here a moment ago: let that finish
+            await forgetting
         agent = User(agent_id)
         if agent_id not in self._known_agents:  # Stream's calls need a known creator
             await self.edge.authenticate(agent)
             self._known_agents.add(agent_id)
         connection = await self.edge.join(agent, await self.edge.create_call(call_id))
         self.connections[call_id] = connection
+        self._gone[call_id] = asyncio.Event()
         url = self._url()
         await shard_for(call_id).register.remote(
             call_id, self.host_id, connection.key, agent_id, url
@@ -235,15 +311,44 @@ class Host:
         return connection.key, url
 
     async def _run_agent(self, agent: Agent, connection: Connection) -> None:
+        """The agent of one call, as this host's task; the call closes when it returns."""
+        call_id = connection.call.id
         try:
             await agent(connection)
         except ConnectionClosedError:
             pass  # the call ended under the agent: the normal way for it to end
-        except Exception:
+        except Exception as exc:
             logger.exception("the agent of %s failed", connection.key)
+            self._failures.append((call_id, f"{type(exc).__name__}: {exc}"))
         finally:
-            self._agents.pop(connection.call.id, None)
+            if self._agents.get(call_id) is asyncio.current_task():
+                del self._agents[call_id]
         await connection.close()  # an agent that is done is done with its call
+
+    async def _end_agents(self, call_ids: list[str], grace: float = 0.0) -> None:
+        """End the agents of these calls that still run: ``grace`` seconds, then cancelled.
+
+        Awaits them (up to ``AGENT_STOP_S`` after the cancellation; one that
+        ignores it is logged and left).
+        """
+        tasks = {task for c in call_ids if (task := self._agents.get(c)) is not None}
+        if tasks and grace > 0:
+            _, tasks = await asyncio.wait(tasks, timeout=grace)
+        if not tasks:
+            return
+        for task in tasks:
+            task.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=AGENT_STOP_S)
+        for task in pending:
+            logger.error("%s ignored its cancellation for %.0f s", task.get_name(), AGENT_STOP_S)
+
+    async def agent_failures(self) -> list[tuple[str, str]]:
+        """The latest agents that raised here: (call id, the error), oldest first."""
+        return list(self._failures)
+
+    async def agents(self) -> list[str]:
+        """The calls whose agent is running on this host now."""
+        return sorted(self._agents)
 
     def _forget_soon(self, call_id: str) -> asyncio.Task[None]:
         """The connection to ``call_id`` closed: its seat and directory entry go (once)."""
@@ -257,10 +362,32 @@ class Host:
     async def _forget(self, call_id: str) -> None:
         connection = self.connections[call_id]
         await connection.close()  # returns once its close has finished
+        # Its agent had its waits fail; one busy elsewhere is cancelled after a grace. The
+        # seat goes back once the agent ended, so max_sessions bounds the agents too.
+        await self._end_agents([call_id], grace=AGENT_GRACE_S)
+        if self.connections.get(call_id) is not connection:
+            return  # fenced meanwhile: the directory forgot this call with the host
         del self.connections[call_id]
-        await shard_for(call_id).unregister.remote(call_id)
-        await placement_shard().release.remote(self.host_id)
+        await shard_for(call_id).unregister.remote(call_id, self.host_id)
+        await placement_shard().release.remote(self.host_id, call_id)
+        self._left(call_id)
         await self._heartbeat_once()
+
+    def _left(self, call_id: str) -> None:
+        gone = self._gone.pop(call_id, None)
+        if gone is not None:
+            gone.set()
+
+    async def wait_closed(self, call_id: str, timeout: float | None) -> None:
+        """Return once ``call_id`` is closed here, its agent ended and its seat given back.
+
+        Returns at once when the call is not open on this host. Raises
+        ``TimeoutError`` after ``timeout`` seconds.
+        """
+        gone = self._gone.get(call_id)
+        if gone is not None:
+            async with asyncio.timeout(timeout):
+                await gone.wait()
 
     async def deliver(self, call_id: str, message: bytes) -> None:
         """A protocol message from another host, for the connection to ``call_id``."""
@@ -378,14 +505,18 @@ class Host:
         return time.perf_counter() - started
 
     async def local_asks(self, call_id: str, count: int) -> list[float]:
-        """Benchmark helper: ``count`` asks from inside the host, one at a time; seconds each."""
+        """Benchmark helper: ``count`` asks from inside the host, one at a time; seconds each.
+
+        Each is a join or the leave after it, so the call's size stays the same.
+        """
         import time
 
         connection = self.connections[call_id]
         taken = []
+        kinds = (ParticipantJoined, ParticipantLeft)
         for n in range(count):
             began = time.perf_counter()
-            connection.actor_ref.tell(ParticipantJoined(call_id, _person(f"ask{n}")))
+            connection.actor_ref.tell(kinds[n % 2](call_id, _person(f"ask{n // 2}")))
             await connection.caught_up()
             taken.append(time.perf_counter() - began)
         return taken

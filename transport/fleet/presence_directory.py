@@ -70,8 +70,10 @@ class PresenceDirectory:
         self.handles: dict[str, Any] = {}  # host id -> the host's actor handle
         self.limits: dict[str, int] = {}  # host id -> its max_sessions
         self.seats: dict[str, int] = {}  # host id -> sessions reserved on it (placement shard)
+        self.placed: dict[str, str] = {}  # call id -> the host it has a seat on (placement shard)
         self.updates = 0
         self.losses: list[tuple[str, list[tuple[str, str]]]] = []  # (host, [(call, agent)])
+        self.declared_lost: set[str] = set()  # hosts dropped here that have not beaten since
         self.epoch = uuid.uuid4().hex  # tells readers of the losses one directory from the next
         self._lost: asyncio.Condition | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -111,43 +113,67 @@ class PresenceDirectory:
         self.handles.pop(host, None)
         self.limits.pop(host, None)
         self.seats.pop(host, None)
+        for call in [c for c, h in self.placed.items() if h == host]:
+            del self.placed[call]
+        self.declared_lost.add(host)
         return calls
 
     async def heartbeat(
         self, host: str, load: int, handle: Any = None, max_sessions: int | None = None
-    ) -> None:
-        """A host is alive, holds ``load`` connections and takes at most ``max_sessions``."""
+    ) -> bool:
+        """A host is alive, holds ``load`` connections and takes at most ``max_sessions``.
+
+        Returns ``False``, and takes nothing from the heartbeat, when this shard
+        had declared the host lost: its calls were dropped and may be placed
+        elsewhere, so the host must close them all (fence itself) and beat
+        again as a new, empty host.
+        """
         self._ensure_watching()
+        if host in self.declared_lost:
+            self.declared_lost.discard(host)
+            return False
         self.hosts[host] = (time.monotonic(), load)
         if handle is not None:
             self.handles[host] = handle
         if max_sessions is not None:
             self.limits[host] = max_sessions
+        return True
 
-    async def reserve(self) -> tuple[str, Any] | None:
-        """Take a seat on the live host with the fewest seats taken and room left.
+    async def reserve(self, call_id: str) -> tuple[str, Any]:
+        """Take a seat for ``call_id`` on the live host with the fewest seats taken and room left.
 
-        Returns (host id, host handle), or ``None`` when every live host is full.
-        The body has no ``await``, so concurrent calls on the shard's loop cannot
-        both take the last seat: a host never holds more than its ``max_sessions``.
+        Returns ``("seat", (host id, host handle))``; ``("placed", host id)``
+        when ``call_id`` already has a seat (on that host), or ``("full", None)``
+        when every live host is full. The body has no ``await``, so concurrent
+        calls on the shard's loop cannot both take the last seat (a host never
+        holds more than its ``max_sessions``) nor both place one call.
         """
+        if call_id in self.placed:
+            return "placed", self.placed[call_id]
         open_hosts = [
             host
             for host in sorted(self.hosts)
             if host in self.handles and self.seats.get(host, 0) < self.limits.get(host, 0)
         ]
         if not open_hosts:
-            return None
+            return "full", None
         host = min(open_hosts, key=lambda h: self.seats.get(h, 0))
         self.seats[host] = self.seats.get(host, 0) + 1
-        return host, self.handles[host]
+        self.placed[call_id] = host
+        return "seat", (host, self.handles[host])
 
     async def seats_taken(self) -> dict[str, int]:
         """Seats taken on each live host (placement shard)."""
         return {host: self.seats.get(host, 0) for host in sorted(self.hosts)}
 
-    async def release(self, host: str) -> None:
-        """Give back a seat on ``host`` (its call closed, or its opening failed)."""
+    async def release(self, host: str, call_id: str) -> None:
+        """Give back the seat of ``call_id`` on ``host`` (it closed, or its opening failed).
+
+        Ignored when the call has no seat there (it was dropped with a lost host).
+        """
+        if self.placed.get(call_id) != host:
+            return
+        del self.placed[call_id]
         if self.seats.get(host, 0) > 0:
             self.seats[host] -= 1
 
@@ -161,13 +187,24 @@ class PresenceDirectory:
         self.calls[call_id] = (host, key, agent_id, url)
         self.updates += 1
 
-    async def unregister(self, call_id: str) -> None:
-        self.calls.pop(call_id, None)
+    async def unregister(self, call_id: str, host: str | None = None) -> None:
+        """``call_id`` closed on ``host`` (any host when ``None``): forget it, if still there."""
+        entry = self.calls.get(call_id)
+        if entry is None or (host is not None and entry[0] != host):
+            return  # already placed elsewhere (after a loss): that entry is not this host's
+        del self.calls[call_id]
         self.presence.pop(call_id, None)
         self.updates += 1
 
-    async def publish(self, call_id: str, presence: bytes) -> None:
-        """The presence of ``call_id`` changed (msgspec bytes, from its host)."""
+    async def publish(self, call_id: str, presence: bytes, host: str | None = None) -> None:
+        """The presence of ``call_id`` changed (msgspec bytes, from its host ``host``).
+
+        Dropped when the directory has the call on another host (or on none).
+        """
+        if host is not None:
+            entry = self.calls.get(call_id)
+            if entry is None or entry[0] != host:
+                return
         self.presence[call_id] = presence
         self.updates += 1
 

@@ -12,7 +12,7 @@ any process attached to the Ray cluster.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, ClassVar
 
 import msgspec
@@ -30,11 +30,13 @@ from transport.fleet.host import PresenceView
 from transport.fleet.presence_directory import placement_shard, shard_for
 
 __all__ = [
+    "AlreadyPlacedError",
     "CallsLostEvent",
     "FleetFullError",
     "RemoteConnectionRef",
     "close",
     "lookup",
+    "losses",
     "next_lost",
     "place",
     "presence",
@@ -95,6 +97,15 @@ class RemoteConnectionRef:
             self.call_id, timeout, user_id
         )
         return present
+
+    async def wait_closed(self, timeout: float | None = None) -> None:
+        """Return once the call is closed on its host, its agent ended and its seat given back.
+
+        However it ends: ``close()``, its agent returning or failing, an idle
+        timeout, the call's end. Returns at once if it is not open there (any
+        more). Raises ``TimeoutError`` (as Ray hands it on) after ``timeout`` seconds.
+        """
+        await self._handle.wait_closed.remote(self.call_id, timeout)
 
     async def token(self, user_id: str) -> str:
         """A single-use join token for ``user_id``, from the call's host (its ``LocalEdge``)."""
@@ -214,17 +225,33 @@ class FleetFullError(EdgeActorsError):
     """``place()`` found no live host with a free session: every host is at ``max_sessions``."""
 
 
+class AlreadyPlacedError(EdgeActorsError, RuntimeError):
+    """``place()`` was given a call that is placed already: a call lives on one host at a time."""
+
+    def __init__(self, call_id: str, host: str) -> None:
+        super().__init__(
+            f"call {call_id!r} is placed already, on host {host}: lookup() it, "
+            "or close() it before placing it again"
+        )
+        self.call_id = call_id
+        self.host = host
+
+
 async def place(call_id: str, agent_id: str) -> RemoteConnectionRef:
     """Open ``call_id`` on the live host with the most room; a ref to it.
 
     The seat is reserved atomically in the directory before the host opens the
     call, so concurrent ``place()`` calls from any number of processes never
-    put more than ``max_sessions`` calls on a host. Raises ``FleetFullError``
-    when every live host is full. Runs on the caller's loop, in any process
+    put more than ``max_sessions`` calls on a host, nor one call on two hosts.
+    Raises ``FleetFullError`` when every live host is full and
+    ``AlreadyPlacedError`` when the call has a seat already (until it closes,
+    or its host is declared lost). Runs on the caller's loop, in any process
     attached to the Ray cluster.
     """
-    seat = await placement_shard().reserve.remote()
-    if seat is None:
+    outcome, seat = await placement_shard().reserve.remote(call_id)
+    if outcome == "placed":
+        raise AlreadyPlacedError(call_id, seat)
+    if outcome == "full":
         live = await placement_shard().seats_taken.remote()
         if not live:
             msg = f"cannot place call {call_id!r}: no live host in the fleet; start a Host first"
@@ -238,7 +265,7 @@ async def place(call_id: str, agent_id: str) -> RemoteConnectionRef:
     try:
         key, url = await handle.open_call.remote(call_id, agent_id)
     except BaseException:
-        await placement_shard().release.remote(host)
+        await placement_shard().release.remote(host, call_id)
         raise
     return RemoteConnectionRef(call_id, host, key, handle, url)
 
@@ -248,7 +275,9 @@ async def replace(lost: CallsLostEvent) -> dict[str, RemoteConnectionRef | EdgeA
 
     Returns a ref per call placed again (its ``url`` is where people rejoin)
     and, for a call that could not be, the error (``FleetFullError``,
-    ``NotReadyError``). The agents on the new hosts join the same calls anew;
+    ``NotReadyError``, or ``AlreadyPlacedError`` when another process placed it
+    again first: several may watch the losses safely). The agents on the new
+    hosts join the same calls anew;
     what the lost host's connections knew is gone with it. Runs on the
     caller's loop, in any process attached to the Ray cluster.
     """
@@ -298,6 +327,23 @@ async def next_lost() -> CallsLostEvent:
     return CallsLostEvent(
         host, tuple(call for call, _ in calls), tuple(agent for _, agent in calls)
     )
+
+
+async def losses(
+    *, replace_lost: bool = False
+) -> AsyncIterator[tuple[CallsLostEvent, dict[str, RemoteConnectionRef | EdgeActorsError]]]:
+    """Every host loss from now on (``next_lost()``), with its calls placed again if asked.
+
+    With ``replace_lost=True`` each loss's calls are opened again on live
+    hosts (``replace``) before it is yielded with the outcome per call;
+    otherwise the outcomes are empty and ``replace`` is yours to call. Any
+    number of processes may watch with ``replace_lost=True``: each call is
+    placed again once, the others get ``AlreadyPlacedError`` for it. Runs on
+    the caller's loop until the caller stops iterating.
+    """
+    while True:
+        lost = await next_lost()
+        yield lost, (await replace(lost)) if replace_lost else {}
 
 
 _losses_seen: dict[str, int] = {}  # directory epoch -> losses this process was given
