@@ -362,7 +362,28 @@ class _StopReply(AsyncioFuture[bool]):
             super().set_exception(exc_info)
 
 
-class _AsyncioActorRef(ActorRef[Any]):
+class _MailboxViews:
+    """``actor_inbox`` and ``actor_stopped`` of pykka, as an actor and its ref both offer them.
+
+    Both are the actor's one ``_Mailbox``: it is the inbox, and it is set once
+    the actor has stopped (``is_set()``, and ``wait()`` off the loop). Read-only.
+    """
+
+    __slots__ = ()
+    _mailbox: _Mailbox
+
+    @property
+    def actor_inbox(self) -> _Mailbox:
+        """The actor's mailbox (pykka's ``ActorInbox`` protocol)."""
+        return self._mailbox
+
+    @property
+    def actor_stopped(self) -> _Mailbox:
+        """Set once the actor has stopped: ``is_set()``, and ``wait()`` off the loop."""
+        return self._mailbox
+
+
+class _AsyncioActorRef(_MailboxViews, ActorRef[Any]):  # type: ignore[misc]  # read-only views
     """The ref of an ``AsyncioActor``: pykka's ``ActorRef`` with a non-blocking ``stop``.
 
     It holds the actor's mailbox, not the actor: a ref kept after the actor
@@ -387,16 +408,6 @@ class _AsyncioActorRef(ActorRef[Any]):
             if actor is not None:
                 directory.named(actor, urn)  # findable by it from now on
         return urn
-
-    @property
-    def actor_inbox(self) -> _Mailbox:  # type: ignore[override]  # read-only
-        """The actor's mailbox (pykka's ``ActorInbox`` protocol)."""
-        return self._mailbox
-
-    @property
-    def actor_stopped(self) -> _Mailbox:  # type: ignore[override]  # read-only, a duck Event
-        """Set once the actor has stopped: ``is_set()``, and ``wait()`` off the loop."""
-        return self._mailbox
 
     def _actor_weakref(self) -> AsyncioActor | None:  # type: ignore[override]  # called alike
         """The actor until it has stopped, then ``None``, as pykka's weak reference."""
@@ -447,7 +458,7 @@ class _AsyncioActorRef(ActorRef[Any]):
         return reply
 
 
-class AsyncioActor(pykka.Actor):
+class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-only views
     """A pykka actor hosted on an asyncio event loop; use it like ``ThreadingActor``.
 
     ``start()`` must run on the thread of a running loop (the actor lives on that
@@ -498,16 +509,6 @@ class AsyncioActor(pykka.Actor):
     def actor_urn(self) -> str:  # type: ignore[override]  # read-only, made on first read
         """The actor's URN (a uuid4 URN), made the first time anyone reads it."""
         return self._actor_ref.actor_urn
-
-    @property
-    def actor_inbox(self) -> _Mailbox:  # type: ignore[override]  # read-only
-        """The actor's mailbox (pykka's ``ActorInbox`` protocol)."""
-        return self._mailbox
-
-    @property
-    def actor_stopped(self) -> _Mailbox:  # type: ignore[override]  # read-only, a duck Event
-        """Set once the actor has stopped: ``is_set()``, and ``wait()`` off the loop."""
-        return self._mailbox
 
     @property
     def actor_loop(self) -> asyncio.AbstractEventLoop:
