@@ -391,15 +391,16 @@ class Host:
 
     async def deliver(self, call_id: str, message: bytes) -> None:
         """A protocol message from another host, for the connection to ``call_id``."""
-        connection = self.connections.get(call_id)
-        if connection is not None:
-            connection.actor_ref.tell(decode(message))
+        self._tell_all([(call_id, message)])
 
     async def deliver_batch(self, batch: list[tuple[str, bytes]]) -> None:
         """Protocol messages from one sender's loop turn, in the order it told them."""
+        self._tell_all(batch)
+
+    def _tell_all(self, batch: list[tuple[str, bytes]]) -> None:
         for call_id, message in batch:
             connection = self.connections.get(call_id)
-            if connection is not None:
+            if connection is not None:  # a call closed meanwhile misses it
                 connection.actor_ref.tell(decode(message))
 
     async def ask(self, call_id: str, message: bytes) -> str:
@@ -412,14 +413,11 @@ class Host:
 
         ``asked`` are the positions in ``batch`` that wait for an answer: the
         state of their connection once it handled everything in the batch. The
-        call's new presence is sent to the directory at once but not waited
-        for (``RemoteConnectionRef.presence()`` reads the host itself). No
-        handler is waited for.
+        call's new presence reaches the directory within ``PUBLISH_AFTER_S``,
+        not waited for (``RemoteConnectionRef.presence()`` reads the host
+        itself). No handler is waited for.
         """
-        for call_id, message in batch:
-            connection = self.connections.get(call_id)
-            if connection is not None:
-                connection.actor_ref.tell(decode(message))
+        self._tell_all(batch)
         calls = {batch[index][0] for index in asked}
         waiting = [self.connections[c] for c in calls if c in self.connections]
         await asyncio.gather(*(connection.caught_up() for connection in waiting))
