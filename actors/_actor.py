@@ -30,10 +30,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 import pykka
 from pykka import ActorDeadError, ActorRef, messages
 
-from actors._compat import ActorStop, Envelope, OptExcInfo, running_loop
+from actors._compat import (
+    NOWHERE,
+    ActorStop,
+    Envelope,
+    LoopThread,
+    OptExcInfo,
+    loop_thread,
+    running_loop,
+)
 from actors._directory import directory
 from actors._errors import MailboxFullError, NoEventLoopError
-from actors._future import AsyncioFuture
+from actors._future import AskFuture, AsyncioFuture
 from actors._supervision import RestartBudget, RestartPolicy
 
 if TYPE_CHECKING:
@@ -45,9 +53,11 @@ __all__ = ["AsyncioActor", "ask", "send", "stop_all", "teller"]
 logger = logging.getLogger(__name__)
 
 _get_running_loop = running_loop
+_get_ident = threading.get_ident
 _RETRY, _SKIP, _FAIL = object(), object(), object()  # outcomes of AsyncioActor._restart
 _COMPACT_AFTER = 1024  # handled items a long mailbox drops from its front at once
 _PYKKA_MESSAGES = frozenset((messages.ProxyCall, messages.ProxyGetAttr, messages.ProxySetAttr))
+_CONTROL_MESSAGES = frozenset((ActorStop, *_PYKKA_MESSAGES))  # not for on_receive
 _start_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
     "actors_start_loop", default=None
 )
@@ -84,7 +94,7 @@ class _Dispatcher:
     together with its dispatcher.
     """
 
-    __slots__ = ("__weakref__", "_loop", "_ready", "_scheduled")
+    __slots__ = ("__weakref__", "_loop", "_probe", "_ready", "_scheduled")
 
     actors_per_turn = 1024
 
@@ -92,6 +102,12 @@ class _Dispatcher:
         self._loop = weakref.ref(loop)
         self._ready: deque[AsyncioActor] = deque()
         self._scheduled = False
+        thread = loop_thread(loop)
+        self._probe = None if thread is cast("object", loop) else thread  # loops: held weakly
+
+    def loop_thread(self, loop: asyncio.AbstractEventLoop) -> LoopThread:
+        """``loop_thread(loop)`` of this dispatcher's ``loop``, made once."""
+        return loop if self._probe is None else self._probe  # type: ignore[return-value]  # an asyncio loop keeps _thread_id
 
     def schedule(self, actor: AsyncioActor) -> None:
         """Put ``actor`` at the end of the run queue (on the loop's thread)."""
@@ -108,8 +124,11 @@ class _Dispatcher:
 
     def _run(self) -> None:
         ready = self._ready
+        turns = len(ready)
+        if turns > self.actors_per_turn:
+            turns = self.actors_per_turn
         try:
-            for _ in range(min(len(ready), self.actors_per_turn)):
+            for _ in range(turns):
                 ready.popleft()._run_turn()
         finally:
             self._scheduled = False
@@ -166,12 +185,13 @@ class _Mailbox:
     __slots__ = (
         "_actor",
         "_dispatcher",
+        "_dropped_handled",
+        "_fast",
         "_head",
         "_loop",
         "_queue",
         "_stopped",
-        "batch",
-        "handled",
+        "_thread",
     )
 
     # What only a bounded mailbox (_BoundedMailbox) has; read-only defaults here.
@@ -184,13 +204,20 @@ class _Mailbox:
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
         self._actor: AsyncioActor | None = actor
+        if loop is None:
+            self._dispatcher: _Dispatcher | None = None
+            self._thread: LoopThread = NOWHERE
+        else:
+            self._dispatcher = dispatcher = _dispatcher_for(loop)
+            self._thread = dispatcher.loop_thread(loop)
+        # Where a tell may take the short path: on the loop's thread while the
+        # actor is alive, if its mailbox is unbounded; on no thread otherwise.
+        self._fast = NOWHERE if actor.mailbox_capacity is not None else self._thread
         self._loop = loop  # None for an actor made off any loop and never started
-        self._dispatcher = _dispatcher_for(loop) if loop is not None else None
         self._queue: list[Any] | None = None
         self._stopped = False
         self._head = 0
-        self.batch = actor.mailbox_batch  # items per turn
-        self.handled = 0  # messages taken out and handled (a retry counts twice)
+        self._dropped_handled = 0  # items handled in the lists dropped so far
 
     # -- the stopped flag: what threading.Event offers pykka ---------------------------
 
@@ -208,6 +235,7 @@ class _Mailbox:
 
     def _mark_stopped(self) -> None:
         self._stopped = True
+        self._fast = NOWHERE
         if _stop_events:  # someone waits on some actor: maybe on this one
             with _stop_events_lock:
                 event = _stop_events.pop(self, None)
@@ -219,12 +247,16 @@ class _Mailbox:
     def put(self, item: Any, /) -> None:
         """Queue an item (an ``Envelope``, or from ``tell`` a bare message). Any thread.
 
-        On the actor's loop it appends at once (every tell's hot path); from
-        another thread it hands the item to the loop, which appends it in order.
+        On the actor's loop it appends at once; from another thread it hands
+        the item to the loop, which appends it in order.
         """
-        if _get_running_loop() is not self._loop:
+        if self._thread._thread_id == _get_ident():  # on its loop
+            self._put_here(item)
+        else:
             self._put_from_elsewhere(item)
-            return
+
+    def _put_here(self, item: Any) -> None:
+        """``put()`` on the actor's loop (the caller knows it is there)."""
         queue = self._queue
         if queue is not None:  # mail waits, or a turn runs: it will get to this
             queue.append(item)
@@ -255,11 +287,19 @@ class _Mailbox:
             raise ActorDeadError(f"{self._actor} was never started: it has no event loop")
         _refuse(item, "the actor stopped before handling the message")
 
+    @property
+    def handled(self) -> int:
+        """Items taken out and handled so far (a retry counts twice). A snapshot; any thread."""
+        return self._dropped_handled + self._head
+
     def _take_all(self) -> list[Any]:
         """Remove and return every unhandled item (used when the actor stops)."""
         queue, head = self._queue, self._head
+        if queue is None:
+            return []
+        self._dropped_handled += head
         self._queue, self._head = None, 0
-        return queue[head:] if queue else []
+        return queue[head:]
 
     # pykka's ActorInbox protocol; the runtime itself drains the list in _run_turn.
     def get(self) -> Envelope[Any]:
@@ -273,6 +313,8 @@ class _Mailbox:
         self._head += 1
         if type(item) is _Retry:
             item = item.message
+        elif type(item) is AskFuture:
+            item = Envelope(item.message, item)
         return item if type(item) is Envelope else Envelope(item)
 
     def empty(self) -> bool:
@@ -333,11 +375,15 @@ class _Retry:
 
 
 # What a turn hands to _handle_item instead of on_receive (set lookups by type).
-_RUNTIME_ITEMS = frozenset((Envelope, _Retry, ActorStop, *_PYKKA_MESSAGES))
+_RUNTIME_ITEMS = frozenset((AskFuture, Envelope, _Retry, ActorStop, *_PYKKA_MESSAGES))
 
 
 def _refuse(item: Any, why: str) -> None:
     """Answer a queued ask that will never be handled: ``ActorDeadError`` (stop: ``None``)."""
+    if type(item) is AskFuture:
+        item.message = None
+        item.set_exception((ActorDeadError, ActorDeadError(why), None))
+        return
     if type(item) is not Envelope or item.reply_to is None:
         return
     if isinstance(item.message, ActorStop):
@@ -420,25 +466,39 @@ class _AsyncioActorRef(_MailboxViews, ActorRef[Any]):  # type: ignore[misc]  # r
     def tell(self, message: Any) -> None:
         """Send ``message`` without waiting (any thread); ``ActorDeadError`` if it stopped."""
         mailbox = self._mailbox
+        if mailbox._fast._thread_id == _get_ident():
+            # The hot path of every tell: mailbox.put(message), inlined, for an
+            # actor that is alive, has an unbounded mailbox and lives on this
+            # thread's running loop (else _fast is NOWHERE).
+            queue = mailbox._queue
+            if queue is not None:
+                queue.append(message)
+                return
+            mailbox._queue = [message]
+            dispatcher = mailbox._dispatcher
+            dispatcher._ready.append(mailbox._actor)  # type: ignore[union-attr,arg-type]  # alive
+            if not dispatcher._scheduled:  # type: ignore[union-attr]
+                dispatcher.start()  # type: ignore[union-attr]
+            return
         if mailbox._stopped:
             msg = f"{self} not found"
             raise ActorDeadError(msg)
         if mailbox.capacity is not None and cast("_BoundedMailbox", mailbox).full():
             cast("_BoundedMailbox", mailbox)._refuse_tell(self)
-        # mailbox.put(message), inlined: this is the hot path of every tell.
-        if _get_running_loop() is mailbox._loop:
-            queue = mailbox._queue
-            if queue is not None:
-                queue.append(message)
-                return
-            actor, dispatcher = mailbox._actor, mailbox._dispatcher
-            if actor is not None and dispatcher is not None:
-                mailbox._queue = [message]
-                dispatcher._ready.append(actor)
-                if not dispatcher._scheduled:
-                    dispatcher.start()
-                return
         mailbox.put(message)
+
+    def ask(self, message: Any, *, block: bool = True, timeout: float | None = None) -> Any:
+        """Send ``message`` and get the answer: pykka's ``ask``, with an ``AsyncioFuture``.
+
+        With ``block=False`` (the form to use on an event loop; or
+        ``actors.ask(ref, message)``) it returns the future at once. ``block=True``
+        waits up to ``timeout`` seconds as pykka does; on a loop thread it raises
+        ``BlockingOnLoopError``. Any thread.
+        """
+        future = ask(self, message)
+        if block:
+            return future.get(timeout=timeout)
+        return future
 
     def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
         """Ask the actor to stop after the messages already queued.
@@ -590,7 +650,7 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         mailbox = self._mailbox
         mailbox._queue = []  # hold mail back until on_start is done
         loop = self.actor_loop
-        if _get_running_loop() is loop:
+        if mailbox._thread._thread_id == _get_ident():  # on its loop
             loop.call_soon(self._begin)
         else:
             loop.call_soon_threadsafe(self._begin)
@@ -657,50 +717,50 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         queue = mailbox._queue
         if queue is None:  # a stop drained it
             return
-        head = first = mailbox._head
+        head = mailbox._head
         end = len(queue)
-        if end - head > mailbox.batch:
-            end = head + mailbox.batch
-        try:
-            while head < end:
-                item = queue[head]
-                queue[head] = None  # handled items are not kept alive
-                head += 1
-                mailbox._head = head  # len(mailbox) stays exact while the handler runs
-                if type(item) in _RUNTIME_ITEMS:
-                    if not self._handle_item(item):
-                        return
-                    head = mailbox._head  # a retry steps back
-                    continue
-                try:
-                    result = self.on_receive(item)
-                except Exception:
-                    if not self._tell_failed(item, item):
-                        return
-                    head = mailbox._head
-                    continue
-                except BaseException:
-                    if self._handle_fatal(None):
-                        raise
+        batch = self.mailbox_batch
+        if end - head > batch:
+            end = head + batch
+        while head < end:
+            item = queue[head]
+            queue[head] = None  # handled items are not kept alive
+            head += 1
+            mailbox._head = head  # len(mailbox) stays exact while the handler runs
+            if type(item) in _RUNTIME_ITEMS:
+                if not self._handle_item(item):
                     return
-                if type(result) is CoroutineType:
-                    self._busy = self.actor_loop.create_task(self._finish_async(None, result))
+                head = mailbox._head  # a retry steps back
+                continue
+            try:
+                result = self.on_receive(item)
+            except Exception:
+                if not self._tell_failed(item, item):
                     return
-                if mailbox._stopped:  # the handler stopped the actor itself
-                    self._teardown()
-                    return
-        finally:
-            mailbox.handled += head - first
-        if mailbox._room is not None:
-            cast("_BoundedMailbox", mailbox)._wake_senders()
-        if head < len(queue):
+                head = mailbox._head
+                continue
+            except BaseException:
+                if self._handle_fatal(None):
+                    raise
+                return
+            if result is not None and type(result) is CoroutineType:
+                self._busy = self.actor_loop.create_task(self._finish_async(None, result))
+                return
+            if mailbox._stopped:  # the handler stopped the actor itself
+                self._teardown()
+                return
+        if head == len(queue):
+            mailbox._queue = None  # an idle actor keeps no list
+            mailbox._head = 0
+            mailbox._dropped_handled += head
+        else:
             if head > _COMPACT_AFTER and head * 2 > len(queue):
                 del queue[:head]  # amortised O(1): at least as many handled as waiting
                 mailbox._head = 0
+                mailbox._dropped_handled += head
             mailbox._dispatcher.schedule(self)  # type: ignore[union-attr]  # a started actor has one
-        else:
-            mailbox._queue = None  # an idle actor keeps no list
-            mailbox._head = 0
+        if mailbox._room is not None:
+            cast("_BoundedMailbox", mailbox)._wake_senders()
 
     def _handle_item(self, item: Any) -> bool:
         """Handle a mailbox item other than a plain tell; return whether the turn goes on.
@@ -708,20 +768,24 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         That is an ``Envelope`` (an ask, a stop), a tell to be retried, a stop
         or one of pykka's proxy messages.
         """
-        if type(item) is Envelope:
+        reply_to: pykka.Future[Any] | None
+        if type(item) is AskFuture:
+            message, reply_to = item.message, item
+            item.message = None
+        elif type(item) is Envelope:
             message, reply_to = item.message, item.reply_to
         elif type(item) is _Retry:
             message, reply_to = item.message, None
         else:
             message, reply_to = item, None
         try:
-            if type(message) is ActorStop:
+            if type(message) not in _CONTROL_MESSAGES:
+                result = self.on_receive(message)
+            elif type(message) is ActorStop:
                 self._begin_stop(reply_to)
                 return False
-            if type(message) in _PYKKA_MESSAGES:
-                result = self._handle_receive(message)
             else:
-                result = self.on_receive(message)
+                result = self._handle_receive(message)
         except Exception:
             if reply_to is None:
                 return self._tell_failed(message, item)
@@ -752,7 +816,7 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
                 mailbox = self._mailbox
                 mailbox._head -= 1  # handle the same message once more, first
                 mailbox._queue[mailbox._head] = _Retry(message)  # type: ignore[index]  # in a turn
-                mailbox.handled += 1  # a retry counts twice
+                mailbox._dropped_handled += 1  # a retry counts twice
                 return True
             if outcome is _SKIP:
                 return True
@@ -974,18 +1038,18 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
     def _teardown(self) -> None:
         """Fail what is still queued with ``ActorDeadError`` and drop the mailbox."""
         mailbox = self._mailbox
-        retired.handled += mailbox.handled
-        retired.restarts += self.restart_count
-        mailbox.handled = 0
-        self._restarts = None
         queue = mailbox._take_all()
+        retired.handled += mailbox._dropped_handled
+        retired.restarts += self.restart_count
+        mailbox._dropped_handled = 0
+        self._restarts = None
         if isinstance(mailbox, _BoundedMailbox):
             retired.refused += mailbox.refused
             mailbox.refused = 0
             mailbox._wake_senders(all_of_them=True)  # to find the actor gone
         mailbox._actor = None  # later puts are refused; breaks the actor <-> mailbox cycle
         for item in queue:
-            if type(item) is Envelope and item.reply_to is not None:
+            if type(item) is AskFuture or (type(item) is Envelope and item.reply_to is not None):
                 _refuse(item, f"{self.actor_ref} stopped before handling the message")
                 continue
             try:
@@ -1018,12 +1082,23 @@ def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     task through ``call_soon_threadsafe``: no thread blocks and none is borrowed.
     Call it from any thread.
     """
+    if type(ref) is _AsyncioActorRef:
+        mailbox = ref._mailbox
+        thread = mailbox._thread
+        here = thread._thread_id == _get_ident()  # on the actor's loop: the usual case
+        asked = AskFuture(message, mailbox._loop if here else None, thread)
+        if mailbox._stopped:
+            _refuse(asked, f"{ref} not found")
+        elif here:
+            mailbox._put_here(asked)
+        else:
+            mailbox._put_from_elsewhere(asked)
+        return asked
     future: AsyncioFuture[Any] = AsyncioFuture()
     if not ref.is_alive():
         future.set_exception((ActorDeadError, ActorDeadError(f"{ref} not found"), None))
         return future
-    inbox = ref._mailbox if type(ref) is _AsyncioActorRef else ref.actor_inbox
-    inbox.put(Envelope(message, future))
+    ref.actor_inbox.put(Envelope(message, future))
     return future
 
 

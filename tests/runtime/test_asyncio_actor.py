@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from typing import Any
 
@@ -302,6 +303,45 @@ async def test_an_ask_awaited_again_after_its_first_awaiter_was_cancelled_gets_t
     assert await third == "late"
     assert first.cancelled()
     await actors.stop_all()
+
+
+async def test_a_failed_ask_nobody_awaits_leaves_no_never_retrieved_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ref = Recorder.start()
+    unread = ref.ask("boom", block=False)  # asked on the loop: its waiter is made at once
+    assert await actors.ask(ref, "seen") == []  # the failed ask has been answered
+    assert unread.done()
+    del unread
+    gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    await actors.stop_all()
+
+
+async def test_an_ask_made_on_a_thread_is_awaited_on_the_loop() -> None:
+    ref = Recorder.start()
+    asked = await asyncio.to_thread(actors.ask, ref, "from a thread")
+    assert await asked == 1
+    from_loop = actors.ask(ref, "from the loop")
+    assert await asyncio.to_thread(from_loop.get, timeout=5) == 2
+    await actors.stop_all()
+
+
+def test_a_tell_from_the_loops_thread_while_the_loop_is_paused_waits_for_it() -> None:
+    """A loop that stopped (not closed) in its thread: a tell there queues for its next run."""
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def start() -> Any:
+            return Recorder.start()
+
+        ref = loop.run_until_complete(start())
+        ref.tell("while paused")  # on the loop's thread, but the loop is not running
+        assert ref.actor_inbox.empty()  # handed to the loop, not yet queued
+        assert loop.run_until_complete(_await(actors.ask(ref, "seen"))) == ["while paused"]
+        loop.run_until_complete(actors.stop_all())
+    finally:
+        loop.close()
 
 
 async def test_an_answer_reaches_tasks_on_two_loops() -> None:
