@@ -103,11 +103,8 @@ class _Dispatcher:
         self._ready: deque[AsyncioActor] = deque()
         self._scheduled = False
         thread = loop_thread(loop)
-        self._probe = None if thread is cast("object", loop) else thread  # loops: held weakly
-
-    def loop_thread(self, loop: asyncio.AbstractEventLoop) -> LoopThread:
-        """``loop_thread(loop)`` of this dispatcher's ``loop``, made once."""
-        return loop if self._probe is None else self._probe  # type: ignore[return-value]  # an asyncio loop keeps _thread_id
+        # loop_thread(loop), unless that is the loop (held weakly here): see the ref
+        self._probe = None if thread is cast("object", loop) else thread
 
     def schedule(self, actor: AsyncioActor) -> None:
         """Put ``actor`` at the end of the run queue (on the loop's thread)."""
@@ -162,12 +159,61 @@ def _dispatcher_for(loop: asyncio.AbstractEventLoop) -> _Dispatcher:
 
 # Threads in ActorRef.actor_stopped.wait(): an event per mailbox waited on, made
 # only then (waiting on an actor from a thread is rare; a field per actor is not).
-_stop_events: dict[_Mailbox, threading.Event] = {}
+_stop_events: dict[_AsyncioActorRef, threading.Event] = {}
 _stop_events_lock = threading.Lock()
 
 
-class _Mailbox:
-    """The inbox of one ``AsyncioActor``, and its stopped flag.
+class _Retry:
+    """A told message whose handler raised, put back for one more try after a restart."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
+# What a turn hands to _handle_item instead of on_receive (set lookups by type).
+_RUNTIME_ITEMS = frozenset((AskFuture, Envelope, _Retry, ActorStop, *_PYKKA_MESSAGES))
+
+
+def _refuse(item: Any, why: str) -> None:
+    """Answer a queued ask that will never be handled: ``ActorDeadError`` (stop: ``None``)."""
+    if type(item) is AskFuture:
+        item.message = None
+        item.set_exception((ActorDeadError, ActorDeadError(why), None))
+        return
+    if type(item) is not Envelope or item.reply_to is None:
+        return
+    if isinstance(item.message, ActorStop):
+        item.reply_to.set(None)
+        return
+    error = ActorDeadError(why)
+    item.reply_to.set_exception((ActorDeadError, error, None))
+
+
+class _StopReply(AsyncioFuture[bool]):
+    """The future of ``stop()``: ``True`` once the actor stops, ``False`` if it was dead."""
+
+    def set(self, value: Any | None = None) -> None:
+        super().set(True)
+
+    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
+        if exc_info is None:
+            exc_info = sys.exc_info()
+        if exc_info[0] is not None and issubclass(exc_info[0], ActorDeadError):
+            super().set(False)
+        else:
+            super().set_exception(exc_info)
+
+
+class _AsyncioActorRef(ActorRef[Any]):
+    """The ref of an ``AsyncioActor``, which is also its mailbox and its stopped flag.
+
+    pykka's ``ActorRef`` (``tell``, ``ask``, ``proxy``, a non-blocking ``stop``),
+    and one object per actor for what pykka keeps in three: the ref is the
+    actor's ``actor_inbox`` and its ``actor_stopped``. It refers to the actor
+    only until the actor stops: a ref kept afterwards keeps none of the
+    actor's state alive (pykka keeps a weak reference).
 
     The inbox is a list that exists only while mail waits or a turn runs
     (``_queue is None``: idle, and not in the run queue). It holds tells as bare
@@ -178,8 +224,7 @@ class _Mailbox:
     ``put()`` is safe from any thread; the list itself is touched only on the
     actor's loop.
 
-    The same object is the actor's ``actor_stopped`` (pykka reads
-    ``is_set()``; threads may ``wait()``), so a tell checks one field.
+    As ``actor_stopped``, pykka reads ``is_set()``; threads may ``wait()``.
     """
 
     __slots__ = (
@@ -192,9 +237,11 @@ class _Mailbox:
         "_queue",
         "_stopped",
         "_thread",
+        "_urn",
+        "actor_class",
     )
 
-    # What only a bounded mailbox (_BoundedMailbox) has; read-only defaults here.
+    # What only a bounded mailbox (_BoundedActorRef) has; read-only defaults here.
     capacity: int | None = None
     """Bound on queued messages (``None``: none)."""
     refused = 0
@@ -203,21 +250,41 @@ class _Mailbox:
     """Senders waiting for room."""
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
+        # Not pykka's __init__: what it stores is derived here, on demand.
+        self.actor_class = type(actor)
+        self._urn: str | None = None
         self._actor: AsyncioActor | None = actor
         if loop is None:
             self._dispatcher: _Dispatcher | None = None
             self._thread: LoopThread = NOWHERE
         else:
-            self._dispatcher = dispatcher = _dispatcher_for(loop)
-            self._thread = dispatcher.loop_thread(loop)
-        # Where a tell may take the short path: on the loop's thread while the
-        # actor is alive, if its mailbox is unbounded; on no thread otherwise.
-        self._fast = NOWHERE if actor.mailbox_capacity is not None else self._thread
+            dispatcher = _last_dispatcher  # _dispatcher_for(loop), inlined: once per actor
+            if dispatcher is None or dispatcher._loop() is not loop:
+                dispatcher = _dispatcher_for(loop)
+            self._dispatcher = dispatcher
+            probe = dispatcher._probe  # dispatcher.loop_thread(loop), inlined
+            self._thread = cast("LoopThread", loop) if probe is None else probe
+        # Where a tell may take its short path: on the loop's thread while the
+        # actor is alive (NOWHERE once it has stopped).
+        self._fast = self._thread
         self._loop = loop  # None for an actor made off any loop and never started
         self._queue: list[Any] | None = None
         self._stopped = False
         self._head = 0
         self._dropped_handled = 0  # items handled in the lists dropped so far
+
+    def __bool__(self) -> bool:
+        return True  # a ref is true, even with an empty mailbox (``__len__``)
+
+    @property
+    def actor_inbox(self) -> Self:  # type: ignore[override]  # read-only: itself
+        """The actor's mailbox (pykka's ``ActorInbox`` protocol): this object."""
+        return self
+
+    @property
+    def actor_stopped(self) -> Self:  # type: ignore[override]  # read-only: itself
+        """Set once the actor has stopped (``is_set()``, and ``wait()`` off the loop): this."""
+        return self
 
     # -- the stopped flag: what threading.Event offers pykka ---------------------------
 
@@ -325,9 +392,81 @@ class _Mailbox:
         queue = self._queue
         return len(queue) - self._head if queue else 0
 
+    # -- pykka's ActorRef -------------------------------------------------------------
 
-class _BoundedMailbox(_Mailbox):
-    """The mailbox of an actor with a ``mailbox_capacity``: a tell past it is refused."""
+    @property
+    def actor_urn(self) -> str:  # type: ignore[override]  # read-only, made on first read
+        """The actor's URN (a uuid4 URN), made the first time anyone reads it."""
+        urn = self._urn
+        if urn is None:
+            urn = self._urn = f"{_urn_prefix}{next(_urn_counter):012x}"
+            actor = self._actor
+            if actor is not None:
+                directory.named(actor, urn)  # findable by it from now on
+        return urn
+
+    def _actor_weakref(self) -> AsyncioActor | None:  # type: ignore[override]  # called alike
+        """The actor until it has stopped, then ``None``, as pykka's weak reference."""
+        return self._actor
+
+    def is_alive(self) -> bool:
+        """Whether the actor has not stopped (any thread; a snapshot)."""
+        return not self._stopped
+
+    def tell(self, message: Any) -> None:
+        """Send ``message`` without waiting (any thread); ``ActorDeadError`` if it stopped."""
+        if self._fast._thread_id == _get_ident():
+            # The hot path of every tell: put(message), inlined, for an actor
+            # that is alive and lives on this thread's running loop (else _fast
+            # is NOWHERE).
+            queue = self._queue
+            if queue is not None:
+                queue.append(message)
+                return
+            self._queue = [message]
+            dispatcher = self._dispatcher
+            dispatcher._ready.append(self._actor)  # type: ignore[union-attr,arg-type]  # alive
+            if not dispatcher._scheduled:  # type: ignore[union-attr]
+                dispatcher.start()  # type: ignore[union-attr]
+            return
+        if self._stopped:
+            msg = f"{self} not found"
+            raise ActorDeadError(msg)
+        self.put(message)
+
+    def ask(self, message: Any, *, block: bool = True, timeout: float | None = None) -> Any:
+        """Send ``message`` and get the answer: pykka's ``ask``, with an ``AsyncioFuture``.
+
+        With ``block=False`` (the form to use on an event loop; or
+        ``actors.ask(ref, message)``) it returns the future at once. ``block=True``
+        waits up to ``timeout`` seconds as pykka does; on a loop thread it raises
+        ``BlockingOnLoopError``. Any thread.
+        """
+        future = ask(self, message)
+        if block:
+            return future.get(timeout=timeout)
+        return future
+
+    def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
+        """Ask the actor to stop after the messages already queued.
+
+        With ``block=False`` (the form to use on an event loop) it returns an
+        ``AsyncioFuture`` of ``True``, or ``False`` if the actor was already dead.
+        ``block=True`` waits as pykka does; on a loop thread it raises
+        ``BlockingOnLoopError``, so write ``await ref.stop(block=False)`` there.
+        """
+        reply = _StopReply()
+        if self._stopped:
+            reply.set_exception((ActorDeadError, ActorDeadError(f"{self} not found"), None))
+        else:
+            self.put(Envelope(ActorStop(), reply_to=reply))
+        if block:
+            return reply.get(timeout=timeout)
+        return reply
+
+
+class _BoundedActorRef(_AsyncioActorRef):
+    """The ref of an actor with a ``mailbox_capacity``: a tell past it is refused."""
 
     __slots__ = ("_room", "capacity", "refused")
 
@@ -359,166 +498,19 @@ class _BoundedMailbox(_Mailbox):
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _refuse_tell(self, ref: _AsyncioActorRef) -> None:
-        self.refused += 1
-        msg = f"the mailbox of {ref} is full ({self.capacity} messages)"
-        raise MailboxFullError(msg)
-
-
-class _Retry:
-    """A told message whose handler raised, put back for one more try after a restart."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: Any) -> None:
-        self.message = message
-
-
-# What a turn hands to _handle_item instead of on_receive (set lookups by type).
-_RUNTIME_ITEMS = frozenset((AskFuture, Envelope, _Retry, ActorStop, *_PYKKA_MESSAGES))
-
-
-def _refuse(item: Any, why: str) -> None:
-    """Answer a queued ask that will never be handled: ``ActorDeadError`` (stop: ``None``)."""
-    if type(item) is AskFuture:
-        item.message = None
-        item.set_exception((ActorDeadError, ActorDeadError(why), None))
-        return
-    if type(item) is not Envelope or item.reply_to is None:
-        return
-    if isinstance(item.message, ActorStop):
-        item.reply_to.set(None)
-        return
-    error = ActorDeadError(why)
-    item.reply_to.set_exception((ActorDeadError, error, None))
-
-
-class _StopReply(AsyncioFuture[bool]):
-    """The future of ``stop()``: ``True`` once the actor stops, ``False`` if it was dead."""
-
-    def set(self, value: Any | None = None) -> None:
-        super().set(True)
-
-    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
-        if exc_info is None:
-            exc_info = sys.exc_info()
-        if exc_info[0] is not None and issubclass(exc_info[0], ActorDeadError):
-            super().set(False)
-        else:
-            super().set_exception(exc_info)
-
-
-class _MailboxViews:
-    """``actor_inbox`` and ``actor_stopped`` of pykka, as an actor and its ref both offer them.
-
-    Both are the actor's one ``_Mailbox``: it is the inbox, and it is set once
-    the actor has stopped (``is_set()``, and ``wait()`` off the loop). Read-only.
-    """
-
-    __slots__ = ()
-    _mailbox: _Mailbox
-
-    @property
-    def actor_inbox(self) -> _Mailbox:
-        """The actor's mailbox (pykka's ``ActorInbox`` protocol)."""
-        return self._mailbox
-
-    @property
-    def actor_stopped(self) -> _Mailbox:
-        """Set once the actor has stopped: ``is_set()``, and ``wait()`` off the loop."""
-        return self._mailbox
-
-
-class _AsyncioActorRef(_MailboxViews, ActorRef[Any]):  # type: ignore[misc]  # read-only views
-    """The ref of an ``AsyncioActor``: pykka's ``ActorRef`` with a non-blocking ``stop``.
-
-    It holds the actor's mailbox, not the actor: a ref kept after the actor
-    stopped keeps none of its state alive (pykka keeps a weak reference).
-    """
-
-    __slots__ = ("_mailbox", "_urn", "actor_class")
-
-    def __init__(self, actor: AsyncioActor, mailbox: _Mailbox) -> None:
-        # Not pykka's __init__: what it stores is derived here, on demand.
-        self._mailbox = mailbox
-        self._urn: str | None = None
-        self.actor_class = type(actor)
-
-    @property
-    def actor_urn(self) -> str:  # type: ignore[override]  # read-only, made on first read
-        """The actor's URN (a uuid4 URN), made the first time anyone reads it."""
-        urn = self._urn
-        if urn is None:
-            urn = self._urn = f"{_urn_prefix}{next(_urn_counter):012x}"
-            actor = self._mailbox._actor
-            if actor is not None:
-                directory.named(actor, urn)  # findable by it from now on
-        return urn
-
-    def _actor_weakref(self) -> AsyncioActor | None:  # type: ignore[override]  # called alike
-        """The actor until it has stopped, then ``None``, as pykka's weak reference."""
-        return self._mailbox._actor
-
-    def is_alive(self) -> bool:
-        """Whether the actor has not stopped (any thread; a snapshot)."""
-        return not self._mailbox._stopped
-
     def tell(self, message: Any) -> None:
-        """Send ``message`` without waiting (any thread); ``ActorDeadError`` if it stopped."""
-        mailbox = self._mailbox
-        if mailbox._fast._thread_id == _get_ident():
-            # The hot path of every tell: mailbox.put(message), inlined, for an
-            # actor that is alive, has an unbounded mailbox and lives on this
-            # thread's running loop (else _fast is NOWHERE).
-            queue = mailbox._queue
-            if queue is not None:
-                queue.append(message)
-                return
-            mailbox._queue = [message]
-            dispatcher = mailbox._dispatcher
-            dispatcher._ready.append(mailbox._actor)  # type: ignore[union-attr,arg-type]  # alive
-            if not dispatcher._scheduled:  # type: ignore[union-attr]
-                dispatcher.start()  # type: ignore[union-attr]
-            return
-        if mailbox._stopped:
-            msg = f"{self} not found"
-            raise ActorDeadError(msg)
-        if mailbox.capacity is not None and cast("_BoundedMailbox", mailbox).full():
-            cast("_BoundedMailbox", mailbox)._refuse_tell(self)
-        mailbox.put(message)
-
-    def ask(self, message: Any, *, block: bool = True, timeout: float | None = None) -> Any:
-        """Send ``message`` and get the answer: pykka's ``ask``, with an ``AsyncioFuture``.
-
-        With ``block=False`` (the form to use on an event loop; or
-        ``actors.ask(ref, message)``) it returns the future at once. ``block=True``
-        waits up to ``timeout`` seconds as pykka does; on a loop thread it raises
-        ``BlockingOnLoopError``. Any thread.
-        """
-        future = ask(self, message)
-        if block:
-            return future.get(timeout=timeout)
-        return future
-
-    def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
-        """Ask the actor to stop after the messages already queued.
-
-        With ``block=False`` (the form to use on an event loop) it returns an
-        ``AsyncioFuture`` of ``True``, or ``False`` if the actor was already dead.
-        ``block=True`` waits as pykka does; on a loop thread it raises
-        ``BlockingOnLoopError``, so write ``await ref.stop(block=False)`` there.
-        """
-        reply = _StopReply()
-        if self._mailbox._stopped:
-            reply.set_exception((ActorDeadError, ActorDeadError(f"{self} not found"), None))
-        else:
-            self._mailbox.put(Envelope(ActorStop(), reply_to=reply))
-        if block:
-            return reply.get(timeout=timeout)
-        return reply
+        """Send ``message`` without waiting (any thread): ``MailboxFullError`` if full."""
+        if not self._stopped and self.full():
+            self.refused += 1
+            msg = f"the mailbox of {self} is full ({self.capacity} messages)"
+            raise MailboxFullError(msg)
+        super().tell(message)
 
 
-class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-only views
+_REF_TYPES = frozenset((_AsyncioActorRef, _BoundedActorRef))
+
+
+class AsyncioActor(pykka.Actor):
     """A pykka actor hosted on an asyncio event loop; use it like ``ThreadingActor``.
 
     ``start()`` must run on the thread of a running loop (the actor lives on that
@@ -560,8 +552,11 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         """
         loop = _start_loop.get() or _get_running_loop()
         bounded = self.mailbox_capacity is not None
-        self._mailbox = mailbox = (_BoundedMailbox if bounded else _Mailbox)(self, loop)
-        self._actor_ref = _AsyncioActorRef(self, mailbox)
+        # The ref is the mailbox too; two fields for the one object: pykka reads
+        # _actor_ref, the runtime _mailbox.
+        self._mailbox = self._actor_ref = (_BoundedActorRef if bounded else _AsyncioActorRef)(
+            self, loop
+        )
         self._busy: asyncio.Task[None] | None = None  # the task awaiting an async handler
         self._restarts: RestartBudget | None = None
 
@@ -569,6 +564,16 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
     def actor_urn(self) -> str:  # type: ignore[override]  # read-only, made on first read
         """The actor's URN (a uuid4 URN), made the first time anyone reads it."""
         return self._actor_ref.actor_urn
+
+    @property
+    def actor_inbox(self) -> _AsyncioActorRef:  # type: ignore[override]  # read-only
+        """The actor's mailbox (pykka's ``ActorInbox`` protocol), which is its ref."""
+        return self._mailbox
+
+    @property
+    def actor_stopped(self) -> _AsyncioActorRef:  # type: ignore[override]  # read-only
+        """Set once the actor has stopped: ``is_set()``, and ``wait()`` off the loop."""
+        return self._mailbox
 
     @property
     def actor_loop(self) -> asyncio.AbstractEventLoop:
@@ -587,17 +592,18 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         ``start_on``). Returns the actor's ref at once.
         """
         actor = cls(*args, **kwargs)
-        if actor._mailbox._dispatcher is None:
+        ref = actor._mailbox
+        if ref._dispatcher is None:
             msg = (
                 f"{cls.__name__}.start() needs a running asyncio event loop: "
                 "call it from async code, or use start_on(loop, ...) from another thread"
             )
             raise NoEventLoopError(msg)
-        ref = actor._actor_ref
         directory.register(actor)
         if cls.register_with_pykka:
             pykka.ActorRegistry.register(ref)
-        actor._start_actor_loop()
+        if cls.on_start is not AsyncioActor.on_start:  # else the first mail starts it
+            actor._start_actor_loop()
         return ref
 
     @classmethod
@@ -645,8 +651,7 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         return AsyncioFuture()
 
     def _start_actor_loop(self) -> None:
-        if type(self).on_start is AsyncioActor.on_start:
-            return  # nothing to run first: the first mail schedules the first turn
+        """Run ``on_start`` first: hold mail back, and have the loop call it soon."""
         mailbox = self._mailbox
         mailbox._queue = []  # hold mail back until on_start is done
         loop = self.actor_loop
@@ -760,7 +765,7 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
                 mailbox._dropped_handled += head
             mailbox._dispatcher.schedule(self)  # type: ignore[union-attr]  # a started actor has one
         if mailbox._room is not None:
-            cast("_BoundedMailbox", mailbox)._wake_senders()
+            cast("_BoundedActorRef", mailbox)._wake_senders()
 
     def _handle_item(self, item: Any) -> bool:
         """Handle a mailbox item other than a plain tell; return whether the turn goes on.
@@ -1043,7 +1048,7 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         retired.restarts += self.restart_count
         mailbox._dropped_handled = 0
         self._restarts = None
-        if isinstance(mailbox, _BoundedMailbox):
+        if isinstance(mailbox, _BoundedActorRef):
             retired.refused += mailbox.refused
             mailbox.refused = 0
             mailbox._wake_senders(all_of_them=True)  # to find the actor gone
@@ -1082,8 +1087,8 @@ def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     task through ``call_soon_threadsafe``: no thread blocks and none is borrowed.
     Call it from any thread.
     """
-    if type(ref) is _AsyncioActorRef:
-        mailbox = ref._mailbox
+    if type(ref) in _REF_TYPES:
+        mailbox = cast("_AsyncioActorRef", ref)
         thread = mailbox._thread
         here = thread._thread_id == _get_ident()  # on the actor's loop: the usual case
         asked = AskFuture(message, mailbox._loop if here else None, thread)
@@ -1120,7 +1125,7 @@ async def send(ref: ActorRef[Any], message: Any) -> None:
     Raises ``ActorDeadError`` if the actor stops.
     """
     mailbox = ref.actor_inbox
-    if isinstance(mailbox, _BoundedMailbox):
+    if isinstance(mailbox, _BoundedActorRef):
         await mailbox.room()
     if not ref.is_alive():
         msg = f"{ref} not found"
