@@ -163,6 +163,11 @@ _stop_events: dict[_AsyncioActorRef, threading.Event] = {}
 _stop_events_lock = threading.Lock()
 
 
+def _forget(queue: list[Any], start: int, stop: int) -> None:
+    """Let go of the items a turn handled in a list that stays (so none is kept alive)."""
+    queue[start:stop] = itertools.repeat(None, stop - start)
+
+
 class _Retry:
     """A told message whose handler raised, put back for one more try after a restart."""
 
@@ -235,10 +240,12 @@ class _AsyncioActorRef(ActorRef[Any]):
         "_head",
         "_loop",
         "_queue",
+        "_room",
         "_stopped",
         "_thread",
         "_urn",
         "actor_class",
+        "batch",
     )
 
     # What only a bounded mailbox (_BoundedActorRef) has; read-only defaults here.
@@ -246,8 +253,6 @@ class _AsyncioActorRef(ActorRef[Any]):
     """Bound on queued messages (``None``: none)."""
     refused = 0
     """Tells refused because the mailbox was full."""
-    _room: list[asyncio.Future[None]] | None = None
-    """Senders waiting for room."""
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
         # Not pykka's __init__: what it stores is derived here, on demand.
@@ -272,6 +277,9 @@ class _AsyncioActorRef(ActorRef[Any]):
         self._stopped = False
         self._head = 0
         self._dropped_handled = 0  # items handled in the lists dropped so far
+        self.batch = actor.mailbox_batch  # items per turn, read by every turn
+        # Senders waiting for room in a bounded mailbox (_BoundedActorRef.room)
+        self._room: list[asyncio.Future[None]] | None = None
 
     def __bool__(self) -> bool:
         return True  # a ref is true, even with an empty mailbox (``__len__``)
@@ -468,13 +476,12 @@ class _AsyncioActorRef(ActorRef[Any]):
 class _BoundedActorRef(_AsyncioActorRef):
     """The ref of an actor with a ``mailbox_capacity``: a tell past it is refused."""
 
-    __slots__ = ("_room", "capacity", "refused")
+    __slots__ = ("capacity", "refused")
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
         super().__init__(actor, loop)
         self.capacity: int | None = actor.mailbox_capacity
         self.refused = 0
-        self._room: list[asyncio.Future[None]] | None = None
 
     def full(self) -> bool:
         """Whether the mailbox has no room (any thread; a snapshot)."""
@@ -722,18 +729,17 @@ class AsyncioActor(pykka.Actor):
         queue = mailbox._queue
         if queue is None:  # a stop drained it
             return
-        head = mailbox._head
+        head = first = mailbox._head
         end = len(queue)
-        batch = self.mailbox_batch
-        if end - head > batch:
-            end = head + batch
+        if end - head > mailbox.batch:
+            end = head + mailbox.batch
         while head < end:
             item = queue[head]
-            queue[head] = None  # handled items are not kept alive
             head += 1
             mailbox._head = head  # len(mailbox) stays exact while the handler runs
             if type(item) in _RUNTIME_ITEMS:
                 if not self._handle_item(item):
+                    _forget(queue, first, head)
                     return
                 head = mailbox._head  # a retry steps back
                 continue
@@ -749,13 +755,14 @@ class AsyncioActor(pykka.Actor):
                     raise
                 return
             if result is not None and type(result) is CoroutineType:
+                _forget(queue, first, head)
                 self._busy = self.actor_loop.create_task(self._finish_async(None, result))
                 return
             if mailbox._stopped:  # the handler stopped the actor itself
                 self._teardown()
                 return
         if head == len(queue):
-            mailbox._queue = None  # an idle actor keeps no list
+            mailbox._queue = None  # an idle actor keeps no list (nor the items handled)
             mailbox._head = 0
             mailbox._dropped_handled += head
         else:
@@ -763,6 +770,8 @@ class AsyncioActor(pykka.Actor):
                 del queue[:head]  # amortised O(1): at least as many handled as waiting
                 mailbox._head = 0
                 mailbox._dropped_handled += head
+            else:
+                _forget(queue, first, head)
             mailbox._dispatcher.schedule(self)  # type: ignore[union-attr]  # a started actor has one
         if mailbox._room is not None:
             cast("_BoundedActorRef", mailbox)._wake_senders()

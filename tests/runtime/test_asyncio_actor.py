@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import weakref
 from typing import Any
 
 import pykka
@@ -558,3 +559,36 @@ def test_a_loop_that_ran_actors_is_freed_once_it_is_closed_and_dropped() -> None
     del loop
     gc.collect()
     assert gone() is None, "a closed loop is kept alive by the runtime"
+
+
+class _Note:
+    """A message a test can hold a weak reference to."""
+
+
+class _Keeper(actors.AsyncioActor):
+    """Handles two messages per turn and, at each, looks at which earlier ones are still alive."""
+
+    mailbox_batch = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.earlier: list[weakref.ref[_Note]] = []
+        self.alive_at: list[int] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "alive":
+            return self.alive_at
+        gc.collect()
+        self.alive_at.append(sum(ref() is not None for ref in self.earlier))
+        self.earlier.append(weakref.ref(message))
+        return None
+
+
+async def test_a_long_mailbox_keeps_no_message_alive_once_a_turn_has_handled_it() -> None:
+    ref = _Keeper.start()
+    for _ in range(5):
+        ref.tell(_Note())  # nothing else holds them: only the mailbox, until handled
+    # Turn 1 handles notes 0 and 1 (note 0 is still in the turn when note 1 runs),
+    # turn 2 notes 2 and 3, turn 3 note 4: at each turn's first note, none before lives.
+    assert await actors.ask(ref, "alive") == [0, 1, 0, 1, 0]
+    await actors.stop_all()
