@@ -268,7 +268,8 @@ class _AsyncioActorRef(ActorRef[Any]):
                 dispatcher = _dispatcher_for(loop)
             self._dispatcher = dispatcher
             probe = dispatcher._probe  # dispatcher.loop_thread(loop), inlined
-            self._thread = cast("LoopThread", loop) if probe is None else probe
+            # (an asyncio loop keeps _thread_id itself; no cast(): a call, per actor)
+            self._thread = loop if probe is None else probe  # type: ignore[assignment]
         # Where a tell may take its short path: on the loop's thread while the
         # actor is alive (NOWHERE once it has stopped).
         self._fast = self._thread
@@ -1097,7 +1098,7 @@ def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     Call it from any thread.
     """
     if type(ref) in _REF_TYPES:
-        mailbox = cast("_AsyncioActorRef", ref)
+        mailbox: _AsyncioActorRef = ref  # type: ignore[assignment]  # (cast() is a call)
         thread = mailbox._thread
         here = thread._thread_id == _get_ident()  # on the actor's loop: the usual case
         asked = AskFuture(message, mailbox._loop if here else None, thread)
