@@ -1,0 +1,45 @@
+"""What an idle connection holds, and that what it makes on first use is its own."""
+
+from __future__ import annotations
+
+from actors import connection as connection_actor
+from transport import ConnectionOptions, ConnectionState, MemoryEdge, TrackType, User
+
+
+async def test_a_connection_never_joined_reports_an_empty_call(edge: MemoryEdge) -> None:
+    connection = await edge.join(User("agent"), await edge.create_call("quiet"))
+    report = await connection.inspect()
+    assert report.participants == report.tracks == report.reconnecting == ()
+    await connection.close()
+    assert (await edge.join(User("agent"), await edge.create_call("quiet"))).participants == ()
+
+
+async def test_what_one_connection_sees_first_stays_its_own(edge: MemoryEdge) -> None:
+    busy = await edge.join(
+        User("agent"),
+        await edge.create_call("busy"),
+        options=ConnectionOptions(reconnect_grace=5),
+    )
+    quiet = await edge.join(User("agent"), await edge.create_call("quiet"))
+    alice = edge.participant("busy", "alice")
+    await alice.join()
+    await alice.publish(TrackType.AUDIO)
+    await edge.participant("busy", "bob").join()
+    await alice.drop()  # reconnecting: the third table in use
+
+    busy_report, quiet_report = await busy.inspect(), await quiet.inspect()
+    assert [p.user_id for p in busy_report.participants] == ["alice", "bob"]
+    assert len(busy_report.reconnecting) == 1
+    assert quiet_report.participants == quiet_report.tracks == quiet_report.reconnecting == ()
+    assert connection_actor._NO_TABLE == {}  # the shared empty table was never written
+
+    carol = edge.participant("quiet", "carol")
+    await carol.join()
+    await carol.publish(TrackType.VIDEO)
+    quiet_report = await quiet.inspect()
+    assert [p.user_id for p in quiet_report.participants] == ["carol"]
+    assert [t.track_type for t in quiet_report.tracks] == [TrackType.VIDEO]
+    assert [p.user_id for p in (await busy.inspect()).participants] == ["alice", "bob"]
+    await busy.close()
+    assert busy.state is ConnectionState.CLOSED
+    assert connection_actor._NO_TABLE == {}
