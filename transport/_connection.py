@@ -89,7 +89,7 @@ class Connection:
             call=call,
             agent_user_id=agent_user.id,
             cell=self._cell,
-            emit=edge.events.send,
+            emit=edge._emit,  # noqa: SLF001  # the edge's partner: one bound method for all
             owner=self,
             options=options,
             clock=clock,

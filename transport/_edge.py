@@ -78,13 +78,16 @@ class EdgeTransport(abc.ABC):
             )
             raise ValueError(msg)
         self.events = events if events is not None else EventBus(max_pending=max_pending_events)
+        self._emit = self.events.send  # bound once: every connection actor shares it
         self.handler_grace = handler_grace
         """Seconds ``close()`` waits for handlers still busy with a closing connection's events."""
         self.clock = as_clock(clock)
         """Where connections read the time and set timers (``VirtualClock`` in tests)."""
         self.options = options if options is not None else ConnectionOptions()
         """Default policies of the connections this edge makes; ``join()`` can override."""
-        self._by_call: dict[str, list[Connection]] = {}  # usually one connection per call
+        # The open connections by call: usually one, and a tuple costs less than a
+        # list; it is replaced, never changed, so deliver() needs no copy.
+        self._by_call: dict[str, tuple[Connection, ...]] = {}
         self._releasing: set[Connection] = set()  # detached, their close still running
         self._keys = itertools.count(1)
 
@@ -120,7 +123,7 @@ class EdgeTransport(abc.ABC):
             clock=self.clock,
             options=options if options is not None else self.options,
         )
-        self._by_call.setdefault(call.id, []).append(connection)
+        self._by_call[call.id] = (*self._by_call.get(call.id, ()), connection)
         try:
             await self.on_join(connection, **kwargs)
         except BaseException:
@@ -131,7 +134,7 @@ class EdgeTransport(abc.ABC):
     def connections(self, call_id: str | None = None) -> tuple[Connection, ...]:
         """The open connections (of ``call_id``, if given)."""
         if call_id is not None:
-            return tuple(self._by_call.get(call_id, ()))
+            return self._by_call.get(call_id, ())
         return tuple(c for members in self._by_call.values() for c in members)
 
     def deliver(self, message: Message) -> None:
@@ -143,7 +146,7 @@ class EdgeTransport(abc.ABC):
         members = self._by_call.get(message.call_id)
         if not members:
             return
-        for connection in tuple(members):
+        for connection in members:
             try:
                 connection.actor_ref.tell(message)
             except pykka.ActorDeadError:
@@ -236,10 +239,12 @@ class EdgeTransport(abc.ABC):
 
     def detach(self, connection: Connection) -> None:
         """Stop delivering to ``connection``: it is closing (called by ``Connection`` once)."""
-        members = self._by_call.get(connection.call.id)
-        if members is not None and connection in members:
-            members.remove(connection)
-            if not members:
+        members = self._by_call.get(connection.call.id, ())
+        if connection in members:
+            rest = tuple(member for member in members if member is not connection)
+            if rest:
+                self._by_call[connection.call.id] = rest
+            else:
                 del self._by_call[connection.call.id]
         self._releasing.add(connection)
 
