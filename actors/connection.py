@@ -304,7 +304,7 @@ class ConnectionActor(AsyncioActor):
                     msgspec.structs.asdict(msgspec.structs.replace(self.options, record=None)),
                 ),
             )
-        cell.presence = Presence(since=self._now, version=1)  # waiting since now
+        cell._swap_in(Presence(since=self._now, version=1))  # noqa: SLF001  # the cell's one writer
 
     @property
     def closed(self) -> bool:
@@ -367,7 +367,7 @@ class ConnectionActor(AsyncioActor):
             else:
                 state = ConnectionState.IDLE
             since = self._now if state is not before.state else before.since
-            self._cell.presence = after = Presence(
+            after = Presence(
                 participants,
                 tuple(self._tracks.values()) if tracks else before.tracks,
                 reconnecting,
@@ -376,6 +376,7 @@ class ConnectionActor(AsyncioActor):
                 since if state is ConnectionState.IDLE else 0.0,
                 before.version + 1,
             )
+            self._cell._swap_in(after)  # noqa: SLF001  # the cell's one writer
             if self._waits is not None and len(self._waits):
                 self._waits.check(after)
             if state is not before.state:
@@ -569,9 +570,8 @@ class ConnectionActor(AsyncioActor):
         if self._waits is not None:
             self._waits.fail_all(ConnectionClosedError.of(self.key, reason))
         before = self._cell.presence
-        self._cell.presence = Presence(
-            state=ConnectionState.CLOSED, since=self._now, version=before.version + 1
-        )
+        closed = Presence(state=ConnectionState.CLOSED, since=self._now, version=before.version + 1)
+        self._cell._swap_in(closed)  # noqa: SLF001  # the cell's one writer
         events: list[Any] = []
         if reason == "call_ended":
             events.append(CallEndedEvent(self.call, reason))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from actors import connection as connection_actor
+from actors.presence import Presence
 from transport import ConnectionOptions, ConnectionState, MemoryEdge, TrackType, User
 
 
 async def test_a_connection_never_joined_reports_an_empty_call(edge: MemoryEdge) -> None:
     connection = await edge.join(User("agent"), await edge.create_call("quiet"))
     report = await connection.inspect()
-    assert report.participants == report.tracks == report.reconnecting == ()
+    assert not (report.participants or report.tracks or report.reconnecting)
     await connection.close()
     assert (await edge.join(User("agent"), await edge.create_call("quiet"))).participants == ()
 
@@ -30,7 +33,7 @@ async def test_what_one_connection_sees_first_stays_its_own(edge: MemoryEdge) ->
     busy_report, quiet_report = await busy.inspect(), await quiet.inspect()
     assert [p.user_id for p in busy_report.participants] == ["alice", "bob"]
     assert len(busy_report.reconnecting) == 1
-    assert quiet_report.participants == quiet_report.tracks == quiet_report.reconnecting == ()
+    assert not (quiet_report.participants or quiet_report.tracks or quiet_report.reconnecting)
     assert connection_actor._NO_TABLE == {}  # the shared empty table was never written
 
     carol = edge.participant("quiet", "carol")
@@ -43,3 +46,12 @@ async def test_what_one_connection_sees_first_stays_its_own(edge: MemoryEdge) ->
     await busy.close()
     assert busy.state is ConnectionState.CLOSED
     assert connection_actor._NO_TABLE == {}
+
+
+async def test_only_the_actor_writes_a_connections_presence(edge: MemoryEdge) -> None:
+    connection = await edge.join(User("agent"), await edge.create_call("c"))
+    with pytest.raises(AttributeError):
+        connection.presence = Presence()  # type: ignore[misc]  # read-only, as it always was
+    await edge.participant("c", "alice").join()
+    assert connection.presence.state is ConnectionState.ACTIVE
+    assert connection.presence.version == 2
