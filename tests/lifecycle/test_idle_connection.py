@@ -12,7 +12,9 @@ from transport import ConnectionOptions, ConnectionState, MemoryEdge, TrackType,
 async def test_a_connection_never_joined_reports_an_empty_call(edge: MemoryEdge) -> None:
     connection = await edge.join(User("agent"), await edge.create_call("quiet"))
     report = await connection.inspect()
-    assert not (report.participants or report.tracks or report.reconnecting)
+    assert report.participants == ()
+    assert report.tracks == ()
+    assert report.reconnecting == ()
     await connection.close()
     assert (await edge.join(User("agent"), await edge.create_call("quiet"))).participants == ()
 
@@ -33,7 +35,9 @@ async def test_what_one_connection_sees_first_stays_its_own(edge: MemoryEdge) ->
     busy_report, quiet_report = await busy.inspect(), await quiet.inspect()
     assert [p.user_id for p in busy_report.participants] == ["alice", "bob"]
     assert len(busy_report.reconnecting) == 1
-    assert not (quiet_report.participants or quiet_report.tracks or quiet_report.reconnecting)
+    assert quiet_report.participants == ()
+    assert quiet_report.tracks == ()
+    assert quiet_report.reconnecting == ()
     assert connection_actor._NO_TABLE == {}  # the shared empty table was never written
 
     carol = edge.participant("quiet", "carol")
