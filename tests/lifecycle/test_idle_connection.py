@@ -59,3 +59,23 @@ async def test_only_the_actor_writes_a_connections_presence(edge: MemoryEdge) ->
     await edge.participant("c", "alice").join()
     assert connection.presence.state is ConnectionState.ACTIVE
     assert connection.presence.version == 2
+
+
+async def test_connections_sharing_a_call_each_hear_it_until_they_close(edge: MemoryEdge) -> None:
+    call = await edge.create_call("shared")
+    first, second, third = [await edge.join(User("agent"), call) for _ in range(3)]
+    assert edge.connections("shared") == (first, second, third)
+    await edge.participant("shared", "alice").join()
+    assert [len(c.participants) for c in (first, second, third)] == [1, 1, 1]
+
+    await second.close()
+    assert edge.connections("shared") == (first, third)
+    await edge.participant("shared", "bob").join()
+    assert [len(c.participants) for c in (first, second, third)] == [2, 0, 2]
+    await first.close()
+    assert edge.connections("shared") == (third,)
+    late = await edge.join(User("agent"), call)
+    assert edge.connections() == (third, late)
+    await third.close()
+    await late.close()
+    assert edge.connections("shared") == edge.connections() == ()
