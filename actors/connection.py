@@ -55,7 +55,6 @@ All handlers run on the actor's loop; timers come from its ``Clock``.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Protocol
@@ -193,12 +192,17 @@ class _Tick(msgspec.Struct, frozen=True):
 _TICK = _Tick()
 
 
+_NO_TABLE: dict[Any, Any] = {}
+"""The one empty table every connection starts with (never written): see ``_admit``."""
+
+
 def _protocol(
     handle: Callable[[ConnectionActor, Any], None],
 ) -> Callable[[ConnectionActor, Any], None]:
     """A protocol message's handler, behind the rule table's admission (closed, misrouted)."""
 
     def admitted(self: ConnectionActor, message: Any) -> None:  # bound as a method
+        self._now = self._clock.time()  # one reading per message: records, states, notes
         if self._admit(message):
             handle(self, message)
 
@@ -239,9 +243,7 @@ class ConnectionActor(AsyncioActor):
         "_recorder",
         "_refused",
         "_tracks",
-        "_wait_numbers",
         "_waits",
-        "_waits_recorded",
         "agent_user_id",
         "call",
         "call_id",
@@ -275,18 +277,20 @@ class ConnectionActor(AsyncioActor):
         self._cell = cell
         self._emit = emit
         self._owner = owner
-        self._participants: dict[str, Participant] = {}
-        self._reconnecting: dict[str, Timer] = {}
-        self._tracks: dict[str, TrackInfo] = {}
+        # The tables are the shared empty one until a protocol message is admitted
+        # (see _admit): an idle connection, which never had one, owns no table.
+        self._participants: dict[str, Participant] = _NO_TABLE
+        self._reconnecting: dict[str, Timer] = _NO_TABLE
+        self._tracks: dict[str, TrackInfo] = _NO_TABLE
         self._closed = False
-        self._now = self._clock.time()  # the clock reading of the message being handled
+        # The clock reading of the presence message being handled (read by _protocol,
+        # _tick and _grace_over: the actor's own messages need none).
+        self._now = self._clock.time()
         # What most connections never need is made on first use, to keep them small.
         self._refused: set[str] | None = None  # sessions a duplicate policy refused
         self._waits: Waits | None = None
         self._idle_timer: Timer | None = None
         self._lifecycle: list[LifecycleEntry] | None = None
-        self._waits_recorded: dict[Any, int] | None = None  # future -> wait number
-        self._wait_numbers: itertools.count[int] | None = None
         self._recorder: Recorder | None = None
         if self.options.record is not None:
             path = self.options.record.format(call_id=call_id, key=key.replace("#", "-"))
@@ -300,7 +304,7 @@ class ConnectionActor(AsyncioActor):
                     msgspec.structs.asdict(msgspec.structs.replace(self.options, record=None)),
                 ),
             )
-        cell.presence = Presence(since=self._now, version=1)  # waiting since now
+        cell._swap_in(Presence(since=self._now, version=1))  # noqa: SLF001  # the cell's one writer
 
     @property
     def closed(self) -> bool:
@@ -318,7 +322,6 @@ class ConnectionActor(AsyncioActor):
         return len(self._waits) if self._waits is not None else 0
 
     def on_receive(self, message: Any) -> Any:
-        self._now = self._clock.time()  # one reading per message: records, states, notes
         handler = self._handlers.get(type(message))
         if handler is None:
             msg = f"ConnectionActor does not handle {type(message).__name__}"
@@ -326,13 +329,19 @@ class ConnectionActor(AsyncioActor):
         return handler(self, message)
 
     def _admit(self, message: Any) -> bool:
-        """Whether a protocol message is for this open connection (the rule table); record it."""
+        """Whether a protocol message is for this open connection (the rule table); record it.
+
+        The first message admitted gives the connection tables of its own: every
+        write to them is in a protocol handler, so after this.
+        """
         if self._closed:
             logger.debug("%s is closed; dropping %r", self.key, message)
             return False
         if message.call_id != self.call_id:
             logger.warning("%s is for call %s; dropping %r", self.key, self.call_id, message)
             return False
+        if self._participants is _NO_TABLE:
+            self._participants, self._reconnecting, self._tracks = {}, {}, {}
         if self._recorder is not None:
             self._recorder.message(self._now, message)
         return True
@@ -358,7 +367,7 @@ class ConnectionActor(AsyncioActor):
             else:
                 state = ConnectionState.IDLE
             since = self._now if state is not before.state else before.since
-            self._cell.presence = after = Presence(
+            after = Presence(
                 participants,
                 tuple(self._tracks.values()) if tracks else before.tracks,
                 reconnecting,
@@ -367,6 +376,7 @@ class ConnectionActor(AsyncioActor):
                 since if state is ConnectionState.IDLE else 0.0,
                 before.version + 1,
             )
+            self._cell._swap_in(after)  # noqa: SLF001  # the cell's one writer
             if self._waits is not None and len(self._waits):
                 self._waits.check(after)
             if state is not before.state:
@@ -389,6 +399,7 @@ class ConnectionActor(AsyncioActor):
     def _tick(self, _: _Tick) -> None:
         if self._closed:
             return
+        self._now = self._clock.time()
         presence = self._cell.presence
         timeout = self.options.idle_timeout
         if (
@@ -542,6 +553,7 @@ class ConnectionActor(AsyncioActor):
     def _grace_over(self, message: _GraceOver) -> None:
         if self._closed or message.participant_id not in self._reconnecting:
             return
+        self._now = self._clock.time()
         participant = self._participants[message.participant_id]
         self._note("dropped", participant, "grace period over")
         self._publish(self._remove(participant, "dropped"), presence=True, tracks=True)
@@ -551,18 +563,15 @@ class ConnectionActor(AsyncioActor):
         self._closed = True
         for timer in self._reconnecting.values():
             timer.cancel()
-        self._reconnecting.clear()
-        self._participants.clear()
-        self._tracks.clear()
+        self._participants = self._reconnecting = self._tracks = _NO_TABLE
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
         if self._waits is not None:
             self._waits.fail_all(ConnectionClosedError.of(self.key, reason))
         before = self._cell.presence
-        self._cell.presence = Presence(
-            state=ConnectionState.CLOSED, since=self._now, version=before.version + 1
-        )
+        closed = Presence(state=ConnectionState.CLOSED, since=self._now, version=before.version + 1)
+        self._cell._swap_in(closed)  # noqa: SLF001  # the cell's one writer
         events: list[Any] = []
         if reason == "call_ended":
             events.append(CallEndedEvent(self.call, reason))
@@ -575,9 +584,9 @@ class ConnectionActor(AsyncioActor):
         for event in events:
             emit(event, key)
         if self._recorder is not None:
-            for future, number in (self._waits_recorded or {}).items():
+            for future in self._recorder.open_waits():
                 if not future.done():
-                    self._recorder.wait_end(self._clock.time(), number, "closed")
+                    self._recorder.wait_end(self._clock.time(), future, "closed")
             self._recorder.end(self._clock.time(), reason)
         if self._owner is not None:
             self._owner.actor_closed(reason)
@@ -589,10 +598,9 @@ class ConnectionActor(AsyncioActor):
             settle(message.future, ConnectionClosedError.of(self.key))
             return
         if self._recorder is not None:
-            if self._waits_recorded is None or self._wait_numbers is None:
-                self._waits_recorded, self._wait_numbers = {}, itertools.count(1)
-            number = self._waits_recorded[message.future] = next(self._wait_numbers)
-            self._recorder.wait(self._clock.time(), number, message.predicate, message.timeout)
+            self._recorder.wait(
+                self._clock.time(), message.future, message.predicate, message.timeout
+            )
         if self._waits is None:
             self._waits = Waits(self._clock, teller(self.actor_ref, _TICK))
         self._waits.add(message.future, message.predicate, self._cell.presence)
@@ -602,10 +610,8 @@ class ConnectionActor(AsyncioActor):
             self._waits.remove(message.future)
 
     def _wait_ended(self, message: WaitEnded) -> None:
-        recorded = self._waits_recorded
-        number = recorded.pop(message.future, None) if recorded else None
-        if number is not None and self._recorder is not None and not self._closed:
-            self._recorder.wait_end(self._clock.time(), number, message.outcome)
+        if self._recorder is not None and not self._closed:
+            self._recorder.wait_end(self._clock.time(), message.future, message.outcome)
 
     def _inspect(self, _: Inspect) -> ConnectionReport:
         presence = self._cell.presence
@@ -629,6 +635,7 @@ class ConnectionActor(AsyncioActor):
 
     def on_restart(self, error: BaseException, message: Any) -> None:
         """Note the restart for ``inspect()``; the state is kept (see the module docs)."""
+        self._now = self._clock.time()
         self._note("restarted", reason=repr(error))
 
     def on_dropped(self, message: Any) -> None:

@@ -42,9 +42,25 @@ class Presence(msgspec.Struct, frozen=True):
 
 
 class PresenceCell:
-    """Holds the latest ``Presence`` of one connection; written only by its connection actor."""
+    """Holds the latest ``Presence`` of one connection; written only by its connection actor.
 
-    __slots__ = ("presence",)
+    A ``Connection`` is the cell of its own actor (a subclass: one object fewer
+    per connection); a bare ``PresenceCell`` serves an actor without one.
+    """
+
+    __slots__ = ("_presence",)
 
     def __init__(self, presence: Presence | None = None) -> None:
-        self.presence = presence if presence is not None else Presence()
+        self._presence = presence if presence is not None else Presence()
+
+    @property
+    def presence(self) -> Presence:
+        """The snapshot last published (any thread; an immutable value)."""
+        return self._presence
+
+    def _swap_in(self, presence: Presence) -> None:
+        """Swap in ``presence``: called by the connection actor only, on its loop.
+
+        Private, so that a ``Connection`` offers its users no way to write presence.
+        """
+        self._presence = presence

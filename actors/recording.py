@@ -105,6 +105,8 @@ class Recorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] | None = self.path.open("wb")
         self._seq = 0
+        self._waits: dict[Any, int] = {}  # the open waits: wait number by the wait's future
+        self._wait_count = 0
         self._write(header)
 
     def _write(self, frame: Frame) -> None:
@@ -123,14 +125,22 @@ class Recorder:
         """Record a protocol message taken by the actor."""
         self._write(RecordedMessage(self._next(), at, wire_form(message)))
 
-    def wait(self, at: float, wait: int, predicate: Predicate, timeout: float | None) -> None:
-        """Record that wait number ``wait`` started."""
+    def wait(self, at: float, future: Any, predicate: Predicate, timeout: float | None) -> None:
+        """Record that a wait started, as the next wait number; ``future`` names it from now on."""
+        self._wait_count += 1
+        self._waits[future] = self._wait_count
         replayable = predicate if isinstance(predicate, ReplayablePredicate) else None
-        self._write(RecordedWait(self._next(), at, wait, replayable, timeout))
+        self._write(RecordedWait(self._next(), at, self._wait_count, replayable, timeout))
 
-    def wait_end(self, at: float, wait: int, outcome: str) -> None:
-        """Record how wait number ``wait`` ended."""
-        self._write(RecordedWaitEnd(self._next(), at, wait, outcome))
+    def wait_end(self, at: float, future: Any, outcome: str) -> None:
+        """Record how the wait of ``future`` ended; a wait not open (or ended) is ignored."""
+        number = self._waits.pop(future, None)
+        if number is not None:
+            self._write(RecordedWaitEnd(self._next(), at, number, outcome))
+
+    def open_waits(self) -> list[Any]:
+        """The futures of the waits recorded as started and not yet as ended."""
+        return list(self._waits)
 
     def end(self, at: float, reason: str) -> None:
         """Record that the connection closed, and close the file."""

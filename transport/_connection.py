@@ -41,7 +41,7 @@ __all__ = ["Connection"]
 logger = logging.getLogger(__name__)
 
 
-class Connection:
+class Connection(PresenceCell):
     """An agent's connection to a call, made by ``EdgeTransport.join()``.
 
     Lifecycle (the seed's table, plus ``RECONNECTING``): ``WAITING`` until
@@ -49,10 +49,12 @@ class Connection:
     ``RECONNECTING`` while the only ones left are dropped participants within
     their grace period, ``IDLE`` once all have left, ``CLOSED`` after
     ``close()``, an idle timeout, or the end of the call.
+
+    It is its actor's ``PresenceCell``: the snapshot the actor publishes lives
+    on the connection itself.
     """
 
     __slots__ = (
-        "_cell",
         "_clock",
         "_closing",
         "_loop",
@@ -80,7 +82,7 @@ class Connection:
         self.key = key
         self.options = options
         self._clock = clock
-        self._cell = PresenceCell()
+        super().__init__()  # the cell its actor publishes presence into
         self._closing: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
         self.actor_ref = ConnectionActor.start(
@@ -88,8 +90,8 @@ class Connection:
             call_id=call.id,
             call=call,
             agent_user_id=agent_user.id,
-            cell=self._cell,
-            emit=edge.events.send,
+            cell=self,
+            emit=edge._emit,  # noqa: SLF001  # the edge's partner: one bound method for all
             owner=self,
             options=options,
             clock=clock,
@@ -104,17 +106,17 @@ class Connection:
     @property
     def presence(self) -> Presence:
         """The latest presence snapshot (participants, tracks, state, idle_since, version)."""
-        return self._cell.presence
+        return self._presence
 
     @property
     def participants(self) -> tuple[Participant, ...]:
         """Who is in the call now, agent excluded, in join order (an immutable snapshot)."""
-        return self._cell.presence.participants
+        return self._presence.participants
 
     @property
     def state(self) -> ConnectionState:
         """``WAITING``, ``ACTIVE``, ``RECONNECTING``, ``IDLE`` or ``CLOSED``."""
-        return self._cell.presence.state
+        return self._presence.state
 
     @property
     def closed(self) -> bool:
@@ -127,7 +129,7 @@ class Connection:
         ``0.0`` while waiting for the first participant and while anyone is
         present (or reconnecting); after a rejoin, ``0.0`` again.
         """
-        return self._cell.presence.idle_since
+        return self._presence.idle_since
 
     async def wait_for_participant(
         self, timeout: float | None = None, *, user_id: str | None = None
@@ -159,7 +161,7 @@ class Connection:
         if timeout is not None:
             check_seconds("timeout", timeout)
         condition = as_predicate(predicate)
-        presence = self._cell.presence
+        presence = self._presence
         if presence.state is ConnectionState.CLOSED or self._closing is not None:
             raise ConnectionClosedError.of(self.key)
         if condition.holds(presence, self._clock.time()):
