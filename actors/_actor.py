@@ -124,9 +124,10 @@ class _Dispatcher:
         turns = len(ready)
         if turns > self.actors_per_turn:
             turns = self.actors_per_turn
+        take = ready.popleft
         try:
             for _ in range(turns):
-                ready.popleft()._run_turn()
+                take()._run_turn()
         finally:
             self._scheduled = False
             if ready:
