@@ -30,10 +30,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 import pykka
 from pykka import ActorDeadError, ActorRef, messages
 
-from actors._compat import ActorStop, Envelope, OptExcInfo, running_loop
+from actors._compat import (
+    NOWHERE,
+    ActorStop,
+    Envelope,
+    LoopThread,
+    OptExcInfo,
+    loop_thread,
+    running_loop,
+)
 from actors._directory import directory
 from actors._errors import MailboxFullError, NoEventLoopError
-from actors._future import AsyncioFuture
+from actors._future import AskFuture, AsyncioFuture
 from actors._supervision import RestartBudget, RestartPolicy
 
 if TYPE_CHECKING:
@@ -45,9 +53,11 @@ __all__ = ["AsyncioActor", "ask", "send", "stop_all", "teller"]
 logger = logging.getLogger(__name__)
 
 _get_running_loop = running_loop
+_get_ident = threading.get_ident
 _RETRY, _SKIP, _FAIL = object(), object(), object()  # outcomes of AsyncioActor._restart
 _COMPACT_AFTER = 1024  # handled items a long mailbox drops from its front at once
 _PYKKA_MESSAGES = frozenset((messages.ProxyCall, messages.ProxyGetAttr, messages.ProxySetAttr))
+_CONTROL_MESSAGES = frozenset((ActorStop, *_PYKKA_MESSAGES))  # not for on_receive
 _start_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
     "actors_start_loop", default=None
 )
@@ -84,7 +94,7 @@ class _Dispatcher:
     together with its dispatcher.
     """
 
-    __slots__ = ("__weakref__", "_loop", "_ready", "_scheduled")
+    __slots__ = ("__weakref__", "_loop", "_probe", "_ready", "_scheduled")
 
     actors_per_turn = 1024
 
@@ -92,6 +102,9 @@ class _Dispatcher:
         self._loop = weakref.ref(loop)
         self._ready: deque[AsyncioActor] = deque()
         self._scheduled = False
+        thread = loop_thread(loop)
+        # loop_thread(loop), unless that is the loop (held weakly here): see the ref
+        self._probe = None if thread is cast("object", loop) else thread
 
     def schedule(self, actor: AsyncioActor) -> None:
         """Put ``actor`` at the end of the run queue (on the loop's thread)."""
@@ -108,8 +121,11 @@ class _Dispatcher:
 
     def _run(self) -> None:
         ready = self._ready
+        turns = len(ready)
+        if turns > self.actors_per_turn:
+            turns = self.actors_per_turn
         try:
-            for _ in range(min(len(ready), self.actors_per_turn)):
+            for _ in range(turns):
                 ready.popleft()._run_turn()
         finally:
             self._scheduled = False
@@ -143,12 +159,66 @@ def _dispatcher_for(loop: asyncio.AbstractEventLoop) -> _Dispatcher:
 
 # Threads in ActorRef.actor_stopped.wait(): an event per mailbox waited on, made
 # only then (waiting on an actor from a thread is rare; a field per actor is not).
-_stop_events: dict[_Mailbox, threading.Event] = {}
+_stop_events: dict[_AsyncioActorRef, threading.Event] = {}
 _stop_events_lock = threading.Lock()
 
 
-class _Mailbox:
-    """The inbox of one ``AsyncioActor``, and its stopped flag.
+def _forget(queue: list[Any], start: int, stop: int) -> None:
+    """Let go of the items a turn handled in a list that stays (so none is kept alive)."""
+    queue[start:stop] = itertools.repeat(None, stop - start)
+
+
+class _Retry:
+    """A told message whose handler raised, put back for one more try after a restart."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
+# What a turn hands to _handle_item instead of on_receive (set lookups by type).
+_RUNTIME_ITEMS = frozenset((AskFuture, Envelope, _Retry, ActorStop, *_PYKKA_MESSAGES))
+
+
+def _refuse(item: Any, why: str) -> None:
+    """Answer a queued ask that will never be handled: ``ActorDeadError`` (stop: ``None``)."""
+    if type(item) is AskFuture:
+        item.message = None
+        item.set_exception((ActorDeadError, ActorDeadError(why), None))
+        return
+    if type(item) is not Envelope or item.reply_to is None:
+        return
+    if isinstance(item.message, ActorStop):
+        item.reply_to.set(None)
+        return
+    error = ActorDeadError(why)
+    item.reply_to.set_exception((ActorDeadError, error, None))
+
+
+class _StopReply(AsyncioFuture[bool]):
+    """The future of ``stop()``: ``True`` once the actor stops, ``False`` if it was dead."""
+
+    def set(self, value: Any | None = None) -> None:
+        super().set(True)
+
+    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
+        if exc_info is None:
+            exc_info = sys.exc_info()
+        if exc_info[0] is not None and issubclass(exc_info[0], ActorDeadError):
+            super().set(False)
+        else:
+            super().set_exception(exc_info)
+
+
+class _AsyncioActorRef(ActorRef[Any]):
+    """The ref of an ``AsyncioActor``, which is also its mailbox and its stopped flag.
+
+    pykka's ``ActorRef`` (``tell``, ``ask``, ``proxy``, a non-blocking ``stop``),
+    and one object per actor for what pykka keeps in three: the ref is the
+    actor's ``actor_inbox`` and its ``actor_stopped``. It refers to the actor
+    only until the actor stops: a ref kept afterwards keeps none of the
+    actor's state alive (pykka keeps a weak reference).
 
     The inbox is a list that exists only while mail waits or a turn runs
     (``_queue is None``: idle, and not in the run queue). It holds tells as bare
@@ -159,38 +229,71 @@ class _Mailbox:
     ``put()`` is safe from any thread; the list itself is touched only on the
     actor's loop.
 
-    The same object is the actor's ``actor_stopped`` (pykka reads
-    ``is_set()``; threads may ``wait()``), so a tell checks one field.
+    As ``actor_stopped``, pykka reads ``is_set()``; threads may ``wait()``.
     """
 
     __slots__ = (
         "_actor",
         "_dispatcher",
+        "_dropped_handled",
+        "_fast",
         "_head",
         "_loop",
         "_queue",
+        "_room",
         "_stopped",
+        "_thread",
+        "_urn",
+        "actor_class",
         "batch",
-        "handled",
     )
 
-    # What only a bounded mailbox (_BoundedMailbox) has; read-only defaults here.
+    # What only a bounded mailbox (_BoundedActorRef) has; read-only defaults here.
     capacity: int | None = None
     """Bound on queued messages (``None``: none)."""
     refused = 0
     """Tells refused because the mailbox was full."""
-    _room: list[asyncio.Future[None]] | None = None
-    """Senders waiting for room."""
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
+        # Not pykka's __init__: what it stores is derived here, on demand.
+        self.actor_class = type(actor)
+        self._urn: str | None = None
         self._actor: AsyncioActor | None = actor
+        if loop is None:
+            self._dispatcher: _Dispatcher | None = None
+            self._thread: LoopThread = NOWHERE
+        else:
+            dispatcher = _last_dispatcher  # _dispatcher_for(loop), inlined: once per actor
+            if dispatcher is None or dispatcher._loop() is not loop:
+                dispatcher = _dispatcher_for(loop)
+            self._dispatcher = dispatcher
+            probe = dispatcher._probe  # dispatcher.loop_thread(loop), inlined
+            # (an asyncio loop keeps _thread_id itself; no cast(): a call, per actor)
+            self._thread = loop if probe is None else probe  # type: ignore[assignment]
+        # Where a tell may take its short path: on the loop's thread while the
+        # actor is alive (NOWHERE once it has stopped).
+        self._fast = self._thread
         self._loop = loop  # None for an actor made off any loop and never started
-        self._dispatcher = _dispatcher_for(loop) if loop is not None else None
         self._queue: list[Any] | None = None
         self._stopped = False
         self._head = 0
-        self.batch = actor.mailbox_batch  # items per turn
-        self.handled = 0  # messages taken out and handled (a retry counts twice)
+        self._dropped_handled = 0  # items handled in the lists dropped so far
+        self.batch = actor.mailbox_batch  # items per turn, read by every turn
+        # Senders waiting for room in a bounded mailbox (_BoundedActorRef.room)
+        self._room: list[asyncio.Future[None]] | None = None
+
+    def __bool__(self) -> bool:
+        return True  # a ref is true, even with an empty mailbox (``__len__``)
+
+    @property
+    def actor_inbox(self) -> Self:  # type: ignore[override]  # read-only: itself
+        """The actor's mailbox (pykka's ``ActorInbox`` protocol): this object."""
+        return self
+
+    @property
+    def actor_stopped(self) -> Self:  # type: ignore[override]  # read-only: itself
+        """Set once the actor has stopped (``is_set()``, and ``wait()`` off the loop): this."""
+        return self
 
     # -- the stopped flag: what threading.Event offers pykka ---------------------------
 
@@ -208,6 +311,7 @@ class _Mailbox:
 
     def _mark_stopped(self) -> None:
         self._stopped = True
+        self._fast = NOWHERE
         if _stop_events:  # someone waits on some actor: maybe on this one
             with _stop_events_lock:
                 event = _stop_events.pop(self, None)
@@ -219,12 +323,16 @@ class _Mailbox:
     def put(self, item: Any, /) -> None:
         """Queue an item (an ``Envelope``, or from ``tell`` a bare message). Any thread.
 
-        On the actor's loop it appends at once (every tell's hot path); from
-        another thread it hands the item to the loop, which appends it in order.
+        On the actor's loop it appends at once; from another thread it hands
+        the item to the loop, which appends it in order.
         """
-        if _get_running_loop() is not self._loop:
+        if self._thread._thread_id == _get_ident():  # on its loop
+            self._put_here(item)
+        else:
             self._put_from_elsewhere(item)
-            return
+
+    def _put_here(self, item: Any) -> None:
+        """``put()`` on the actor's loop (the caller knows it is there)."""
         queue = self._queue
         if queue is not None:  # mail waits, or a turn runs: it will get to this
             queue.append(item)
@@ -255,11 +363,19 @@ class _Mailbox:
             raise ActorDeadError(f"{self._actor} was never started: it has no event loop")
         _refuse(item, "the actor stopped before handling the message")
 
+    @property
+    def handled(self) -> int:
+        """Items taken out and handled so far (a retry counts twice). A snapshot; any thread."""
+        return self._dropped_handled + self._head
+
     def _take_all(self) -> list[Any]:
         """Remove and return every unhandled item (used when the actor stops)."""
         queue, head = self._queue, self._head
+        if queue is None:
+            return []
+        self._dropped_handled += head
         self._queue, self._head = None, 0
-        return queue[head:] if queue else []
+        return queue[head:]
 
     # pykka's ActorInbox protocol; the runtime itself drains the list in _run_turn.
     def get(self) -> Envelope[Any]:
@@ -273,6 +389,8 @@ class _Mailbox:
         self._head += 1
         if type(item) is _Retry:
             item = item.message
+        elif type(item) is AskFuture:
+            item = Envelope(item.message, item)
         return item if type(item) is Envelope else Envelope(item)
 
     def empty(self) -> bool:
@@ -283,17 +401,88 @@ class _Mailbox:
         queue = self._queue
         return len(queue) - self._head if queue else 0
 
+    # -- pykka's ActorRef -------------------------------------------------------------
 
-class _BoundedMailbox(_Mailbox):
-    """The mailbox of an actor with a ``mailbox_capacity``: a tell past it is refused."""
+    @property
+    def actor_urn(self) -> str:  # type: ignore[override]  # read-only, made on first read
+        """The actor's URN (a uuid4 URN), made the first time anyone reads it."""
+        urn = self._urn
+        if urn is None:
+            urn = self._urn = f"{_urn_prefix}{next(_urn_counter):012x}"
+            actor = self._actor
+            if actor is not None:
+                directory.named(actor, urn)  # findable by it from now on
+        return urn
 
-    __slots__ = ("_room", "capacity", "refused")
+    def _actor_weakref(self) -> AsyncioActor | None:  # type: ignore[override]  # called alike
+        """The actor until it has stopped, then ``None``, as pykka's weak reference."""
+        return self._actor
+
+    def is_alive(self) -> bool:
+        """Whether the actor has not stopped (any thread; a snapshot)."""
+        return not self._stopped
+
+    def tell(self, message: Any) -> None:
+        """Send ``message`` without waiting (any thread); ``ActorDeadError`` if it stopped."""
+        if self._fast._thread_id == _get_ident():
+            # The hot path of every tell: put(message), inlined, for an actor
+            # that is alive and lives on this thread's running loop (else _fast
+            # is NOWHERE).
+            queue = self._queue
+            if queue is not None:
+                queue.append(message)
+                return
+            self._queue = [message]
+            dispatcher = self._dispatcher
+            dispatcher._ready.append(self._actor)  # type: ignore[union-attr,arg-type]  # alive
+            if not dispatcher._scheduled:  # type: ignore[union-attr]
+                dispatcher.start()  # type: ignore[union-attr]
+            return
+        if self._stopped:
+            msg = f"{self} not found"
+            raise ActorDeadError(msg)
+        self.put(message)
+
+    def ask(self, message: Any, *, block: bool = True, timeout: float | None = None) -> Any:
+        """Send ``message`` and get the answer: pykka's ``ask``, with an ``AsyncioFuture``.
+
+        With ``block=False`` (the form to use on an event loop; or
+        ``actors.ask(ref, message)``) it returns the future at once. ``block=True``
+        waits up to ``timeout`` seconds as pykka does; on a loop thread it raises
+        ``BlockingOnLoopError``. Any thread.
+        """
+        future = ask(self, message)
+        if block:
+            return future.get(timeout=timeout)
+        return future
+
+    def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
+        """Ask the actor to stop after the messages already queued.
+
+        With ``block=False`` (the form to use on an event loop) it returns an
+        ``AsyncioFuture`` of ``True``, or ``False`` if the actor was already dead.
+        ``block=True`` waits as pykka does; on a loop thread it raises
+        ``BlockingOnLoopError``, so write ``await ref.stop(block=False)`` there.
+        """
+        reply = _StopReply()
+        if self._stopped:
+            reply.set_exception((ActorDeadError, ActorDeadError(f"{self} not found"), None))
+        else:
+            self.put(Envelope(ActorStop(), reply_to=reply))
+        if block:
+            return reply.get(timeout=timeout)
+        return reply
+
+
+class _BoundedActorRef(_AsyncioActorRef):
+    """The ref of an actor with a ``mailbox_capacity``: a tell past it is refused."""
+
+    __slots__ = ("capacity", "refused")
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
         super().__init__(actor, loop)
         self.capacity: int | None = actor.mailbox_capacity
         self.refused = 0
-        self._room: list[asyncio.Future[None]] | None = None
 
     def full(self) -> bool:
         """Whether the mailbox has no room (any thread; a snapshot)."""
@@ -317,148 +506,19 @@ class _BoundedMailbox(_Mailbox):
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _refuse_tell(self, ref: _AsyncioActorRef) -> None:
-        self.refused += 1
-        msg = f"the mailbox of {ref} is full ({self.capacity} messages)"
-        raise MailboxFullError(msg)
-
-
-class _Retry:
-    """A told message whose handler raised, put back for one more try after a restart."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: Any) -> None:
-        self.message = message
-
-
-# What a turn hands to _handle_item instead of on_receive (set lookups by type).
-_RUNTIME_ITEMS = frozenset((Envelope, _Retry, ActorStop, *_PYKKA_MESSAGES))
-
-
-def _refuse(item: Any, why: str) -> None:
-    """Answer a queued ask that will never be handled: ``ActorDeadError`` (stop: ``None``)."""
-    if type(item) is not Envelope or item.reply_to is None:
-        return
-    if isinstance(item.message, ActorStop):
-        item.reply_to.set(None)
-        return
-    error = ActorDeadError(why)
-    item.reply_to.set_exception((ActorDeadError, error, None))
-
-
-class _StopReply(AsyncioFuture[bool]):
-    """The future of ``stop()``: ``True`` once the actor stops, ``False`` if it was dead."""
-
-    def set(self, value: Any | None = None) -> None:
-        super().set(True)
-
-    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
-        if exc_info is None:
-            exc_info = sys.exc_info()
-        if exc_info[0] is not None and issubclass(exc_info[0], ActorDeadError):
-            super().set(False)
-        else:
-            super().set_exception(exc_info)
-
-
-class _MailboxViews:
-    """``actor_inbox`` and ``actor_stopped`` of pykka, as an actor and its ref both offer them.
-
-    Both are the actor's one ``_Mailbox``: it is the inbox, and it is set once
-    the actor has stopped (``is_set()``, and ``wait()`` off the loop). Read-only.
-    """
-
-    __slots__ = ()
-    _mailbox: _Mailbox
-
-    @property
-    def actor_inbox(self) -> _Mailbox:
-        """The actor's mailbox (pykka's ``ActorInbox`` protocol)."""
-        return self._mailbox
-
-    @property
-    def actor_stopped(self) -> _Mailbox:
-        """Set once the actor has stopped: ``is_set()``, and ``wait()`` off the loop."""
-        return self._mailbox
-
-
-class _AsyncioActorRef(_MailboxViews, ActorRef[Any]):  # type: ignore[misc]  # read-only views
-    """The ref of an ``AsyncioActor``: pykka's ``ActorRef`` with a non-blocking ``stop``.
-
-    It holds the actor's mailbox, not the actor: a ref kept after the actor
-    stopped keeps none of its state alive (pykka keeps a weak reference).
-    """
-
-    __slots__ = ("_mailbox", "_urn", "actor_class")
-
-    def __init__(self, actor: AsyncioActor, mailbox: _Mailbox) -> None:
-        # Not pykka's __init__: what it stores is derived here, on demand.
-        self._mailbox = mailbox
-        self._urn: str | None = None
-        self.actor_class = type(actor)
-
-    @property
-    def actor_urn(self) -> str:  # type: ignore[override]  # read-only, made on first read
-        """The actor's URN (a uuid4 URN), made the first time anyone reads it."""
-        urn = self._urn
-        if urn is None:
-            urn = self._urn = f"{_urn_prefix}{next(_urn_counter):012x}"
-            actor = self._mailbox._actor
-            if actor is not None:
-                directory.named(actor, urn)  # findable by it from now on
-        return urn
-
-    def _actor_weakref(self) -> AsyncioActor | None:  # type: ignore[override]  # called alike
-        """The actor until it has stopped, then ``None``, as pykka's weak reference."""
-        return self._mailbox._actor
-
-    def is_alive(self) -> bool:
-        """Whether the actor has not stopped (any thread; a snapshot)."""
-        return not self._mailbox._stopped
-
     def tell(self, message: Any) -> None:
-        """Send ``message`` without waiting (any thread); ``ActorDeadError`` if it stopped."""
-        mailbox = self._mailbox
-        if mailbox._stopped:
-            msg = f"{self} not found"
-            raise ActorDeadError(msg)
-        if mailbox.capacity is not None and cast("_BoundedMailbox", mailbox).full():
-            cast("_BoundedMailbox", mailbox)._refuse_tell(self)
-        # mailbox.put(message), inlined: this is the hot path of every tell.
-        if _get_running_loop() is mailbox._loop:
-            queue = mailbox._queue
-            if queue is not None:
-                queue.append(message)
-                return
-            actor, dispatcher = mailbox._actor, mailbox._dispatcher
-            if actor is not None and dispatcher is not None:
-                mailbox._queue = [message]
-                dispatcher._ready.append(actor)
-                if not dispatcher._scheduled:
-                    dispatcher.start()
-                return
-        mailbox.put(message)
-
-    def stop(self, *, block: bool = True, timeout: float | None = None) -> Any:
-        """Ask the actor to stop after the messages already queued.
-
-        With ``block=False`` (the form to use on an event loop) it returns an
-        ``AsyncioFuture`` of ``True``, or ``False`` if the actor was already dead.
-        ``block=True`` waits as pykka does; on a loop thread it raises
-        ``BlockingOnLoopError``, so write ``await ref.stop(block=False)`` there.
-        """
-        reply = _StopReply()
-        if self._mailbox._stopped:
-            reply.set_exception((ActorDeadError, ActorDeadError(f"{self} not found"), None))
-        else:
-            self._mailbox.put(Envelope(ActorStop(), reply_to=reply))
-        if block:
-            return reply.get(timeout=timeout)
-        return reply
+        """Send ``message`` without waiting (any thread): ``MailboxFullError`` if full."""
+        if not self._stopped and self.full():
+            self.refused += 1
+            msg = f"the mailbox of {self} is full ({self.capacity} messages)"
+            raise MailboxFullError(msg)
+        super().tell(message)
 
 
-class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-only views
+_REF_TYPES = frozenset((_AsyncioActorRef, _BoundedActorRef))
+
+
+class AsyncioActor(pykka.Actor):
     """A pykka actor hosted on an asyncio event loop; use it like ``ThreadingActor``.
 
     ``start()`` must run on the thread of a running loop (the actor lives on that
@@ -500,8 +560,11 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         """
         loop = _start_loop.get() or _get_running_loop()
         bounded = self.mailbox_capacity is not None
-        self._mailbox = mailbox = (_BoundedMailbox if bounded else _Mailbox)(self, loop)
-        self._actor_ref = _AsyncioActorRef(self, mailbox)
+        # The ref is the mailbox too; two fields for the one object: pykka reads
+        # _actor_ref, the runtime _mailbox.
+        self._mailbox = self._actor_ref = (_BoundedActorRef if bounded else _AsyncioActorRef)(
+            self, loop
+        )
         self._busy: asyncio.Task[None] | None = None  # the task awaiting an async handler
         self._restarts: RestartBudget | None = None
 
@@ -509,6 +572,16 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
     def actor_urn(self) -> str:  # type: ignore[override]  # read-only, made on first read
         """The actor's URN (a uuid4 URN), made the first time anyone reads it."""
         return self._actor_ref.actor_urn
+
+    @property
+    def actor_inbox(self) -> _AsyncioActorRef:  # type: ignore[override]  # read-only
+        """The actor's mailbox (pykka's ``ActorInbox`` protocol), which is its ref."""
+        return self._mailbox
+
+    @property
+    def actor_stopped(self) -> _AsyncioActorRef:  # type: ignore[override]  # read-only
+        """Set once the actor has stopped: ``is_set()``, and ``wait()`` off the loop."""
+        return self._mailbox
 
     @property
     def actor_loop(self) -> asyncio.AbstractEventLoop:
@@ -527,17 +600,18 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         ``start_on``). Returns the actor's ref at once.
         """
         actor = cls(*args, **kwargs)
-        if actor._mailbox._dispatcher is None:
+        ref = actor._mailbox
+        if ref._dispatcher is None:
             msg = (
                 f"{cls.__name__}.start() needs a running asyncio event loop: "
                 "call it from async code, or use start_on(loop, ...) from another thread"
             )
             raise NoEventLoopError(msg)
-        ref = actor._actor_ref
         directory.register(actor)
         if cls.register_with_pykka:
             pykka.ActorRegistry.register(ref)
-        actor._start_actor_loop()
+        if cls.on_start is not AsyncioActor.on_start:  # else the first mail starts it
+            actor._start_actor_loop()
         return ref
 
     @classmethod
@@ -585,12 +659,11 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         return AsyncioFuture()
 
     def _start_actor_loop(self) -> None:
-        if type(self).on_start is AsyncioActor.on_start:
-            return  # nothing to run first: the first mail schedules the first turn
+        """Run ``on_start`` first: hold mail back, and have the loop call it soon."""
         mailbox = self._mailbox
         mailbox._queue = []  # hold mail back until on_start is done
         loop = self.actor_loop
-        if _get_running_loop() is loop:
+        if mailbox._thread._thread_id == _get_ident():  # on its loop
             loop.call_soon(self._begin)
         else:
             loop.call_soon_threadsafe(self._begin)
@@ -661,46 +734,48 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         end = len(queue)
         if end - head > mailbox.batch:
             end = head + mailbox.batch
-        try:
-            while head < end:
-                item = queue[head]
-                queue[head] = None  # handled items are not kept alive
-                head += 1
-                mailbox._head = head  # len(mailbox) stays exact while the handler runs
-                if type(item) in _RUNTIME_ITEMS:
-                    if not self._handle_item(item):
-                        return
-                    head = mailbox._head  # a retry steps back
-                    continue
-                try:
-                    result = self.on_receive(item)
-                except Exception:
-                    if not self._tell_failed(item, item):
-                        return
-                    head = mailbox._head
-                    continue
-                except BaseException:
-                    if self._handle_fatal(None):
-                        raise
+        while head < end:
+            item = queue[head]
+            head += 1
+            mailbox._head = head  # len(mailbox) stays exact while the handler runs
+            if type(item) in _RUNTIME_ITEMS:
+                if not self._handle_item(item):
+                    _forget(queue, first, head)
                     return
-                if type(result) is CoroutineType:
-                    self._busy = self.actor_loop.create_task(self._finish_async(None, result))
+                head = mailbox._head  # a retry steps back
+                continue
+            try:
+                result = self.on_receive(item)
+            except Exception:
+                if not self._tell_failed(item, item):
                     return
-                if mailbox._stopped:  # the handler stopped the actor itself
-                    self._teardown()
-                    return
-        finally:
-            mailbox.handled += head - first
-        if mailbox._room is not None:
-            cast("_BoundedMailbox", mailbox)._wake_senders()
-        if head < len(queue):
+                head = mailbox._head
+                continue
+            except BaseException:
+                if self._handle_fatal(None):
+                    raise
+                return
+            if result is not None and type(result) is CoroutineType:
+                _forget(queue, first, head)
+                self._busy = self.actor_loop.create_task(self._finish_async(None, result))
+                return
+            if mailbox._stopped:  # the handler stopped the actor itself
+                self._teardown()
+                return
+        if head == len(queue):
+            mailbox._queue = None  # an idle actor keeps no list (nor the items handled)
+            mailbox._head = 0
+            mailbox._dropped_handled += head
+        else:
             if head > _COMPACT_AFTER and head * 2 > len(queue):
                 del queue[:head]  # amortised O(1): at least as many handled as waiting
                 mailbox._head = 0
+                mailbox._dropped_handled += head
+            else:
+                _forget(queue, first, head)
             mailbox._dispatcher.schedule(self)  # type: ignore[union-attr]  # a started actor has one
-        else:
-            mailbox._queue = None  # an idle actor keeps no list
-            mailbox._head = 0
+        if mailbox._room is not None:
+            cast("_BoundedActorRef", mailbox)._wake_senders()
 
     def _handle_item(self, item: Any) -> bool:
         """Handle a mailbox item other than a plain tell; return whether the turn goes on.
@@ -708,20 +783,24 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
         That is an ``Envelope`` (an ask, a stop), a tell to be retried, a stop
         or one of pykka's proxy messages.
         """
-        if type(item) is Envelope:
+        reply_to: pykka.Future[Any] | None
+        if type(item) is AskFuture:
+            message, reply_to = item.message, item
+            item.message = None
+        elif type(item) is Envelope:
             message, reply_to = item.message, item.reply_to
         elif type(item) is _Retry:
             message, reply_to = item.message, None
         else:
             message, reply_to = item, None
         try:
-            if type(message) is ActorStop:
+            if type(message) not in _CONTROL_MESSAGES:
+                result = self.on_receive(message)
+            elif type(message) is ActorStop:
                 self._begin_stop(reply_to)
                 return False
-            if type(message) in _PYKKA_MESSAGES:
-                result = self._handle_receive(message)
             else:
-                result = self.on_receive(message)
+                result = self._handle_receive(message)
         except Exception:
             if reply_to is None:
                 return self._tell_failed(message, item)
@@ -752,7 +831,7 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
                 mailbox = self._mailbox
                 mailbox._head -= 1  # handle the same message once more, first
                 mailbox._queue[mailbox._head] = _Retry(message)  # type: ignore[index]  # in a turn
-                mailbox.handled += 1  # a retry counts twice
+                mailbox._dropped_handled += 1  # a retry counts twice
                 return True
             if outcome is _SKIP:
                 return True
@@ -974,18 +1053,18 @@ class AsyncioActor(_MailboxViews, pykka.Actor):  # type: ignore[misc]  # read-on
     def _teardown(self) -> None:
         """Fail what is still queued with ``ActorDeadError`` and drop the mailbox."""
         mailbox = self._mailbox
-        retired.handled += mailbox.handled
-        retired.restarts += self.restart_count
-        mailbox.handled = 0
-        self._restarts = None
         queue = mailbox._take_all()
-        if isinstance(mailbox, _BoundedMailbox):
+        retired.handled += mailbox._dropped_handled
+        retired.restarts += self.restart_count
+        mailbox._dropped_handled = 0
+        self._restarts = None
+        if isinstance(mailbox, _BoundedActorRef):
             retired.refused += mailbox.refused
             mailbox.refused = 0
             mailbox._wake_senders(all_of_them=True)  # to find the actor gone
         mailbox._actor = None  # later puts are refused; breaks the actor <-> mailbox cycle
         for item in queue:
-            if type(item) is Envelope and item.reply_to is not None:
+            if type(item) is AskFuture or (type(item) is Envelope and item.reply_to is not None):
                 _refuse(item, f"{self.actor_ref} stopped before handling the message")
                 continue
             try:
@@ -1018,12 +1097,23 @@ def ask(ref: ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     task through ``call_soon_threadsafe``: no thread blocks and none is borrowed.
     Call it from any thread.
     """
+    if type(ref) in _REF_TYPES:
+        mailbox: _AsyncioActorRef = ref  # type: ignore[assignment]  # (cast() is a call)
+        thread = mailbox._thread
+        here = thread._thread_id == _get_ident()  # on the actor's loop: the usual case
+        asked = AskFuture(message, mailbox._loop if here else None, thread)
+        if mailbox._stopped:
+            _refuse(asked, f"{ref} not found")
+        elif here:
+            mailbox._put_here(asked)
+        else:
+            mailbox._put_from_elsewhere(asked)
+        return asked
     future: AsyncioFuture[Any] = AsyncioFuture()
     if not ref.is_alive():
         future.set_exception((ActorDeadError, ActorDeadError(f"{ref} not found"), None))
         return future
-    inbox = ref._mailbox if type(ref) is _AsyncioActorRef else ref.actor_inbox
-    inbox.put(Envelope(message, future))
+    ref.actor_inbox.put(Envelope(message, future))
     return future
 
 
@@ -1045,7 +1135,7 @@ async def send(ref: ActorRef[Any], message: Any) -> None:
     Raises ``ActorDeadError`` if the actor stops.
     """
     mailbox = ref.actor_inbox
-    if isinstance(mailbox, _BoundedMailbox):
+    if isinstance(mailbox, _BoundedActorRef):
         await mailbox.room()
     if not ref.is_alive():
         msg = f"{ref} not found"

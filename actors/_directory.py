@@ -35,11 +35,11 @@ class ActorDirectory:
 
     def register(self, actor: AsyncioActor) -> None:
         """Add a started actor. Called by ``AsyncioActor.start``."""
-        members = self._by_class.get(type(actor))
-        if members is None:
-            members = self._by_class.setdefault(type(actor), {})
         ref = actor._actor_ref  # noqa: SLF001  # the runtime's partner (also below)
-        members[ref] = actor
+        try:
+            self._by_class[type(actor)][ref] = actor
+        except KeyError:  # the first of its class
+            self._by_class.setdefault(type(actor), {})[ref] = actor
         if ref._urn is not None:  # noqa: SLF001  # read before it started
             self.named(actor, ref._urn)  # noqa: SLF001
 

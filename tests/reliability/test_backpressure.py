@@ -36,7 +36,7 @@ async def test_a_tell_to_a_full_mailbox_raises_and_is_counted() -> None:
         ref.tell(n)
     with pytest.raises(actors.MailboxFullError, match="3 messages"):
         ref.tell(4)
-    assert ref._mailbox.refused == 1  # type: ignore[attr-defined]
+    assert ref.actor_inbox.refused == 1  # type: ignore[attr-defined]
     gate.set()
     assert await actors.ask(ref, "last") == [0, 1, 2, 3, "last"]
     await actors.stop_all()

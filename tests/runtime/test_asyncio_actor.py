@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import weakref
 from typing import Any
 
 import pykka
@@ -304,6 +306,45 @@ async def test_an_ask_awaited_again_after_its_first_awaiter_was_cancelled_gets_t
     await actors.stop_all()
 
 
+async def test_a_failed_ask_nobody_awaits_leaves_no_never_retrieved_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ref = Recorder.start()
+    unread = ref.ask("boom", block=False)  # asked on the loop: its waiter is made at once
+    assert await actors.ask(ref, "seen") == []  # the failed ask has been answered
+    assert unread.done()
+    del unread
+    gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    await actors.stop_all()
+
+
+async def test_an_ask_made_on_a_thread_is_awaited_on_the_loop() -> None:
+    ref = Recorder.start()
+    asked = await asyncio.to_thread(actors.ask, ref, "from a thread")
+    assert await asked == 1
+    from_loop = actors.ask(ref, "from the loop")
+    assert await asyncio.to_thread(from_loop.get, timeout=5) == 2
+    await actors.stop_all()
+
+
+def test_a_tell_from_the_loops_thread_while_the_loop_is_paused_waits_for_it() -> None:
+    """A loop that stopped (not closed) in its thread: a tell there queues for its next run."""
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def start() -> Any:
+            return Recorder.start()
+
+        ref = loop.run_until_complete(start())
+        ref.tell("while paused")  # on the loop's thread, but the loop is not running
+        assert ref.actor_inbox.empty()  # handed to the loop, not yet queued
+        assert loop.run_until_complete(_await(actors.ask(ref, "seen"))) == ["while paused"]
+        loop.run_until_complete(actors.stop_all())
+    finally:
+        loop.close()
+
+
 async def test_an_answer_reaches_tasks_on_two_loops() -> None:
     gate = asyncio.Event()
     ref = Gate.start(gate)
@@ -518,3 +559,36 @@ def test_a_loop_that_ran_actors_is_freed_once_it_is_closed_and_dropped() -> None
     del loop
     gc.collect()
     assert gone() is None, "a closed loop is kept alive by the runtime"
+
+
+class _Note:
+    """A message a test can hold a weak reference to."""
+
+
+class _Keeper(actors.AsyncioActor):
+    """Handles two messages per turn and, at each, looks at which earlier ones are still alive."""
+
+    mailbox_batch = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.earlier: list[weakref.ref[_Note]] = []
+        self.alive_at: list[int] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "alive":
+            return self.alive_at
+        gc.collect()
+        self.alive_at.append(sum(ref() is not None for ref in self.earlier))
+        self.earlier.append(weakref.ref(message))
+        return None
+
+
+async def test_a_long_mailbox_keeps_no_message_alive_once_a_turn_has_handled_it() -> None:
+    ref = _Keeper.start()
+    for _ in range(5):
+        ref.tell(_Note())  # nothing else holds them: only the mailbox, until handled
+    # Turn 1 handles notes 0 and 1 (note 0 is still in the turn when note 1 runs),
+    # turn 2 notes 2 and 3, turn 3 note 4: at each turn's first note, none before lives.
+    assert await actors.ask(ref, "alive") == [0, 1, 0, 1, 0]
+    await actors.stop_all()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import queue
+import threading
+from typing import Any
 
 import pykka
 import pytest
@@ -57,6 +59,43 @@ async def test_running_loop_is_the_loop_of_this_thread_or_none() -> None:
     assert await asyncio.to_thread(_compat.running_loop) is None
 
 
-@pytest.mark.parametrize("name", ["Envelope", "ActorStop", "UNSET_HOOK_RESULT", "running_loop"])
+def _loop_thread_while_running_and_after(new_loop: Any) -> tuple[int | None, int | None]:
+    """``loop_thread(loop)._thread_id`` while ``loop`` runs, and after it has returned."""
+    loop = new_loop()
+    try:
+        thread = _compat.loop_thread(loop)
+
+        async def read() -> int | None:
+            return thread._thread_id
+
+        during = loop.run_until_complete(read())
+        return during, thread._thread_id
+    finally:
+        loop.close()
+
+
+def test_loop_thread_names_the_thread_running_an_asyncio_loop_and_none_after() -> None:
+    during, after = _loop_thread_while_running_and_after(asyncio.new_event_loop)
+    assert during == threading.get_ident()
+    assert after is None
+
+
+def test_loop_thread_of_a_loop_without_the_field_asks_the_running_loop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+    during, after = _loop_thread_while_running_and_after(uvloop.new_event_loop)
+    assert during == threading.get_ident()
+    assert after is None
+
+
+async def test_loop_thread_of_a_loop_running_elsewhere_is_not_this_thread() -> None:
+    thread = _compat.loop_thread(asyncio.get_running_loop())
+    elsewhere = await asyncio.to_thread(lambda: threading.get_ident())
+    assert thread._thread_id != elsewhere
+    assert _compat.NOWHERE._thread_id is None
+
+
+@pytest.mark.parametrize(
+    "name", ["Envelope", "ActorStop", "UNSET_HOOK_RESULT", "running_loop", "loop_thread", "NOWHERE"]
+)
 def test_every_name_is_there(name: str) -> None:
     assert getattr(_compat, name) is not None
