@@ -77,9 +77,11 @@ class Waits:
     time-based predicate may have come true with no change to presence.
     """
 
-    __slots__ = ("_clock", "_pending", "_timer", "_wake")
+    __slots__ = ("_clock", "_loop", "_pending", "_timer", "_wake")
 
     def __init__(self, clock: Clock, wake: Callable[[], None]) -> None:
+        """Made by the connection actor on its loop, the one every method runs on."""
+        self._loop = asyncio.get_running_loop()
         self._clock = clock
         self._wake = wake
         self._pending: dict[asyncio.Future[None], Predicate] = {}
@@ -108,7 +110,7 @@ class Waits:
         pending = self._pending
         if not pending:
             return  # and no timer is set: remove() and the last check cancelled it
-        loop = running_loop()
+        loop = self._loop
         wake_at: float | None = None
         for future, predicate in list(pending.items()):
             if future.done():
