@@ -208,30 +208,6 @@ that adds to a table (participants, reconnecting, tracks: one each) first gives 
 connection a table of its own, so an idle connection owns none."""
 
 
-def _protocol(
-    handle: Callable[[ConnectionActor, Any], None],
-) -> Callable[[ConnectionActor, Any], None]:
-    """A protocol message's handler, behind the rule table's admission.
-
-    A message for a closed connection or another call is dropped (the rule
-    table); one admitted is recorded, if recording.
-    """
-
-    def admitted(self: ConnectionActor, message: Any) -> None:  # bound as a method
-        self._now = self._clock.time()  # one reading per message: records, states, notes
-        if self._closed:
-            logger.debug("%s is closed; dropping %r", self.key, message)
-            return
-        if message.call_id != self.call_id:
-            logger.warning("%s is for call %s; dropping %r", self.key, self.call_id, message)
-            return
-        if self._recorder is not None:
-            self._recorder.message(self._now, message)
-        handle(self, message)
-
-    return admitted
-
-
 class ConnectionOwner(Protocol):
     """What a ``ConnectionActor`` tells its owner; called on the actor's loop."""
 
@@ -306,7 +282,7 @@ class ConnectionActor(AsyncioActor):
         self._reconnecting: dict[str, Timer] = _NO_TABLE
         self._tracks: dict[str, TrackInfo] = _NO_TABLE
         self._closed = False
-        # The clock reading of the presence message being handled (read by _protocol,
+        # The clock reading of the presence message being handled (read by on_receive,
         # _tick and _grace_over: the actor's own messages need none).
         self._now = self._clock.time()
         # What most connections never need is made on first use, to keep them small.
@@ -345,10 +321,26 @@ class ConnectionActor(AsyncioActor):
         return len(self._waits) if self._waits is not None else 0
 
     def on_receive(self, message: Any) -> Any:
-        handler = self._handlers.get(type(message))
+        """Handle one message (on the actor's loop); a protocol message is admitted first.
+
+        A protocol message for a closed connection or another call is dropped
+        (the rule table); one admitted is recorded, if recording.
+        """
+        kind = type(message)
+        handler = self._handlers.get(kind)
         if handler is None:
-            msg = f"ConnectionActor does not handle {type(message).__name__}"
+            msg = f"ConnectionActor does not handle {kind.__name__}"
             raise TypeError(msg)
+        if kind in _HANDLED:
+            self._now = self._clock.time()  # one reading per message: records, states, notes
+            if self._closed:
+                logger.debug("%s is closed; dropping %r", self.key, message)
+                return None
+            if message.call_id != self.call_id:
+                logger.warning("%s is for call %s; dropping %r", self.key, self.call_id, message)
+                return None
+            if self._recorder is not None:
+                self._recorder.message(self._now, message)
         return handler(self, message)
 
     # -- publishing ----------------------------------------------------------------
@@ -439,7 +431,8 @@ class ConnectionActor(AsyncioActor):
     def _is_agent(self, participant: Participant) -> bool:
         return participant.user_id == self.agent_user_id
 
-    def _joined(self, participant: Participant) -> None:
+    def _joined(self, message: ParticipantJoined | TrackAdded) -> None:
+        participant = message.participant
         if participant.user_id == self.agent_user_id or (
             self._refused and participant.id in self._refused
         ):
@@ -524,7 +517,7 @@ class ConnectionActor(AsyncioActor):
         events: list[Any] = []
         joined = participant.id not in self._participants
         if joined:
-            self._joined(participant)
+            self._joined(message)
             if participant.id not in self._participants:
                 return
         known = self._participants[participant.id]
@@ -543,7 +536,8 @@ class ConnectionActor(AsyncioActor):
         event = TrackRemovedEvent(track.track_id, track.track_type, owner, self.call)
         self._publish([event], tracks=True)
 
-    def _left(self, participant: Participant, reason: str) -> None:
+    def _left(self, message: ParticipantLeft) -> None:
+        participant, reason = message.participant, message.reason
         if self._refused and participant.id in self._refused:
             self._refused.discard(participant.id)
             return
@@ -679,12 +673,12 @@ class ConnectionActor(AsyncioActor):
             self._recorder.close()
 
     _handlers: ClassVar[dict[type[Any], Callable[[ConnectionActor, Any], Any]]] = {
-        # The protocol: each message through the rule table's admission first.
-        ParticipantJoined: _protocol(lambda self, m: self._joined(m.participant)),
-        TrackAdded: _protocol(lambda self, m: self._track_added(m)),
-        TrackRemoved: _protocol(lambda self, m: self._track_removed(m)),
-        ParticipantLeft: _protocol(lambda self, m: self._left(m.participant, m.reason)),
-        Close: _protocol(lambda self, m: self._close(m.reason)),
+        # The protocol (_HANDLED): on_receive admits each message first.
+        ParticipantJoined: _joined,
+        TrackAdded: _track_added,
+        TrackRemoved: _track_removed,
+        ParticipantLeft: _left,
+        Close: lambda self, message: self._close(message.reason),
         # The actor's own messages.
         Flush: lambda self, message: None,
         AddWaiter: _add_waiter,
