@@ -443,32 +443,31 @@ class ConnectionActor(AsyncioActor):
             else:
                 logger.debug("%s: %s joined twice; ignored", self.key, participant.id)
             return
-        previous = None  # an earlier session of the same user, if any
-        if self._participants:
+        events: list[Any] = []
+        if self._participants:  # someone is here: maybe an earlier session of this user
             previous = next(
                 (p for p in self._participants.values() if p.user_id == participant.user_id),
                 None,
             )
-        if previous is not None and previous.id in self._reconnecting:
-            self._rejoin(participant, previous)
-            return
-        events: list[Any] = []
-        if previous is not None and self.options.duplicate_sessions == "oldest":
-            if self._refused is None:
-                self._refused = set()
-            self._refused.add(participant.id)
-            self._note("refused", participant, "duplicate")
-            self._publish([ParticipantLeftEvent(participant, self.call, "duplicate")])
-            self._evict(participant, "duplicate")
-            return
-        if previous is not None and self.options.duplicate_sessions == "newest":
-            for older in [
-                p for p in self._participants.values() if p.user_id == participant.user_id
-            ]:
-                events.extend(self._remove(older, "replaced"))
-                self._note("replaced", older, "replaced")
-                self._evict(older, "replaced")
-        if self._participants is _NO_TABLE:
+            if previous is not None and previous.id in self._reconnecting:
+                self._rejoin(participant, previous)
+                return
+            if previous is not None and self.options.duplicate_sessions == "oldest":
+                if self._refused is None:
+                    self._refused = set()
+                self._refused.add(participant.id)
+                self._note("refused", participant, "duplicate")
+                self._publish([ParticipantLeftEvent(participant, self.call, "duplicate")])
+                self._evict(participant, "duplicate")
+                return
+            if previous is not None and self.options.duplicate_sessions == "newest":
+                for older in [
+                    p for p in self._participants.values() if p.user_id == participant.user_id
+                ]:
+                    events.extend(self._remove(older, "replaced"))
+                    self._note("replaced", older, "replaced")
+                    self._evict(older, "replaced")
+        elif self._participants is _NO_TABLE:
             self._participants = {}
         self._participants[participant.id] = participant
         self._note("joined", participant)
