@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from actors._compat import running_loop
 from actors.clock import Clock, Timer
 from actors.predicates import Predicate
 from actors.presence import Presence
@@ -50,12 +51,11 @@ def settle(future: asyncio.Future[None], error: BaseException | None = None) -> 
     if future.done():
         return
     loop = future.get_loop()
-    try:
-        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        _set(future, error)
+    if running_loop() is loop:  # the usual case: set it now
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
         return
     with contextlib.suppress(RuntimeError):  # a closed loop has nobody left to wake
         loop.call_soon_threadsafe(_set, future, error)
@@ -77,9 +77,11 @@ class Waits:
     time-based predicate may have come true with no change to presence.
     """
 
-    __slots__ = ("_clock", "_pending", "_timer", "_wake")
+    __slots__ = ("_clock", "_loop", "_pending", "_timer", "_wake")
 
     def __init__(self, clock: Clock, wake: Callable[[], None]) -> None:
+        """Made by the connection actor on its loop, the one every method runs on."""
+        self._loop = asyncio.get_running_loop()
         self._clock = clock
         self._wake = wake
         self._pending: dict[asyncio.Future[None], Predicate] = {}
@@ -93,35 +95,45 @@ class Waits:
         if future.done():
             return
         self._pending[future] = predicate
-        self.check(presence)
+        self.check(presence, self._clock.time())
 
     def remove(self, future: asyncio.Future[None]) -> None:
         """Forget ``future`` (its caller gave up)."""
         if self._pending.pop(future, None) is not None and not self._pending:
             self._cancel_timer()
 
-    def check(self, presence: Presence) -> None:
-        """Settle every wait that holds for ``presence``; set a timer for the next due one."""
-        now = self._clock.time()
+    def check(self, presence: Presence, now: float) -> None:
+        """Settle every wait that holds for ``presence`` at clock reading ``now``.
+
+        Then set a timer for the next time-based one due, if any.
+        """
+        pending = self._pending
+        if not pending:
+            return  # and no timer is set: remove() and the last check cancelled it
+        loop = self._loop
         wake_at: float | None = None
-        for future, predicate in list(self._pending.items()):
+        for future, predicate in list(pending.items()):
             if future.done():
-                del self._pending[future]
+                del pending[future]
                 continue
             try:
                 holds = predicate.holds(presence, now)
             except Exception as exc:  # a caller's predicate failed: the caller hears why
-                del self._pending[future]
+                del pending[future]
                 settle(future, exc)
                 continue
             if holds:
-                del self._pending[future]
-                settle(future)
+                del pending[future]
+                if future.get_loop() is loop:
+                    future.set_result(None)  # settle(future), inlined: the usual case
+                else:
+                    settle(future)
                 continue
             due = predicate.due(presence)
             if due is not None and (wake_at is None or due < wake_at):
                 wake_at = due
-        self._cancel_timer()
+        if self._timer is not None:
+            self._cancel_timer()
         if wake_at is not None:
             self._timer = self._clock.call_later(max(wake_at - now, 0.0), self._wake)
 

@@ -147,7 +147,9 @@ class EdgeTransport(abc.ABC):
         entry = self._by_call.get(message.call_id)
         if entry is None:
             return
-        for connection in _members(entry):
+        if not isinstance(entry, tuple):
+            entry = (entry,)  # a call's only connection (_members, inlined: every message)
+        for connection in entry:
             try:
                 connection.actor_ref.tell(message)
             except pykka.ActorDeadError:
