@@ -577,6 +577,10 @@ class ConnectionActor(AsyncioActor):
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
+        if self._recorder is not None:  # before the waits fail: they end as "closed"
+            for future in self._recorder.open_waits():
+                if not future.done():
+                    self._recorder.wait_end(self._clock.time(), future, "closed")
         if self._waits is not None:
             self._waits.fail_all(ConnectionClosedError.of(self.key, reason))
         before = self._cell.presence
@@ -592,9 +596,6 @@ class ConnectionActor(AsyncioActor):
         for event in events:
             emit(event, key)
         if self._recorder is not None:
-            for future in self._recorder.open_waits():
-                if not future.done():
-                    self._recorder.wait_end(self._clock.time(), future, "closed")
             self._recorder.end(self._clock.time(), reason)
         if self._owner is not None:
             self._owner.actor_closed(reason)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from transport import (
+    ConnectionClosedError,
     ConnectionOptions,
     ConnectionState,
     EdgeEvent,
@@ -117,3 +118,20 @@ async def test_a_replay_gives_the_same_events_presence_and_wait_outcomes(
     assert first.outcomes == first.recorded_outcomes == {1: "met", 2: "timeout"}
     assert first.presence.state is ConnectionState.CLOSED
     assert first == second
+
+
+async def test_a_wait_still_open_at_close_is_recorded_as_ended_by_the_close(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "closed.rec"
+    edge = MemoryEdge(options=ConnectionOptions(record=str(path)))
+    try:
+        connection = await edge.join(User("agent"), await edge.create_call("c"))
+        waiting = asyncio.ensure_future(connection.wait_for_participant(timeout=30))
+        await connection.settled()  # the wait is registered with the connection actor
+        await connection.close()
+        with pytest.raises(ConnectionClosedError):
+            await waiting
+    finally:
+        await edge.close()
+    assert (await replay(path)).recorded_outcomes == {1: "closed"}
