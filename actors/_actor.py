@@ -102,8 +102,9 @@ class _Dispatcher:
         self._loop = weakref.ref(loop)
         self._ready: deque[AsyncioActor] = deque()
         self._scheduled = False
+        # loop_thread(loop) for a loop that does not keep _thread_id (uvloop);
+        # None for asyncio's loops, which are their own (and held weakly here).
         thread = loop_thread(loop)
-        # loop_thread(loop), unless that is the loop (held weakly here): see the ref
         self._probe = None if thread is cast("object", loop) else thread
 
     def schedule(self, actor: AsyncioActor) -> None:
@@ -268,8 +269,9 @@ class _AsyncioActorRef(ActorRef[Any]):
             if dispatcher is None or dispatcher._loop() is not loop:
                 dispatcher = _dispatcher_for(loop)
             self._dispatcher = dispatcher
-            probe = dispatcher._probe  # dispatcher.loop_thread(loop), inlined
-            # (an asyncio loop keeps _thread_id itself; no cast(): a call, per actor)
+            # loop_thread(loop): the loop itself if it keeps _thread_id (asyncio's
+            # loops), else the dispatcher's stand-in. (No cast(): it is a call.)
+            probe = dispatcher._probe
             self._thread = loop if probe is None else probe  # type: ignore[assignment]
         # Where a tell may take its short path: on the loop's thread while the
         # actor is alive (NOWHERE once it has stopped).

@@ -4,8 +4,10 @@
 new actor types, and a few of pykka's private names come with them. They are
 named here once, each with what it is for; ``tests/runtime/test_compat.py``
 checks every one against the installed pykka and fails loudly, naming it, if a
-pykka release changes one. Checked against pykka 4.5 (setup.cfg allows
-``>=4.5,<5``) and CPython 3.11.
+pykka release changes one. From asyncio it takes ``_get_running_loop`` and
+the ``_thread_id`` its loops keep while they run (``loop_thread``), checked
+the same way. Checked against pykka 4.5 (setup.cfg allows ``>=4.5,<5``) and
+CPython 3.11.
 """
 
 from __future__ import annotations
