@@ -180,7 +180,7 @@ class _Retry:
 
 
 # What a turn hands to _handle_item instead of on_receive (set lookups by type).
-_RUNTIME_ITEMS = frozenset((AskFuture, Envelope, _Retry, ActorStop, *_PYKKA_MESSAGES))
+_RUNTIME_ITEMS = frozenset((AskFuture, Envelope, _Retry, *_CONTROL_MESSAGES))
 
 
 def _refuse(item: Any, why: str) -> None:
@@ -324,7 +324,7 @@ class _AsyncioActorRef(ActorRef[Any]):
     # -- the inbox ---------------------------------------------------------------
 
     def put(self, item: Any, /) -> None:
-        """Queue an item (an ``Envelope``, or from ``tell`` a bare message). Any thread.
+        """Queue an item (an ``AskFuture``, an ``Envelope``, a bare told message). Any thread.
 
         On the actor's loop it appends at once; from another thread it hands
         the item to the loop, which appends it in order.
@@ -783,8 +783,9 @@ class AsyncioActor(pykka.Actor):
     def _handle_item(self, item: Any) -> bool:
         """Handle a mailbox item other than a plain tell; return whether the turn goes on.
 
-        That is an ``Envelope`` (an ask, a stop), a tell to be retried, a stop
-        or one of pykka's proxy messages.
+        That is an ask (an ``AskFuture``), an ``Envelope`` (a stop, or an ask
+        put in by pykka's code), a tell to be retried, a stop or one of pykka's
+        proxy messages.
         """
         reply_to: pykka.Future[Any] | None
         if type(item) is AskFuture:
