@@ -433,9 +433,7 @@ class ConnectionActor(AsyncioActor):
 
     def _joined(self, message: ParticipantJoined | TrackAdded) -> None:
         participant = message.participant
-        if participant.user_id == self.agent_user_id or (
-            self._refused and participant.id in self._refused
-        ):
+        if self._is_agent(participant) or (self._refused and participant.id in self._refused):
             return
         if participant.id in self._participants:
             if participant.id in self._reconnecting:
