@@ -197,7 +197,13 @@ class EdgeTransport(abc.ABC):
         connections = (*self.connections(), *self._releasing)  # closes already under way too
         for start in range(0, len(connections), _CLOSE_BATCH):
             batch = connections[start : start + _CLOSE_BATCH]
-            await asyncio.gather(*(connection.close() for connection in batch))
+            closes = [asyncio.ensure_future(connection.close()) for connection in batch]
+            # wait(), not gather(): on CPython 3.11 a task woken by gather's future
+            # looks up its result() under a newly made name, which the type cache
+            # keeps alive, one per batch, each pinning a page of the freed heap.
+            await asyncio.wait(closes)
+            for close in closes:
+                close.result()
         await self.on_shutdown()
         if not await self.events.drain(timeout=self.handler_grace):
             cancelled = self.events.cancel_all()
