@@ -202,8 +202,9 @@ class EdgeTransport(abc.ABC):
             # looks up its result() under a newly made name, which the type cache
             # keeps alive, one per batch, each pinning a page of the freed heap.
             await asyncio.wait(closes)
-            for close in closes:
-                close.result()
+            errors = [error for close in closes if (error := close.exception()) is not None]
+            if errors:  # every one retrieved, as gather() would; the first raised
+                raise errors[0]
         await self.on_shutdown()
         if not await self.events.drain(timeout=self.handler_grace):
             cancelled = self.events.cancel_all()
