@@ -238,6 +238,13 @@ class Connection(PresenceCell):
     flush = settled
     """The former name of ``settled()``."""
 
+    def begin_close(self) -> None:
+        """Start closing, as ``close()`` does, without waiting for it (on the edge's loop).
+
+        Idempotent. ``close()`` then waits for the close begun here.
+        """
+        self._begin_close("closed")
+
     async def close(self) -> None:
         """Close the connection: idempotent, and safe to call concurrently.
 
@@ -247,9 +254,7 @@ class Connection(PresenceCell):
         ``handler_grace``) until this connection's handlers have had its events.
         A caller cancelled while waiting does not interrupt the close.
         """
-        if self._closing is None:
-            self._closing = self._loop.create_task(self._close("closed"))
-        closing = self._closing
+        closing = self._begin_close("closed")
         if closing is not _CLOSED:
             await asyncio.shield(closing)
             self._closing = _CLOSED  # let the finished task go: 100k of them add up
@@ -260,8 +265,13 @@ class Connection(PresenceCell):
 
     def actor_closed(self, reason: str) -> None:
         """Called by the actor, on its loop, when it handled a ``Close`` (the call ended, say)."""
+        self._begin_close(reason)
+
+    def _begin_close(self, reason: str) -> asyncio.Task[None]:
+        """The close under way (or ``_CLOSED``, once it finished); started if none is."""
         if self._closing is None:
             self._closing = self._loop.create_task(self._close(reason))
+        return self._closing
 
     async def _close(self, reason: str) -> None:
         self.edge.detach(self)

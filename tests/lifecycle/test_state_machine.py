@@ -183,3 +183,37 @@ async def test_closing_the_edge_waits_for_a_close_the_call_began() -> None:
     edge.let_go.set()
     await closing
     assert edge.released == [connection.key]
+
+
+async def test_begin_close_starts_the_close_and_close_waits_for_that_one() -> None:
+    import asyncio
+
+    from transport import Connection
+
+    class HeldRelease(MemoryEdge):
+        """Releasing a connection waits until the test lets it go."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.releasing = asyncio.Event()
+            self.let_go = asyncio.Event()
+            self.released: list[str] = []
+
+        async def on_release(self, connection: Connection) -> None:
+            self.releasing.set()
+            await self.let_go.wait()
+            await super().on_release(connection)
+            self.released.append(connection.key)
+
+    edge = HeldRelease()
+    connection = await edge.join(User("agent"), await edge.create_call("c"))
+    connection.begin_close()
+    connection.begin_close()  # a second call starts nothing more
+    assert connection.closed
+    await edge.releasing.wait()  # the close runs with nobody awaiting it
+    edge.let_go.set()
+    await connection.close()
+    assert edge.released == [connection.key]
+    assert connection.state is ConnectionState.CLOSED
+    assert not connection.actor_ref.is_alive()
+    await edge.close()
