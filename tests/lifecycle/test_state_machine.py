@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from transport import (
+    Connection,
     ConnectionOptions,
     ConnectionState,
     MemoryEdge,
@@ -152,28 +154,26 @@ async def test_ending_a_memory_call_closes_its_connections_as_call_ended() -> No
     await edge.close()
 
 
+class _SlowRelease(MemoryEdge):
+    """Releasing a connection takes until the test lets it go (as an SDK's leave may)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.releasing = asyncio.Event()
+        self.let_go = asyncio.Event()
+        self.released: list[str] = []
+
+    async def on_release(self, connection: Connection) -> None:
+        self.releasing.set()
+        await self.let_go.wait()
+        await super().on_release(connection)
+        self.released.append(connection.key)
+
+
 async def test_closing_the_edge_waits_for_a_close_the_call_began() -> None:
-    import asyncio
-
     from messages import Close
-    from transport import Connection
 
-    class SlowRelease(MemoryEdge):
-        """Releasing a connection takes until the test lets it go (as an SDK's leave may)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.releasing = asyncio.Event()
-            self.let_go = asyncio.Event()
-            self.released: list[str] = []
-
-        async def on_release(self, connection: Connection) -> None:
-            self.releasing.set()
-            await self.let_go.wait()
-            await super().on_release(connection)
-            self.released.append(connection.key)
-
-    edge = SlowRelease()
+    edge = _SlowRelease()
     connection = await edge.join(User("agent"), await edge.create_call("ending"))
     edge.deliver(Close("ending", "call_ended"))  # the actor begins the close on its own
     await edge.releasing.wait()
@@ -186,26 +186,7 @@ async def test_closing_the_edge_waits_for_a_close_the_call_began() -> None:
 
 
 async def test_begin_close_starts_the_close_and_close_waits_for_that_one() -> None:
-    import asyncio
-
-    from transport import Connection
-
-    class HeldRelease(MemoryEdge):
-        """Releasing a connection waits until the test lets it go."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.releasing = asyncio.Event()
-            self.let_go = asyncio.Event()
-            self.released: list[str] = []
-
-        async def on_release(self, connection: Connection) -> None:
-            self.releasing.set()
-            await self.let_go.wait()
-            await super().on_release(connection)
-            self.released.append(connection.key)
-
-    edge = HeldRelease()
+    edge = _SlowRelease()
     connection = await edge.join(User("agent"), await edge.create_call("c"))
     connection.begin_close()
     connection.begin_close()  # a second call starts nothing more
