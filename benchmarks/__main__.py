@@ -1,9 +1,12 @@
 """``python -m benchmarks``: run the scenarios, show a table each, write JSON and a plot.
 
 Options: ``--quick`` (under a minute on 2 cores), ``--only a,b``, ``--json PATH``,
-``--plot PATH``. Each measurement point runs in its own fresh process
-(``python -m benchmarks._worker``); a point that fails or times out is reported
-as such and the suite goes on.
+``--plot PATH``, ``--loop uvloop``, ``--repeat N``. Each measurement point runs
+in its own fresh process (``python -m benchmarks._worker``); a point that fails
+or times out is reported as such and the suite goes on. With ``--repeat N``
+every point runs N times (all points once, then again, so a drift in the
+machine touches every implementation alike); each figure is the median of its
+runs, and each ratio is shown with its lowest and highest over the N runs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from benchmarks._measure import median_result
 from benchmarks.scenarios import SCENARIOS
 
 POINT_TIMEOUT_S = 240
@@ -164,8 +168,26 @@ def scenario_table(name: str, summary: dict[str, Any]) -> Table:
         )
     ratios = summary.get("ratios", {})
     if ratios:
-        table.caption = "   ".join(f"{k} = {v:.3g}" for k, v in ratios.items())
+        table.caption = "   ".join(f"{k} = {v:.3g}{_spread(summary, k)}" for k, v in ratios.items())
     return table
+
+
+def _spread(summary: dict[str, Any], ratio: str) -> str:
+    """`` (low-high)`` of a ratio over the runs of ``--repeat``; empty for one run."""
+    spread = summary.get("ratio_ranges", {}).get(ratio)
+    return f" ({spread[0]:.3g}-{spread[1]:.3g})" if spread else ""
+
+
+def ratio_ranges(
+    module: Any, points: list[dict[str, Any]], runs: list[list[dict[str, Any]]]
+) -> dict[str, list[float]]:
+    """Each ratio's lowest and highest value over the runs (``runs[i][k]``: point i, run k)."""
+    seen: dict[str, list[float]] = {}
+    for k in range(len(runs[0]) if runs else 0):
+        one = [(p, r[k]) for p, r in zip(points, runs, strict=True) if "error" not in r[k]]
+        for key, value in module.summarize(one).get("ratios", {}).items():
+            seen.setdefault(key, []).append(value)
+    return {key: [min(values), max(values)] for key, values in seen.items()}
 
 
 def check_targets(name: str, module: Any, summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -183,6 +205,7 @@ def check_targets(name: str, module: Any, summary: dict[str, Any]) -> list[dict[
                 "what": what,
                 "target": f"{op} {bound:,}",
                 "value": value,
+                "range": summary.get("ratio_ranges", {}).get(key),
                 "met": met,
             }
         )
@@ -202,7 +225,11 @@ def targets_table(title: str, checks: list[dict[str, Any]], *, what: bool = True
         cells = [check["scenario"], check["metric"], check["what"], check["target"]]
         if not what:
             del cells[2]
-        table.add_row(*cells, _fmt(check["value"]), verdict[check["met"]])
+        measured = _fmt(check["value"])
+        if check.get("range"):
+            low, high = check["range"]
+            measured += f" ({low:.3g}-{high:.3g})"
+        table.add_row(*cells, measured, verdict[check["met"]])
     return table
 
 
@@ -219,7 +246,16 @@ def main(argv: list[str] | None = None) -> int:
         default="asyncio",
         help="the event loop every point runs on (uvloop: the extra `uvloop`)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run every point N times; report each figure's median and each ratio's range",
+    )
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat needs a count of 1 or more")
     if args.loop == "uvloop":
         try:
             import uvloop  # noqa: F401
@@ -253,21 +289,33 @@ def main(argv: list[str] | None = None) -> int:
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        overall = progress.add_task("all scenarios", total=sum(len(p) for _, _, p in plan))
-        tasks = {name: progress.add_task(name, total=len(points)) for name, _, points in plan}
+        repeat = args.repeat
+        overall = progress.add_task("all scenarios", total=sum(len(p) for _, _, p in plan) * repeat)
+        tasks = {
+            name: progress.add_task(name, total=len(points) * repeat) for name, _, points in plan
+        }
         for name, module, points in plan:
             task = tasks[name]
-            results = []
-            for point in points:
-                label = " ".join(f"{k}={v}" for k, v in point.items())
-                progress.update(task, description=f"{name} [dim]{label}")
-                results.append((point, run_point(name, point)))
-                progress.advance(task)
-                progress.advance(overall)
+            runs: list[list[dict[str, Any]]] = [[] for _ in points]
+            for k in range(repeat):
+                for point, point_runs in zip(points, runs, strict=True):
+                    label = " ".join(f"{key}={v}" for key, v in point.items())
+                    run_label = f" run {k + 1}/{repeat}" if repeat > 1 else ""
+                    progress.update(task, description=f"{name} [dim]{label}{run_label}")
+                    point_runs.append(run_point(name, point))
+                    progress.advance(task)
+                    progress.advance(overall)
             progress.update(task, description=name)
+            results = [(p, median_result(r)) for p, r in zip(points, runs, strict=True)]
             good = [(p, r) for p, r in results if "error" not in r]
             summary = module.summarize(good)
-            summary["params"] = {"quick": args.quick, "points": [p for p, _ in results]}
+            if repeat > 1:
+                summary["ratio_ranges"] = ratio_ranges(module, points, runs)
+            summary["params"] = {
+                "quick": args.quick,
+                "repeat": repeat,
+                "points": [p for p, _ in results],
+            }
             summary["notes"] = list(getattr(module, "NOTES", ()))
             failed = [{"point": p, "error": r["error"]} for p, r in results if "error" in r]
             if failed:

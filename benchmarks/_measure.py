@@ -9,10 +9,12 @@ import os
 import resource
 import statistics
 import time
+from typing import Any
 
 __all__ = [
     "Stopwatch",
     "cpu_seconds",
+    "median_result",
     "missing",
     "percentile",
     "rss_bytes",
@@ -61,6 +63,32 @@ def summary(latencies_s: list[float]) -> dict[str, float]:
         "p99_ms": percentile(latencies_s, 0.99) * 1000,
         "mean_ms": (statistics.fmean(latencies_s) * 1000) if latencies_s else 0.0,
     }
+
+
+def median_result(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One point's result from several runs of it: each figure's median over the good runs.
+
+    A figure is a top-level number (not a bool); anything else (nested tables,
+    strings, flags) is taken from the first good run. ``runs`` says how many
+    runs the medians cover; if some runs failed, ``failed_runs`` counts them.
+    If every run failed, the first failure is the result.
+    """
+    good = [run for run in runs if "error" not in run]
+    if not good:
+        return runs[0]
+    merged = dict(good[0])
+    for key in list(merged):
+        values = [run.get(key) for run in good]
+        if all(_is_figure(v) for v in values):
+            merged[key] = statistics.median(values)
+    merged["runs"] = len(good)
+    if len(good) < len(runs):
+        merged["failed_runs"] = len(runs) - len(good)
+    return merged
+
+
+def _is_figure(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Stopwatch:
