@@ -561,7 +561,16 @@ class AsyncioActor(pykka.Actor):
         through ``start_on``), the actor has no loop: it can be inspected, but
         only ``start()`` on a loop makes a live one.
         """
-        loop = _start_loop.get() or _get_running_loop()
+        loop = _start_loop.get()
+        if loop is None:
+            # This thread's running loop is usually the last dispatcher's, and for
+            # asyncio's loops (no _probe: they keep _thread_id) that is a cheap,
+            # exact test; _get_running_loop() makes a getpid() system call on
+            # 3.11, a twentieth of a start.
+            last = _last_dispatcher
+            loop = last._loop() if last is not None and last._probe is None else None
+            if loop is None or loop._thread_id != _get_ident():  # type: ignore[attr-defined]
+                loop = _get_running_loop()
         bounded = self.mailbox_capacity is not None
         # The ref is the mailbox too; two fields for the one object: pykka reads
         # _actor_ref, the runtime _mailbox.

@@ -209,6 +209,30 @@ async def test_start_on_from_another_thread() -> None:
     await actors.stop_all()
 
 
+async def test_an_actor_lives_on_the_loop_of_the_thread_that_makes_it() -> None:
+    """Not on the loop that made the last actor, when that loop runs in another thread."""
+    ref = Recorder.start()  # this loop, running in this thread, made the last actor
+    off_loop = await asyncio.to_thread(Recorder)  # a thread that runs no loop
+    with pytest.raises(AttributeError, match="made off any event loop"):
+        _ = off_loop.actor_loop
+
+    def on_a_loop_of_its_own() -> tuple[asyncio.AbstractEventLoop, asyncio.AbstractEventLoop]:
+        async def main() -> tuple[asyncio.AbstractEventLoop, asyncio.AbstractEventLoop]:
+            theirs = _actor_of(Recorder.start())
+            await actors.stop_all()  # this loop's actors only
+            return theirs.actor_loop, asyncio.get_running_loop()
+
+        return asyncio.run(main())
+
+    bound_to, running = await asyncio.to_thread(on_a_loop_of_its_own)
+    assert bound_to is running
+    assert bound_to is not asyncio.get_running_loop()
+    mine = _actor_of(Recorder.start())  # the other loop made the last actor meanwhile
+    assert mine.actor_loop is asyncio.get_running_loop()
+    assert await actors.ask(ref, "hi") == 1
+    await actors.stop_all()
+
+
 async def test_ten_thousand_actors_start_and_stop_leaving_nothing_behind() -> None:
     tasks_before = len(asyncio.all_tasks())
     threads_before = set(threading.enumerate())  # earlier tests' threads may end meanwhile
