@@ -168,14 +168,14 @@ def scenario_table(name: str, summary: dict[str, Any]) -> Table:
         )
     ratios = summary.get("ratios", {})
     if ratios:
-        table.caption = "   ".join(f"{k} = {v:.3g}{_spread(summary, k)}" for k, v in ratios.items())
+        spans = summary.get("ratio_ranges", {})
+        table.caption = "   ".join(f"{k} = {v:.3g}{_span(spans.get(k))}" for k, v in ratios.items())
     return table
 
 
-def _spread(summary: dict[str, Any], ratio: str) -> str:
-    """`` (low-high)`` of a ratio over the runs of ``--repeat``; empty for one run."""
-    spread = summary.get("ratio_ranges", {}).get(ratio)
-    return f" ({spread[0]:.3g}-{spread[1]:.3g})" if spread else ""
+def _span(low_high: list[float] | None) -> str:
+    """`` (low-high)``: a ratio's range over the runs of ``--repeat``; empty without one."""
+    return f" ({low_high[0]:.3g}-{low_high[1]:.3g})" if low_high else ""
 
 
 def ratio_ranges(
@@ -225,10 +225,7 @@ def targets_table(title: str, checks: list[dict[str, Any]], *, what: bool = True
         cells = [check["scenario"], check["metric"], check["what"], check["target"]]
         if not what:
             del cells[2]
-        measured = _fmt(check["value"])
-        if check.get("range"):
-            low, high = check["range"]
-            measured += f" ({low:.3g}-{high:.3g})"
+        measured = _fmt(check["value"]) + _span(check.get("range"))
         table.add_row(*cells, measured, verdict[check["met"]])
     return table
 
