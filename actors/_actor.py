@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import enum
 import itertools
 import logging
 import queue
@@ -25,7 +26,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self, cast
 
 import pykka
 from pykka import ActorDeadError, ActorRef, messages
@@ -183,6 +184,15 @@ class _Retry:
 _RUNTIME_ITEMS = frozenset((AskFuture, Envelope, _Retry, *_CONTROL_MESSAGES))
 
 
+class _Single(enum.Enum):
+    """The inbox of a mailbox with a single item: the item is in ``_one``, not in a list."""
+
+    ONE = "one"
+
+
+_ONE: Final = _Single.ONE  # read as a global: a member off the class costs a lookup
+
+
 def _refuse(item: Any, why: str) -> None:
     """Answer a queued ask that will never be handled: ``ActorDeadError`` (stop: ``None``)."""
     if type(item) is AskFuture:
@@ -222,14 +232,18 @@ class _AsyncioActorRef(ActorRef[Any]):
     only until the actor stops: a ref kept afterwards keeps none of the
     actor's state alive (pykka keeps a weak reference).
 
-    The inbox is a list that exists only while mail waits or a turn runs
-    (``_queue is None``: idle, and not in the run queue). It holds tells as bare
-    messages and everything else (asks, stops, retries) as items the turn
-    recognises by type. Items before ``_head`` are handled; a turn moves
-    ``_head`` forward and drops the list once it is all handled, so a mailbox
-    holding one message costs a one-slot list, not a 64-slot deque block.
-    ``put()`` is safe from any thread; the list itself is touched only on the
-    actor's loop.
+    The inbox exists only while mail waits or a turn runs (``_queue is None``:
+    idle, and not in the run queue). It holds tells as bare messages and
+    everything else (asks, stops, retries) as items the turn recognises by
+    type. Items before ``_head`` are handled; a turn moves ``_head`` forward
+    and drops the inbox once it is all handled. The first item goes in the
+    ``_one`` field (``_queue is _ONE``: a one-item list without the list);
+    only a second one, while the first waits or is being handled, makes a
+    list. So an actor told one message at a time allocates nothing per
+    message, and a burst of tells to thousands of idle actors sets off no
+    garbage collection (a list is a tracked object; a 64-slot deque block
+    would be worse). ``put()`` is safe from any thread; the inbox itself is
+    touched only on the actor's loop.
 
     As ``actor_stopped``, pykka reads ``is_set()``; threads may ``wait()``.
     """
@@ -241,8 +255,8 @@ class _AsyncioActorRef(ActorRef[Any]):
         "_fast",
         "_head",
         "_loop",
+        "_one",
         "_queue",
-        "_room",
         "_stopped",
         "_thread",
         "_urn",
@@ -255,6 +269,9 @@ class _AsyncioActorRef(ActorRef[Any]):
     """Bound on queued messages (``None``: none)."""
     refused = 0
     """Tells refused because the mailbox was full."""
+    _room: list[asyncio.Future[None]] | None = None  # senders waiting for room in it
+
+    _one: Any  # the lone item while _queue is _ONE (None once the turn has taken it)
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
         # Not pykka's __init__: what it stores is derived here, on demand.
@@ -277,13 +294,11 @@ class _AsyncioActorRef(ActorRef[Any]):
         # actor is alive (NOWHERE once it has stopped).
         self._fast = self._thread
         self._loop = loop  # None for an actor made off any loop and never started
-        self._queue: list[Any] | None = None
+        self._queue: list[Any] | _Single | None = None  # _one is set with _ONE: no default
         self._stopped = False
         self._head = 0
         self._dropped_handled = 0  # items handled in the lists dropped so far
         self.batch = actor.mailbox_batch  # items per turn, read by every turn
-        # Senders waiting for room in a bounded mailbox (_BoundedActorRef.room)
-        self._room: list[asyncio.Future[None]] | None = None
 
     def __bool__(self) -> bool:
         return True  # a ref is true, even with an empty mailbox (``__len__``)
@@ -337,6 +352,9 @@ class _AsyncioActorRef(ActorRef[Any]):
     def _put_here(self, item: Any) -> None:
         """``put()`` on the actor's loop (the caller knows it is there)."""
         queue = self._queue
+        if queue is _ONE:
+            self._add_second(item)
+            return
         if queue is not None:  # mail waits, or a turn runs: it will get to this
             queue.append(item)
             return
@@ -344,10 +362,19 @@ class _AsyncioActorRef(ActorRef[Any]):
         if actor is None or dispatcher is None:
             self._refuse_put(item)
             return
-        self._queue = [item]
+        self._one = item
+        self._queue = _ONE
         dispatcher._ready.append(actor)  # dispatcher.schedule(actor), inlined
         if not dispatcher._scheduled:
             dispatcher.start()
+
+    def _add_second(self, item: Any) -> None:
+        """Turn the single item's inbox into a list, ``item`` second (on the loop).
+
+        The first may already be handled (``_head`` is then 1): its place holds ``None``.
+        """
+        self._queue = [self._one, item]
+        self._one = None
 
     def _put_from_elsewhere(self, item: Any) -> None:
         loop = self._loop
@@ -378,17 +405,24 @@ class _AsyncioActorRef(ActorRef[Any]):
             return []
         self._dropped_handled += head
         self._queue, self._head = None, 0
+        if queue is _ONE:
+            one, self._one = self._one, None
+            return [] if head else [one]
         return queue[head:]
 
-    # pykka's ActorInbox protocol; the runtime itself drains the list in _run_turn.
+    # pykka's ActorInbox protocol; the runtime itself drains the inbox in _run_turn.
     def get(self) -> Envelope[Any]:
         """Take the next item, as an ``Envelope`` (pykka's inbox protocol; on the loop)."""
-        queue = self._queue
-        if not queue or self._head >= len(queue):
+        if not len(self):
             msg = "the mailbox is empty"
             raise IndexError(msg)
-        item = queue[self._head]
-        queue[self._head] = None
+        queue = self._queue
+        if queue is _ONE:
+            item, self._one = self._one, None
+        else:
+            assert queue is not None  # it holds an item
+            item = queue[self._head]
+            queue[self._head] = None
         self._head += 1
         if type(item) is _Retry:
             item = item.message
@@ -402,7 +436,9 @@ class _AsyncioActorRef(ActorRef[Any]):
 
     def __len__(self) -> int:
         queue = self._queue
-        return len(queue) - self._head if queue else 0
+        if queue is None:
+            return 0
+        return (1 if queue is _ONE else len(queue)) - self._head
 
     # -- pykka's ActorRef -------------------------------------------------------------
 
@@ -433,9 +469,13 @@ class _AsyncioActorRef(ActorRef[Any]):
             # is NOWHERE).
             queue = self._queue
             if queue is not None:
-                queue.append(message)
+                if queue is _ONE:
+                    self._add_second(message)
+                else:
+                    queue.append(message)
                 return
-            self._queue = [message]
+            self._one = message
+            self._queue = _ONE
             dispatcher = self._dispatcher
             dispatcher._ready.append(self._actor)  # type: ignore[union-attr,arg-type]  # alive
             if not dispatcher._scheduled:  # type: ignore[union-attr]
@@ -480,12 +520,13 @@ class _AsyncioActorRef(ActorRef[Any]):
 class _BoundedActorRef(_AsyncioActorRef):
     """The ref of an actor with a ``mailbox_capacity``: a tell past it is refused."""
 
-    __slots__ = ("capacity", "refused")
+    __slots__ = ("_room", "capacity", "refused")
 
     def __init__(self, actor: AsyncioActor, loop: asyncio.AbstractEventLoop | None) -> None:
         super().__init__(actor, loop)
         self.capacity: int | None = actor.mailbox_capacity
         self.refused = 0
+        self._room = None
 
     def full(self) -> bool:
         """Whether the mailbox has no room (any thread; a snapshot)."""
@@ -733,15 +774,53 @@ class AsyncioActor(pykka.Actor):
         self._teardown()
 
     def _run_turn(self) -> None:
-        """Handle up to ``mailbox_batch`` messages; called by the loop's dispatcher.
+        """Handle the lone item, or up to ``mailbox_batch`` of a list; called by the dispatcher.
 
         Mail that arrives during the turn waits for the next one. Plain tells
-        are handled here; every other item goes through ``_handle_item``.
+        are handled here; every other item goes through ``_handle_item``. The
+        lone item is handled inline: it is the turn of an actor told one
+        message at a time, and a method call would add a fifth to it.
         """
         mailbox = self._mailbox
         queue = mailbox._queue
-        if queue is None:  # a stop drained it
-            return
+        if queue is _ONE:
+            if not mailbox._head:  # else an async handler had it, and nothing came since
+                item = mailbox._one
+                mailbox._one = None
+                mailbox._head = 1  # len(mailbox) stays exact while the handler runs
+                if type(item) in _RUNTIME_ITEMS:
+                    if not self._handle_item(item):
+                        return
+                else:
+                    try:
+                        result = self.on_receive(item)
+                    except Exception:
+                        if not self._tell_failed(item, item):
+                            return
+                    except BaseException:
+                        if self._handle_fatal(None):
+                            raise
+                        return
+                    else:
+                        if result is not None and type(result) is CoroutineType:
+                            self._busy = self.actor_loop.create_task(
+                                self._finish_async(None, result)
+                            )
+                            return
+            queue = mailbox._queue
+            if queue is _ONE and mailbox._head:  # all handled: idle
+                mailbox._queue = None
+                mailbox._head = 0
+                mailbox._dropped_handled += 1
+            elif queue is not None:  # more came meanwhile, or a retry waits (None: stopped)
+                mailbox._dispatcher.schedule(self)  # type: ignore[union-attr]  # started
+            if mailbox._room is not None:
+                cast("_BoundedActorRef", mailbox)._wake_senders()
+        elif queue is not None:  # else a stop drained it
+            self._run_list(mailbox, queue)
+
+    def _run_list(self, mailbox: _AsyncioActorRef, queue: list[Any]) -> None:
+        """The turn of a mailbox whose items are in a list: up to ``mailbox_batch`` of them."""
         head = first = mailbox._head
         end = len(queue)
         if end - head > mailbox.batch:
@@ -843,7 +922,10 @@ class AsyncioActor(pykka.Actor):
             if outcome is _RETRY:
                 mailbox = self._mailbox
                 mailbox._head -= 1  # handle the same message once more, first
-                mailbox._queue[mailbox._head] = _Retry(message)  # type: ignore[index]  # in a turn
+                if mailbox._queue is _ONE:
+                    mailbox._one = _Retry(message)
+                else:
+                    mailbox._queue[mailbox._head] = _Retry(message)  # type: ignore[index]  # in a turn
                 mailbox._dropped_handled += 1  # a retry counts twice
                 return True
             if outcome is _SKIP:

@@ -616,3 +616,153 @@ async def test_a_long_mailbox_keeps_no_message_alive_once_a_turn_has_handled_it(
     # turn 2 notes 2 and 3, turn 3 note 4: at each turn's first note, none before lives.
     assert await actors.ask(ref, "alive") == [0, 1, 0, 1, 0]
     await actors.stop_all()
+
+
+# -- one message at a time: the mailbox holds a lone item without a list --------------
+# Each test sends the next message only once the actor has handled the one before
+# (a future its handler settles), so every message arrives to an idle actor.
+
+
+class _Lone(actors.AsyncioActor):
+    """Notes each message with its mailbox depth; settles ``reached[message]`` when handled."""
+
+    def __init__(self, reached: dict[Any, asyncio.Future[None]]) -> None:
+        super().__init__()
+        self.reached = reached
+        self.seen: list[tuple[Any, int]] = []
+        self.dropped: list[Any] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "seen":
+            return self.seen
+        inbox = self.actor_ref.actor_inbox
+        self.seen.append((message, len(inbox)))
+        if message == "first":
+            self.actor_ref.tell("second")  # comes while "first" is being handled
+            self.seen.append(("told second", len(inbox)))
+        if message in self.reached:
+            self.reached[message].set_result(None)
+        if message == "boom":
+            raise ValueError("boom")
+        return None
+
+    def on_dropped(self, message: Any) -> None:
+        self.dropped.append(message)
+
+
+def _futures(*names: str) -> dict[Any, asyncio.Future[None]]:
+    loop = asyncio.get_running_loop()
+    return {name: loop.create_future() for name in names}
+
+
+async def test_mail_that_comes_while_a_lone_message_is_handled_follows_it_in_order() -> None:
+    reached = _futures("second")
+    ref = _Lone.start(reached)
+    ref.tell("first")
+    assert len(ref.actor_inbox) == 1
+    await reached["second"]
+    assert len(ref.actor_inbox) == 0
+    assert await actors.ask(ref, "seen") == [("first", 0), ("told second", 1), ("second", 0)]
+    assert ref._actor_weakref().messages_handled == 3  # type: ignore[attr-defined]
+    await actors.stop_all()
+
+
+async def test_a_lone_tell_that_fails_stops_the_actor_and_drops_nothing() -> None:
+    reached = _futures("boom")
+    ref = _Lone.start(reached)
+    actor = ref._actor_weakref()  # type: ignore[attr-defined]
+    ref.tell("boom")
+    await reached["boom"]  # the turn ends with the failure: the actor is gone once we wake
+    assert not ref.is_alive()
+    assert actor.dropped == []
+
+
+async def test_a_lone_tell_failing_again_after_its_restart_is_dropped_once() -> None:
+    loop = asyncio.get_running_loop()
+    second_try: asyncio.Future[None] = loop.create_future()
+
+    class Poisoned(actors.AsyncioActor):
+        restart_policy = actors.RestartPolicy(max_restarts=3, within=60.0)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.tries = 0
+
+        def on_receive(self, message: Any) -> Any:
+            if message == "poison":
+                self.tries += 1
+                if self.tries == 2:
+                    second_try.set_result(None)
+                raise RuntimeError("poison")
+            return self.tries
+
+    ref = Poisoned.start()
+    ref.tell("poison")  # fails, restart; the retry fails too: restart, and it is dropped
+    await second_try
+    assert await actors.ask(ref, "tries") == 2  # not tried a third time
+    assert ref._actor_weakref().restart_count == 2  # type: ignore[attr-defined]
+    await actors.stop_all()
+
+
+async def test_a_lone_message_with_an_async_handler_is_handled_once() -> None:
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Event()
+    done: asyncio.Future[None] = loop.create_future()
+
+    class Slow(actors.AsyncioActor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[Any] = []
+
+        async def on_receive(self, message: Any) -> Any:
+            if message == "seen":
+                return self.seen
+            self.seen.append(message)
+            await gate.wait()
+            done.set_result(None)
+            return None
+
+    ref = Slow.start()
+    other = Recorder.start()
+    ref.tell("slow")
+    gate.set()
+    await done
+    # The slow actor's next turn (it finds its lone message handled) is queued
+    # before this ask: once the other actor answers, that turn has run.
+    await actors.ask(other, "barrier")
+    assert await actors.ask(ref, "seen") == ["slow"]
+    await actors.stop_all()
+
+
+async def test_an_item_taken_with_pykkas_inbox_get_is_not_handled_and_later_mail_is() -> None:
+    ref = Recorder.start()
+    inbox = ref.actor_inbox
+    ref.tell("taken")  # a lone item, its turn not yet run
+    envelope = inbox.get()
+    assert (envelope.message, envelope.reply_to) == ("taken", None)
+    assert inbox.empty()
+    with pytest.raises(IndexError):
+        inbox.get()
+    ref.tell("kept")
+    assert await actors.ask(ref, "seen") == ["kept"]
+    await actors.stop_all()
+
+
+async def test_a_lone_message_handled_or_taken_is_not_kept_alive_by_the_mailbox() -> None:
+    ref = _Keeper.start()  # keeps weak references only
+    other = Recorder.start()
+    note = _Note()
+    handled = weakref.ref(note)
+    ref.tell(note)
+    del note
+    await actors.ask(other, "barrier")  # the keeper's turn was queued first: it has run
+    gc.collect()
+    assert handled() is None
+    note = _Note()
+    taken = weakref.ref(note)
+    ref.tell(note)
+    del note
+    assert ref.actor_inbox.get().message is taken()
+    gc.collect()
+    assert taken() is None
+    await actors.stop_all()
