@@ -6,8 +6,10 @@ Three implementations, each point in its own fresh process:
 - ``bare-dispatcher``: the ceiling, written here: each actor is an object with
   a ``deque`` created when mail arrives, and one ``loop.call_soon`` callback
   drains a FIFO run queue of actors with mail (1,024 actors per loop
-  iteration). No pykka, no envelopes, no error handling: what any actor runtime
-  on one asyncio loop can at best approach;
+  iteration). No pykka, no envelopes, no error handling: the dispatch loop any
+  actor runtime on one asyncio loop can at best approach (its deque per actor
+  with mail sets off collections that edge-actors, keeping a lone message in a
+  field, does not: see benchmarks/README.md);
 - ``pykka-threading``: pykka's ``ThreadingActor`` at 1k and 5k actors only.
   It costs one OS thread per actor (its stack, a kernel task, a
   ``queue.Queue``); starting 5,000 already takes about a second, memory grows
