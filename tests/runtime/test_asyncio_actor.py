@@ -620,7 +620,8 @@ async def test_a_long_mailbox_keeps_no_message_alive_once_a_turn_has_handled_it(
 
 # -- one message at a time: the mailbox holds a lone item without a list --------------
 # Each test sends the next message only once the actor has handled the one before
-# (a future its handler settles), so every message arrives to an idle actor.
+# (a future its handler settles, or an ask to another actor queued behind it), so
+# every message arrives to an idle actor.
 
 
 class _Lone(actors.AsyncioActor):
