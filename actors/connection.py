@@ -90,14 +90,14 @@ from messages import (
 )
 
 __all__ = [
-    "FLUSH",
+    "CATCH_UP",
     "ConnectionActor",
     "ConnectionOptions",
     "ConnectionOwner",
     "ConnectionReport",
     "Emit",
-    "Flush",
-    "Inspect",
+    "CatchUp",
+    "ReportRequest",
     "WaitEnded",
 ]
 
@@ -139,7 +139,7 @@ class ConnectionOptions(msgspec.Struct, frozen=True):
 
 
 class ConnectionReport(msgspec.Struct, frozen=True):
-    """What ``Connection.inspect()`` returns: one connection, as its actor sees it now."""
+    """What ``Connection.report()`` returns: one connection, as its actor sees it now."""
 
     key: str
     call_id: str
@@ -161,15 +161,15 @@ class ConnectionReport(msgspec.Struct, frozen=True):
 # frozen msgspec Structs; they carry futures, so they never go on the wire.
 
 
-class Inspect(msgspec.Struct, frozen=True):
+class ReportRequest(msgspec.Struct, frozen=True):
     """Ask a connection actor for its ``ConnectionReport``."""
 
 
-class Flush(msgspec.Struct, frozen=True):
+class CatchUp(msgspec.Struct, frozen=True):
     """Ask a connection actor to answer once every message queued before it is handled."""
 
 
-FLUSH = Flush()
+CATCH_UP = CatchUp()
 
 
 class WaitEnded(msgspec.Struct, frozen=True):
@@ -620,7 +620,7 @@ class ConnectionActor(AsyncioActor):
         if self._recorder is not None and not self._closed:
             self._recorder.wait_end(self._clock.time(), message.future, message.outcome)
 
-    def _inspect(self, _: Inspect) -> ConnectionReport:
+    def _report(self, _: ReportRequest) -> ConnectionReport:
         presence = self._cell.presence
         return ConnectionReport(
             key=self.key,
@@ -678,13 +678,13 @@ class ConnectionActor(AsyncioActor):
         ParticipantLeft: _left,
         Close: lambda self, message: self._close(message.reason),
         # The actor's own messages.
-        Flush: lambda self, message: None,
+        CatchUp: lambda self, message: None,
         AddWaiter: _add_waiter,
         RemoveWaiter: _remove_waiter,
         WaitEnded: _wait_ended,
         _GraceOver: _grace_over,
         _Tick: _tick,
-        Inspect: _inspect,
+        ReportRequest: _report,
     }
 
 

@@ -4,7 +4,7 @@ A wait checks its predicate against the state at the moment it starts, then
 after every change, on the connection actor's loop, until it holds. The ready-made ones
 are frozen msgspec structs, so a recording can carry them and a replay can
 evaluate them again; any ``Callable[[Presence], bool]`` works too (it is wrapped
-in ``Custom``, which a recording notes but cannot replay).
+in ``FunctionOf``, which a recording notes but cannot replay).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from messages import ConnectionState, ParticipantKind, TrackType
 
 __all__ = [
     "AtLeast",
-    "Custom",
+    "FunctionOf",
     "EmptyFor",
     "KindPresent",
     "Predicate",
@@ -108,7 +108,7 @@ class EmptyFor(Predicate, frozen=True):
         return None
 
 
-class Custom(Predicate, frozen=True):
+class FunctionOf(Predicate, frozen=True):
     """A plain function of the presence; evaluated like the others, not replayable."""
 
     func: Any
@@ -119,10 +119,10 @@ class Custom(Predicate, frozen=True):
 
 
 def as_predicate(predicate: Predicate | Callable[[Presence], bool]) -> Predicate:
-    """Return ``predicate`` as a ``Predicate`` (functions are wrapped in ``Custom``)."""
+    """Return ``predicate`` as a ``Predicate`` (functions are wrapped in ``FunctionOf``)."""
     if isinstance(predicate, Predicate):
         return predicate
     if callable(predicate):
-        return Custom(predicate, getattr(predicate, "__qualname__", repr(predicate)))
+        return FunctionOf(predicate, getattr(predicate, "__qualname__", repr(predicate)))
     msg = f"a wait needs a Predicate or a function of the presence, not {predicate!r}"
     raise TypeError(msg)

@@ -35,7 +35,7 @@ from messages import (
 )
 from transport._connection import Connection
 from transport._edge import Call, EdgeTransport
-from transport.events import (
+from transport.bus import (
     CallEndedEvent,
     ConnectionClosedEvent,
     ConnectionStateEvent,

@@ -21,11 +21,11 @@ import actors
 from actors import ConnectionClosedError, metrics
 from actors.clock import Clock, check_seconds
 from actors.connection import (
-    FLUSH,
+    CATCH_UP,
     ConnectionActor,
     ConnectionOptions,
     ConnectionReport,
-    Inspect,
+    ReportRequest,
     WaitEnded,
 )
 from actors.predicates import Predicate, Someone, UserPresent, as_predicate
@@ -201,11 +201,11 @@ class Connection(PresenceCell):
                 with contextlib.suppress(pykka.ActorDeadError):
                     self.actor_ref.tell(WaitEnded(future, outcome))
 
-    async def inspect(self) -> ConnectionReport:
+    async def report(self) -> ConnectionReport:
         """Presence, tracks, mailbox depth, restarts and the recent lifecycle, from the actor."""
         if not self.actor_ref.is_alive():
             raise ConnectionClosedError.of(self.key)
-        report: ConnectionReport = await actors.ask(self.actor_ref, Inspect())
+        report: ConnectionReport = await actors.ask(self.actor_ref, ReportRequest())
         return report
 
     async def caught_up(self) -> None:
@@ -217,7 +217,7 @@ class Connection(PresenceCell):
         """
         if self.actor_ref.is_alive():
             with contextlib.suppress(pykka.ActorDeadError):
-                await actors.ask(self.actor_ref, FLUSH)
+                await actors.ask(self.actor_ref, CATCH_UP)
 
     async def settled(self, timeout: float | None = None) -> None:
         """Return once everything told to this connection so far has reached its handlers.
@@ -234,9 +234,6 @@ class Connection(PresenceCell):
         async with asyncio.timeout(timeout):
             await self.caught_up()
             await self.edge.events.settled(self.key)
-
-    flush = settled
-    """The former name of ``settled()``."""
 
     def begin_close(self) -> None:
         """Start closing, as ``close()`` does, without waiting for it (on the edge's loop).

@@ -29,7 +29,7 @@ from messages import (
     check_call_id,
 )
 from transport._connection import Connection
-from transport.events import EventBus
+from transport.bus import EventBus
 
 __all__ = ["Call", "EdgeTransport"]
 

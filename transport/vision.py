@@ -68,7 +68,7 @@ from actors.presence import ConnectionState
 from messages import NotReadyError, Participant, TrackType, User
 from transport._connection import Connection
 from transport._edge import EdgeTransport
-from transport.events import (
+from transport.bus import (
     ConnectionClosedEvent,
     EventBus,
     ParticipantJoinedEvent,

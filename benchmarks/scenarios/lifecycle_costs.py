@@ -83,7 +83,7 @@ async def _run(mode: str, rounds: int) -> dict[str, Any]:
         for r in range(rounds):
             churn_round(connections, r)
             await asyncio.sleep(0)
-        await connections[-1].flush()
+        await connections[-1].settled()
         await edge.events.drain()
         elapsed = clock.elapsed()
         events = handled  # closing emits more; they are not part of the timed work

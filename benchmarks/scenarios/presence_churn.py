@@ -15,7 +15,7 @@ connection (``ParticipantJoinedEvent``, ``TrackAddedEvent``,
 Figures:
 
 - ``events_per_s``, ``seconds``: the whole script delivered at once (a saturated
-  loop) until every handler has run (``flush()`` / ``events.drain()``);
+  loop) until every handler has run (``settled()`` / ``events.drain()``);
 - ``loaded_p50_ms``, ``loaded_p99_ms``: in that saturated run, from delivering a
   join to its handler starting: mostly queueing behind the rest of the script,
   so it grows with the number of connections;
@@ -131,7 +131,7 @@ async def _run(impl: str, n: int) -> dict[str, Any]:
         last = connections[-1]
 
         async def settle() -> None:
-            await last.flush()
+            await last.settled()
             await edge.events.drain()
 
     else:

@@ -92,7 +92,7 @@ async def _session(n: int, seconds: float) -> tuple[int, int, float, tuple[Any, 
             samples.append((clock.elapsed(), settle_memory() / 2**20, len(asyncio.all_tasks())))
             next_sample += seconds / 2
         churn_round(connections, rounds, TrackType.VIDEO)
-        await connections[-1].flush()
+        await connections[-1].settled()
         rounds += 1
     await edge.events.drain()
     samples.append((clock.elapsed(), settle_memory() / 2**20, len(asyncio.all_tasks())))

@@ -98,7 +98,7 @@ async def _ours(n: int) -> dict[str, Any]:
     connections = [await edge.join(User("agent"), await edge.create_call(c)) for c in calls]
     result = await _wake_all(edge, connections, calls)
     for connection in connections:
-        await connection.flush()
+        await connection.settled()
 
     # Timed-out waits leave nothing behind.
     tasks_before = len(asyncio.all_tasks())
@@ -108,13 +108,13 @@ async def _ours(n: int) -> dict[str, Any]:
     ]
     await asyncio.sleep(0)
     for connection in connections:
-        await connection.flush()
+        await connection.settled()
     clock.advance(5)
     outcomes = await asyncio.gather(*timeouts, return_exceptions=True)
     for connection in connections:
-        await connection.flush()
+        await connection.settled()
     result["timed_out"] = sum(isinstance(r, TimeoutError) for r in outcomes)
-    result["waiters_left"] = sum([(await c.inspect()).waits for c in connections])
+    result["waiters_left"] = sum([(await c.report()).waits for c in connections])
     result["extra_tasks_left"] = len(asyncio.all_tasks()) - tasks_before
     await edge.close()
     return result

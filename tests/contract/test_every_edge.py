@@ -157,7 +157,7 @@ async def test_newest_session_wins_and_inspect_says_why(edge: Any, events: list[
     await connection.settled()
     left = _of(events, ParticipantLeftEvent)
     assert [(e.participant.id, e.reason) for e in left] == [(older.id, "replaced")]
-    report = await connection.inspect()
+    report = await connection.report()
     assert [(e.what, e.participant_id) for e in report.lifecycle] == [
         ("joined", older.id),
         ("replaced", older.id),

@@ -153,7 +153,7 @@ class ContractMachine(RuleBasedStateMachine):
         connection = self.connections[call]
         if connection.actor_ref.is_alive():
             connection.actor_ref.tell(message)
-        self.run(connection.flush())  # handled at the clock reading the model used
+        self.run(connection.settled())  # handled at the clock reading the model used
         self.clock.advance(1.0)
 
     @rule(
@@ -208,7 +208,7 @@ class ContractMachine(RuleBasedStateMachine):
     @invariant()
     def matches_the_model(self) -> None:
         for call in CALLS:
-            self.run(self.connections[call].flush())
+            self.run(self.connections[call].settled())
         for call, model in self.models.items():
             connection = self.connections[call]
             assert [p.id for p in connection.participants] == list(model.present)

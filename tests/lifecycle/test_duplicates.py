@@ -97,7 +97,7 @@ async def test_inspect_names_who_was_replaced_and_why() -> None:
     edge, connection, _ = await _setup("newest")
     first = await edge.participant("c", "alice").join()
     await edge.participant("c", "alice").join()
-    report = await connection.inspect()
+    report = await connection.report()
     assert [(e.what, e.participant_id) for e in report.lifecycle][:2] == [
         ("joined", first.id),
         ("replaced", first.id),

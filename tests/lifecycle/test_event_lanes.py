@@ -7,7 +7,7 @@ import contextvars
 from typing import Any
 
 from transport import EdgeEvent, MemoryEdge, ParticipantJoinedEvent, User
-from transport.events import EventBus
+from transport.bus import EventBus
 
 _who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="sender")
 

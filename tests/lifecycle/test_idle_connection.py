@@ -11,7 +11,7 @@ from transport import ConnectionOptions, ConnectionState, MemoryEdge, TrackType,
 
 async def test_a_connection_never_joined_reports_an_empty_call(edge: MemoryEdge) -> None:
     connection = await edge.join(User("agent"), await edge.create_call("quiet"))
-    report = await connection.inspect()
+    report = await connection.report()
     assert report.participants == ()
     assert report.tracks == ()
     assert report.reconnecting == ()
@@ -32,7 +32,7 @@ async def test_what_one_connection_sees_first_stays_its_own(edge: MemoryEdge) ->
     await edge.participant("busy", "bob").join()
     await alice.drop()  # reconnecting: the third table in use
 
-    busy_report, quiet_report = await busy.inspect(), await quiet.inspect()
+    busy_report, quiet_report = await busy.report(), await quiet.report()
     assert [p.user_id for p in busy_report.participants] == ["alice", "bob"]
     assert len(busy_report.reconnecting) == 1
     assert quiet_report.participants == ()
@@ -43,10 +43,10 @@ async def test_what_one_connection_sees_first_stays_its_own(edge: MemoryEdge) ->
     carol = edge.participant("quiet", "carol")
     await carol.join()
     await carol.publish(TrackType.VIDEO)
-    quiet_report = await quiet.inspect()
+    quiet_report = await quiet.report()
     assert [p.user_id for p in quiet_report.participants] == ["carol"]
     assert [t.track_type for t in quiet_report.tracks] == [TrackType.VIDEO]
-    assert [p.user_id for p in (await busy.inspect()).participants] == ["alice", "bob"]
+    assert [p.user_id for p in (await busy.report()).participants] == ["alice", "bob"]
     await busy.close()
     assert busy.state is ConnectionState.CLOSED
     assert connection_actor._NO_TABLE == {}

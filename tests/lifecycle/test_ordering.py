@@ -64,7 +64,7 @@ async def _run(script: list[tuple[str, int, int]], delays: list[int], seed: int)
         else:
             message = ParticipantLeft("c", person)
         connection.actor_ref.tell(message)
-    await connection.flush()
+    await connection.settled()
     assert logs[0] == logs[1] == logs[2]
     for who in range(3):  # per session: joined, then its tracks, then left
         mine = [e for e in logs[0] if f"user{who}" in e[1]]

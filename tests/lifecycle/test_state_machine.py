@@ -66,7 +66,7 @@ async def test_dropped_participant_keeps_its_place_during_the_grace_period(
     assert connection.presence.tracks == ()
     assert connection.idle_since() == 0.0
     clock.advance(9)
-    await connection.flush()
+    await connection.settled()
     comeback = edge.participant("c", "alice")
     await comeback.join()
     assert connection.state is ConnectionState.ACTIVE
@@ -83,7 +83,7 @@ async def test_grace_running_out_makes_the_dropped_participant_leave(
     await alice.join()
     await alice.drop()
     clock.advance(10)
-    await connection.flush()
+    await connection.settled()
     assert connection.state is ConnectionState.IDLE
     assert connection.participants == ()
     assert connection.idle_since() == 1_010.0
@@ -114,10 +114,10 @@ async def test_idle_timeout_closes_the_connection(
     await alice.join()
     await alice.leave()
     clock.advance(29.9)
-    await connection.flush()
+    await connection.settled()
     assert connection.state is ConnectionState.IDLE
     clock.advance(0.1)
-    await connection.flush()
+    await connection.settled()
     await edge.events.drain()
     assert connection.state is ConnectionState.CLOSED
     assert names()[-1] == "ConnectionClosed:idle_timeout"
@@ -131,7 +131,7 @@ async def test_a_rejoin_cancels_the_idle_timeout(edge: MemoryEdge, clock: Virtua
     clock.advance(20)
     await alice.join()
     clock.advance(60)
-    await connection.flush()
+    await connection.settled()
     assert connection.state is ConnectionState.ACTIVE
 
 

@@ -31,7 +31,7 @@ async def _connection(edge: MemoryEdge) -> Any:
 
 async def _pending(connection: Any, predicate: Any, timeout: float | None = None) -> Any:
     task = asyncio.ensure_future(connection.wait_for(predicate, timeout))
-    await connection.flush()
+    await connection.settled()
     assert not task.done()
     return task
 
@@ -46,7 +46,7 @@ async def test_user_present_waits_for_that_user(edge: MemoryEdge) -> None:
     connection = await _connection(edge)
     task = await _pending(connection, UserPresent("bob"))
     await edge.participant("c", "alice").join()
-    await connection.flush()
+    await connection.settled()
     assert not task.done()
     await edge.participant("c", "bob").join()
     await task
@@ -56,7 +56,7 @@ async def test_kind_present_reads_the_participant_kind(edge: MemoryEdge) -> None
     connection = await _connection(edge)
     task = await _pending(connection, KindPresent(ParticipantKind.SIP))
     await edge.participant("c", "alice").join()
-    await connection.flush()
+    await connection.settled()
     assert not task.done()
     phone = Participant(None, "+15550100", "+15550100__s1", ParticipantKind.SIP)
     edge.deliver(ParticipantJoined("c", phone))
@@ -78,7 +78,7 @@ async def test_at_least_counts_sessions(edge: MemoryEdge) -> None:
     connection = await _connection(edge)
     task = await _pending(connection, AtLeast(2))
     await edge.participant("c", "alice").join()
-    await connection.flush()
+    await connection.settled()
     assert not task.done()
     await edge.participant("c", "alice").join()  # a second session of the same user
     await task
@@ -91,10 +91,10 @@ async def test_empty_for_fires_on_the_clock(edge: MemoryEdge, clock: VirtualCloc
     task = await _pending(connection, EmptyFor(5))
     await alice.leave()
     clock.advance(4.9)
-    await connection.flush()
+    await connection.settled()
     assert not task.done()
     clock.advance(0.1)
-    await connection.flush()
+    await connection.settled()
     await task
 
 
@@ -108,10 +108,10 @@ async def test_empty_for_restarts_when_someone_comes_and_goes(
     await alice.join()
     await alice.leave()
     clock.advance(3)
-    await connection.flush()
+    await connection.settled()
     assert not task.done()
     clock.advance(2)
-    await connection.flush()
+    await connection.settled()
     await task
 
 
@@ -124,7 +124,7 @@ async def test_a_plain_function_of_the_presence_is_a_predicate(edge: MemoryEdge)
     task = await _pending(connection, two_users)
     await edge.participant("c", "alice").join()
     await edge.participant("c", "alice").join()
-    await connection.flush()
+    await connection.settled()
     assert not task.done()
     await edge.participant("c", "bob").join()
     await task
@@ -138,8 +138,8 @@ async def test_timeout_runs_on_the_edge_clock_and_leaves_no_waiter(
     clock.advance(10)
     with pytest.raises(TimeoutError):
         await task
-    await connection.flush()
-    assert (await connection.inspect()).waits == 0
+    await connection.settled()
+    assert (await connection.report()).waits == 0
 
 
 async def test_a_predicate_that_raises_fails_only_its_wait(edge: MemoryEdge) -> None:

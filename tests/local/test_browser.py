@@ -46,7 +46,7 @@ pytestmark = [
 async def test_a_browser_joins_publishes_audio_and_video_and_leaves_when_closed(
     edge: LocalEdge, connection: Connection, events: list[Any]
 ) -> None:
-    from transport.local.media import ToneTrack
+    from transport.local.tracks import ToneTrack
 
     await edge.publish_track("room", ToneTrack())  # the agent speaks into the call
     browser = Browser()

@@ -44,7 +44,7 @@ async def test_join_publish_every_track_type_unpublish_and_leave(
     await connection.settled()
     assert [e.track_type for e in _kinds(events, TrackRemovedEvent)] == [TrackType.SCREEN_SHARE]
     await alice.leave()
-    await connection.flush()
+    await connection.settled()
     assert connection.state is ConnectionState.IDLE
     await connection.settled()
     left = _kinds(events, ParticipantLeftEvent)
@@ -167,7 +167,7 @@ async def test_a_recorded_local_session_replays_to_identical_events(tmp_path: Pa
 
 
 async def test_participants_receive_the_agents_own_audio_and_video(edge: LocalEdge) -> None:
-    from transport.local.media import PatternTrack, ToneTrack
+    from transport.local.tracks import PatternTrack, ToneTrack
 
     await edge.join(User("agent"), await edge.create_call("room"))
     early = edge.participant("room", "early")

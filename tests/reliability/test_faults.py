@@ -38,10 +38,10 @@ async def test_handlers_that_raise_do_not_stop_delivery_or_corrupt_presence(
     async def sound(event: ParticipantJoinedEvent) -> None:
         delivered.append(event.participant.user_id)
 
-    with caplog.at_level(logging.ERROR, logger="transport.events"):
+    with caplog.at_level(logging.ERROR, logger="transport.bus"):
         for n in range(10):
             edge.deliver(ParticipantJoined("c", _participant(n)))
-        await connection.flush()
+        await connection.settled()
     assert delivered == [f"user{n}" for n in range(10)]
     assert len(connection.participants) == 10
     failures = [r for r in caplog.records if r.exc_info and "handler bug" in str(r.exc_info[1])]
@@ -85,7 +85,7 @@ async def test_presence_converges_under_interleaved_joins_and_leaves_from_thread
                 ref.tell(ParticipantLeft("c", _participant(n)))
 
     await asyncio.gather(*(asyncio.to_thread(churn, k * 1000) for k in range(4)))
-    await connection.flush()
+    await connection.settled()
     expected = {f"user{k * 1000 + n}" for k in range(4) for n in range(0, 200, 2)}
     assert {p.user_id for p in connection.participants} == expected
     await edge.close()

@@ -43,7 +43,7 @@ async def test_metrics_report_presence_connections_and_wait_latency(
     call = await edge.create_call("metrics")
     connection = await edge.join(User("agent"), call)
     waiter = asyncio.ensure_future(connection.wait_for_participant(timeout=5))
-    await connection.flush()  # the wait starts while nobody is present
+    await connection.settled()  # the wait starts while nobody is present
     await edge.participant("metrics", "alice").join()
     await waiter
 

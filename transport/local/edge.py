@@ -41,9 +41,8 @@ from transport._edge import EdgeTransport
 from transport.local.custom import custom_frame
 from transport.local.guard import HeadGuard
 from transport.local.limits import LocalLimits
-from transport.local.media import Drain, EncoderSafeTrack
 from transport.local.participant import LocalParticipant
-from transport.local.session import Session
+from transport.local.session import PeerSession
 from transport.local.signaling import (
     MAX_FRAME,
     AgentTrack,
@@ -58,6 +57,7 @@ from transport.local.signaling import (
     encode,
 )
 from transport.local.tokens import JoinTokens, TokenError
+from transport.local.tracks import Drain, EncoderSafeTrack
 
 __all__ = ["LocalCall", "LocalEdge"]
 
@@ -111,7 +111,7 @@ class LocalEdge(EdgeTransport):
         self._listener: asyncio.Server | None = None
         self.guard: HeadGuard | None = None
         """Deadline and cap on connections that have sent no request yet (once started)."""
-        self._sessions: dict[str, dict[str, Session]] = {}
+        self._sessions: dict[str, dict[str, PeerSession]] = {}
         self._sockets: set[web.WebSocketResponse] = set()
         self._relay = MediaRelay()
         self._tracks: dict[str, MediaStreamTrack] = {}
@@ -293,7 +293,7 @@ class LocalEdge(EdgeTransport):
             await session.send(frame)
         return len(sessions)
 
-    def sessions(self, call_id: str) -> tuple[Session, ...]:
+    def sessions(self, call_id: str) -> tuple[PeerSession, ...]:
         """The participants connected to ``call_id`` now."""
         return tuple(self._sessions.get(call_id, {}).values())
 
@@ -311,7 +311,7 @@ class LocalEdge(EdgeTransport):
             self._evictions.add(closing)  # keep it alive until it is done
             closing.add_done_callback(self._evictions.discard)
 
-    # -- the SessionHost interface: what sessions call ---------------------------------
+    # -- the PeerSessionHost interface: what sessions call ---------------------------------
 
     def track_arrived(self, track_id: str, track: MediaStreamTrack) -> None:
         """A participant's track ``track_id`` arrived: keep it for subscribers and drain it."""
@@ -325,7 +325,7 @@ class LocalEdge(EdgeTransport):
         if drain is not None:
             await drain.stop()
 
-    async def session_ended(self, session: Session, reason: str) -> None:
+    async def session_ended(self, session: PeerSession, reason: str) -> None:
         """``session`` is over (``reason``: left or dropped): forget it, tell the others."""
         sessions = self._sessions.get(session.call_id, {})
         sessions.pop(session.participant.id, None)
@@ -373,7 +373,7 @@ class LocalEdge(EdgeTransport):
             if transport is not None:
                 transport.abort()
         self._pending[socket] = request.transport
-        session: Session | None = None
+        session: PeerSession | None = None
         try:
             await socket.prepare(request)
             self._sockets.add(socket)
@@ -433,7 +433,7 @@ class LocalEdge(EdgeTransport):
         frame: Any,
         text: bool,
         transport: asyncio.Transport | None,
-    ) -> Session | None:
+    ) -> PeerSession | None:
         limits = self.limits
         if not isinstance(frame, Join):
             await _refuse(
@@ -449,7 +449,7 @@ class LocalEdge(EdgeTransport):
             return None
         participant_id = f"{claims.user}__{secrets.token_hex(4)}{next(self._session_ids)}"
         participant = Participant(None, claims.user, participant_id, claims.kind)
-        session = Session(
+        session = PeerSession(
             self, call_id, participant, socket, text=text, limits=limits, transport=transport
         )
         participant = msgspec.structs.replace(participant, original=session)

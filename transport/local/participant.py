@@ -25,7 +25,6 @@ from aiortc.contrib.media import MediaRelay
 
 from actors.clock import check_seconds
 from messages import EdgeActorsError, NotReadyError, Participant, TrackType
-from transport.local.media import Drain, synthetic_track
 from transport.local.signaling import (
     AgentTrack,
     Answer,
@@ -45,6 +44,7 @@ from transport.local.signaling import (
     decode_edge,
     encode,
 )
+from transport.local.tracks import Drain, synthetic_track
 
 __all__ = ["FrameRefusedError", "LocalParticipant"]
 

@@ -1,4 +1,4 @@
-"""``Session``: one participant of a local call: its websocket, peer connection and tracks.
+"""``PeerSession``: one participant of a local call: its websocket, peer connection and tracks.
 
 A session is made when a websocket sends a valid ``Join``; it turns the frames
 that follow into mailbox messages through its ``LocalEdge`` and answers each
@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     from transport.local.limits import LocalLimits
 
 
-class SessionHost(Protocol):
-    """What a ``Session`` needs of its edge (``LocalEdge`` is one); called on the edge's loop."""
+class PeerSessionHost(Protocol):
+    """What a ``PeerSession`` needs of its edge (``LocalEdge`` is one); called on its loop."""
 
     async def apply(self, message: Message) -> None:
         """Deliver a protocol message to the call's connections; return once handled."""
@@ -64,7 +64,7 @@ class SessionHost(Protocol):
         """A participant's track ended."""
         ...
 
-    async def session_ended(self, session: Session, reason: str) -> None:
+    async def session_ended(self, session: PeerSession, reason: str) -> None:
         """The session is over."""
         ...
 
@@ -73,7 +73,7 @@ class SessionHost(Protocol):
         ...
 
 
-__all__ = ["Session", "SessionHost"]
+__all__ = ["PeerSession", "PeerSessionHost"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +86,12 @@ _DIRECTIONS = {  # (the edge sends an agent track, the edge receives a published
 }
 
 
-class Session:
+class PeerSession:
     """The edge's side of one participant; made and driven by ``LocalEdge``."""
 
     def __init__(
         self,
-        edge: SessionHost,
+        edge: PeerSessionHost,
         call_id: str,
         participant: Participant,
         socket: web.WebSocketResponse,
@@ -118,7 +118,7 @@ class Session:
         self.cut = False  # aborted: the peer missed a deadline or a cap
 
     def __repr__(self) -> str:
-        return f"<Session {self.participant.id} in {self.call_id}>"
+        return f"<PeerSession {self.participant.id} in {self.call_id}>"
 
     async def send(self, frame: EdgeFrame) -> None:
         """Queue a frame for this participant; it never waits for the peer.

@@ -13,7 +13,7 @@ from transport.stream.errors import (
     StreamRequestError,
 )
 from transport.stream.participant import StreamParticipant
-from transport.stream.sfu import SfuPresence
+from transport.stream.sfu_events import SfuPresence
 
 __all__ = [
     "SfuLinkStateEvent",

@@ -37,7 +37,7 @@ from transport.stream.errors import (
     api_refusal,
 )
 from transport.stream.participant import StreamParticipant
-from transport.stream.sfu import SfuPresence
+from transport.stream.sfu_events import SfuPresence
 
 __all__ = ["SfuLinkStateEvent", "StreamCall", "StreamEdge"]
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from messages import NotReadyError, Participant, TrackType
-from transport.local.media import PatternTrack, ToneTrack
+from transport.local.tracks import PatternTrack, ToneTrack
 from transport.media import EdgeFeatureError
-from transport.stream.sfu import participant_id, track_id
+from transport.stream.sfu_events import participant_id, track_id
 
 __all__ = ["StreamParticipant"]
 

@@ -13,7 +13,7 @@ from transport.stream.emulator.service import (
     StreamEmulator,
     StreamEmulatorError,
 )
-from transport.stream.emulator.sfu import EmulatedSfu, SfuLimits
+from transport.stream.emulator.sfu_server import EmulatedSfu, SfuLimits
 
 __all__ = [
     "EmulatedSession",

@@ -35,7 +35,7 @@ from getstream.video.rtc.models import Credentials, JoinCallResponse, ServerCred
 from messages import InvalidCallIdError, check_call_id
 from transport.stream.emulator.models import api_object
 from transport.stream.emulator.room import Room, RoomLimits
-from transport.stream.emulator.sfu import EmulatedSfu
+from transport.stream.emulator.sfu_server import EmulatedSfu
 from transport.stream.emulator.tokens import (
     CODE_INPUT,
     CODE_NOT_ALLOWED,

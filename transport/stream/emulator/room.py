@@ -25,10 +25,10 @@ from typing import Any, Protocol
 import aioice
 from aiortc.rtcicetransport import candidate_from_aioice
 
-from transport.stream.emulator.media import Feed, Outbound, PublisherPeer, SubscriberPeer
+from transport.stream.emulator.relay import Feed, Outbound, PublisherPeer, SubscriberPeer
 from transport.stream.emulator.wire import encode, events_pb2, models_pb2
 
-__all__ = ["Room", "RoomLimits", "Session", "Signal"]
+__all__ = ["Room", "RoomLimits", "SfuSession", "Signal"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class RoomLimits:
         """Tracks one session may subscribe to."""
 
 
-class Session:
+class SfuSession:
     """One participant session of a call (``user_id``, ``session_id``), across websockets."""
 
     def __init__(self, room: Room, user_id: str, session_id: str, name: str = "") -> None:
@@ -141,7 +141,7 @@ class Room:
         self.call_id = call_id
         self.cid = f"{call_type}:{call_id}"
         self.limits = limits
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[str, SfuSession] = {}
         self.ended = False
         self._started_at = models_pb2.CallState().started_at
         self._started_at.GetCurrentTime()
@@ -155,7 +155,7 @@ class Room:
         state.participant_count.total = len(self.sessions)
         return state
 
-    def broadcast(self, frame: bytes, *, skip: Session | None = None) -> None:
+    def broadcast(self, frame: bytes, *, skip: SfuSession | None = None) -> None:
         """Send ``frame`` to every session but ``skip``."""
         for session in self.sessions.values():
             if session is not skip:
@@ -163,7 +163,7 @@ class Room:
 
     async def admit(
         self, user_id: str, session_id: str, signal: Signal, *, fast: bool, name: str = ""
-    ) -> tuple[Session, bool]:
+    ) -> tuple[SfuSession, bool]:
         """Take a session's join on ``signal``: (the session, whether it was already in the call).
 
         A session already in the call comes back: on a fast reconnect it keeps
@@ -182,7 +182,7 @@ class Room:
         if session is not None:
             msg = f"session {session_id} belongs to another user"
             raise PermissionError(msg)
-        session = Session(self, user_id, session_id, name)
+        session = SfuSession(self, user_id, session_id, name)
         session.signal = signal
         session.subscriber = SubscriberPeer(session.send_offer, self.limits.answer_timeout)
         self.sessions[session_id] = session
@@ -196,7 +196,7 @@ class Room:
         )
         return session, False
 
-    def lost(self, session: Session, signal: Signal) -> None:
+    def lost(self, session: SfuSession, signal: Signal) -> None:
         """``signal`` dropped: the session keeps its place for the reconnect deadline."""
         if session.signal is not signal or self.sessions.get(session.session_id) is not session:
             return
@@ -207,7 +207,7 @@ class Room:
             lambda: loop.create_task(self.leave(session, "reconnect deadline passed")),
         )
 
-    async def leave(self, session: Session, reason: str, signal: Signal | None = None) -> None:
+    async def leave(self, session: SfuSession, reason: str, signal: Signal | None = None) -> None:
         """The session leaves the call (if ``signal`` is given, only while it is still its own)."""
         if signal is not None and session.signal is not signal:
             return
@@ -258,7 +258,7 @@ class Room:
 
     # -- media -----------------------------------------------------------------
 
-    async def publish(self, session: Session, offer: str, tracks: Iterable[Any]) -> str:
+    async def publish(self, session: SfuSession, offer: str, tracks: Iterable[Any]) -> str:
         """``SetPublisher``: answer the offer, take its tracks, announce the new types."""
         if session.publisher is None:
             session.publisher = PublisherPeer()
@@ -282,7 +282,7 @@ class Room:
                 self._announce(session, track_type)
         return answer
 
-    async def mute(self, session: Session, states: Iterable[Any]) -> None:
+    async def mute(self, session: SfuSession, states: Iterable[Any]) -> None:
         """``UpdateMuteStates``: a muted track is unpublished, an unmuted one published again."""
         for state in states:
             track_type = int(state.track_type)
@@ -302,7 +302,7 @@ class Room:
             elif unmuted and track_type in session.feeds:
                 self._announce(session, track_type)
 
-    def subscribe(self, session: Session, details: Iterable[Any]) -> None:
+    def subscribe(self, session: SfuSession, details: Iterable[Any]) -> None:
         """``UpdateSubscriptions``: the tracks the session wants from now on."""
         wanted = {
             (detail.session_id, int(detail.track_type))
@@ -312,13 +312,13 @@ class Room:
         session.subscriptions = set(sorted(wanted)[: self.limits.max_subscriptions])
         self._sync(session)
 
-    def answer(self, session: Session, peer_type: int, sdp: str) -> bool:
+    def answer(self, session: SfuSession, peer_type: int, sdp: str) -> bool:
         """``SendAnswer``: the client's answer to the subscriber offer."""
         if peer_type != models_pb2.PEER_TYPE_SUBSCRIBER or session.subscriber is None:
             return False
         return session.subscriber.answered(sdp)
 
-    async def trickle(self, session: Session, peer_type: int, candidate: str) -> None:
+    async def trickle(self, session: SfuSession, peer_type: int, candidate: str) -> None:
         """``IceTrickle``: one ICE candidate (JSON, as browsers send it) for one connection."""
         peer = (
             session.subscriber
@@ -333,7 +333,7 @@ class Room:
         ice.sdpMLineIndex = fields.get("sdpMLineIndex")
         await peer.pc.addIceCandidate(ice)
 
-    def _announce(self, session: Session, track_type: int) -> None:
+    def _announce(self, session: SfuSession, track_type: int) -> None:
         session.published.append(track_type)
         event = events_pb2.TrackPublished(
             user_id=session.user_id,
@@ -345,7 +345,7 @@ class Room:
         for other in self.sessions.values():
             self._sync(other)
 
-    def _republished(self, publisher: Session, track_type: int) -> None:
+    def _republished(self, publisher: SfuSession, track_type: int) -> None:
         feed = publisher.feeds[track_type]
         for other in self.sessions.values():
             outbound = other.outbound.get((publisher.session_id, track_type))
@@ -353,7 +353,7 @@ class Room:
                 outbound.switch(feed.tap())
             self._sync(other)
 
-    async def _renew_media(self, session: Session) -> None:
+    async def _renew_media(self, session: SfuSession) -> None:
         for outbound in session.outbound.values():
             outbound.stop()
         session.outbound.clear()
@@ -368,7 +368,7 @@ class Room:
                     await peer.close()
         self._sync(session)
 
-    def _sync(self, session: Session) -> None:
+    def _sync(self, session: SfuSession) -> None:
         """Make the tracks sent to ``session`` match its subscriptions and what is published."""
         subscriber = session.subscriber
         for key in list(session.outbound):

@@ -27,7 +27,7 @@ import msgspec
 from messages import EdgeActorsError
 from transport.stream.emulator.coordinator import Coordinator
 from transport.stream.emulator.room import Room, RoomLimits
-from transport.stream.emulator.sfu import EmulatedSfu, JoinHold, SfuLimits
+from transport.stream.emulator.sfu_server import EmulatedSfu, JoinHold, SfuLimits
 from transport.stream.emulator.tokens import Keys
 from transport.stream.emulator.wire import models_pb2
 

@@ -1,4 +1,4 @@
-"""``python -m transport.inspect PATH``: print the live connections of a running host.
+"""``python -m transport.introspection PATH``: print the live connections of a running host.
 
 The host serves them with ``transport.introspection.serve_introspection``.
 ``--json`` prints the raw reports; otherwise a block per connection shows
@@ -15,7 +15,7 @@ import sys
 import msgspec
 
 from actors.connection import ConnectionReport
-from transport.introspection import fetch_reports
+from transport.introspection.server import fetch_reports
 
 __all__ = ["main", "render"]
 
@@ -55,7 +55,7 @@ def render(reports: list[ConnectionReport]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: fetch and print; exit 1 if the host cannot be reached."""
-    parser = argparse.ArgumentParser(prog="python -m transport.inspect", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m transport.introspection", description=__doc__)
     parser.add_argument("path", help="the Unix socket the host serves introspection on")
     parser.add_argument("--json", action="store_true", help="print the raw reports as JSON")
     args = parser.parse_args(argv)
@@ -69,7 +69,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(render(reports))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

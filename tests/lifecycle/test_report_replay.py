@@ -1,4 +1,4 @@
-"""inspect(), the introspection socket, and recording a session then replaying it."""
+"""report(), the introspection socket, and recording a session then replaying it."""
 
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ from transport import (
     User,
     VirtualClock,
 )
-from transport.inspect import main as inspect_main
-from transport.inspect import render
-from transport.introspection import fetch_reports, serve_introspection
+from transport.introspection import fetch_reports, render, serve_introspection
+from transport.introspection import main as inspect_main
 from transport.replay import event_signature, replay
 
 
@@ -32,7 +31,7 @@ async def test_inspect_reports_presence_tracks_and_lifecycle(edge: MemoryEdge) -
     joined = await alice.join()
     track = await alice.publish(TrackType.AUDIO)
     await edge.participant("c", "bob").join()
-    report = await connection.inspect()
+    report = await connection.report()
     assert report.state is ConnectionState.ACTIVE
     assert [p.user_id for p in report.participants] == ["alice", "bob"]
     assert [(t.track_id, t.participant_id) for t in report.tracks] == [(track, joined.id)]
@@ -73,14 +72,14 @@ async def _session(edge: MemoryEdge, clock: VirtualClock) -> Any:
     connection = await edge.join(User("agent"), await edge.create_call("rec"))
     first = asyncio.ensure_future(connection.wait_for(Someone(), timeout=10))
     video = asyncio.ensure_future(connection.wait_for(TrackPublished(TrackType.VIDEO), timeout=3))
-    await connection.flush()
+    await connection.settled()
     clock.advance(1)
     alice = edge.participant("rec", "alice")
     await alice.join()
     await first
     await alice.publish(TrackType.AUDIO)
     clock.advance(5)
-    await connection.flush()
+    await connection.settled()
     with pytest.raises(TimeoutError):
         await video
     await alice.drop()
@@ -90,7 +89,7 @@ async def _session(edge: MemoryEdge, clock: VirtualClock) -> Any:
     await again.publish(TrackType.VIDEO)
     await again.leave()
     clock.advance(30)
-    await connection.flush()
+    await connection.settled()
     return connection
 
 

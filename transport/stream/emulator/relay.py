@@ -30,7 +30,7 @@ from aiortc.mediastreams import MediaStreamError
 from av.frame import Frame
 from av.packet import Packet
 
-from transport.local.media import Drain, EncoderSafeTrack
+from transport.local.tracks import Drain, EncoderSafeTrack
 
 __all__ = ["Feed", "Outbound", "PublisherPeer", "SubscriberPeer", "peer_connection"]
 

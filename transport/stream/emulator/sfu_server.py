@@ -28,7 +28,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from transport.stream.emulator.room import Room, Session
+from transport.stream.emulator.room import Room, SfuSession
 from transport.stream.emulator.tokens import Keys, Refusal
 from transport.stream.emulator.wire import (
     MAX_FRAME,
@@ -185,7 +185,7 @@ class EmulatedSfu:
         """Users whose joins wait at this SFU until their hold is released."""
         self._keys = keys
         self._rooms = rooms
-        self._links: dict[Link, Session | None] = {}
+        self._links: dict[Link, SfuSession | None] = {}
         self._runner: web.AppRunner | None = None
         self._signaling: Server | None = None
         self.url = ""
@@ -229,7 +229,7 @@ class EmulatedSfu:
             await self._runner.cleanup()
             self._runner = None
 
-    def drop(self, match: Callable[[Session], bool]) -> int:
+    def drop(self, match: Callable[[SfuSession], bool]) -> int:
         """Drop the websockets of the sessions ``match`` picks; how many were dropped."""
         dropped = 0
         for link, session in list(self._links.items()):
@@ -253,7 +253,7 @@ class EmulatedSfu:
             del self._links[link]
             await ws.close()
 
-    async def _join(self, ws: ServerConnection, link: Link) -> tuple[Room, Session] | None:
+    async def _join(self, ws: ServerConnection, link: Link) -> tuple[Room, SfuSession] | None:
         refuse = models_pb2.ERROR_CODE_REQUEST_VALIDATION_FAILED
         try:
             data = await asyncio.wait_for(ws.recv(decode=False), self.limits.join_timeout)
@@ -293,7 +293,9 @@ class EmulatedSfu:
         link.open(encode(join_response=response))
         return room, session
 
-    async def _serve(self, ws: ServerConnection, link: Link, room: Room, session: Session) -> None:
+    async def _serve(
+        self, ws: ServerConnection, link: Link, room: Room, session: SfuSession
+    ) -> None:
         refused = 0
         code: int | None = None
         while True:
@@ -365,7 +367,7 @@ class EmulatedSfu:
         return _proto(response)
 
     async def _call(
-        self, method: str, room: Room, session: Session, message: Any, response_type: Any
+        self, method: str, room: Room, session: SfuSession, message: Any, response_type: Any
     ) -> Any:
         if method == "SetPublisher":
             answer = await room.publish(session, message.sdp, message.tracks)

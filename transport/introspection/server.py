@@ -2,9 +2,9 @@
 
 ``serve_introspection(edges, path)`` listens on a Unix socket; each client that
 connects receives a JSON list of ``ConnectionReport``s (one per open
-connection of the given edges, taken through ``Connection.inspect()``), and the
+connection of the given edges, taken through ``Connection.report()``), and the
 socket is closed. ``fetch_reports(path)`` is the client; ``python -m
-transport.inspect PATH`` prints the reports. The server runs on the edges'
+transport.introspection PATH`` prints the reports. The server runs on the edges'
 loop and only reads: it changes nothing in the host.
 """
 
@@ -36,7 +36,7 @@ async def collect_reports(edges: Iterable[EdgeTransport]) -> list[ConnectionRepo
     for edge in edges:
         for connection in edge.connections():
             with contextlib.suppress(ConnectionClosedError):
-                report = await connection.inspect()
+                report = await connection.report()
                 # Provider objects stay in the process, as on the wire.
                 participants = tuple(
                     p if p.original is None else msgspec.structs.replace(p, original=None)
