@@ -12,7 +12,6 @@ from actors._actor import AsyncioActor, ask, send, stop_all
 from actors._directory import ActorDirectory, directory
 from actors._errors import (
     BlockingOnLoopError,
-    ConnectionClosedError,
     EdgeActorsError,
     MailboxFullError,
     NoEventLoopError,
@@ -26,7 +25,6 @@ __all__ = [
     "AsyncioFuture",
     "BlockingOnLoopError",
     "EdgeActorsError",
-    "ConnectionClosedError",
     "MailboxFullError",
     "NoEventLoopError",
     "RestartPolicy",

@@ -1,4 +1,4 @@
-"""Errors raised by the edge-actors runtime and its domain actors."""
+"""Errors of the actor runtime itself: starting, blocking, full mailboxes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from messages import EdgeActorsError
 __all__ = [
     "EdgeActorsError",
     "BlockingOnLoopError",
-    "ConnectionClosedError",
     "MailboxFullError",
     "NoEventLoopError",
 ]
@@ -28,16 +27,6 @@ class BlockingOnLoopError(EdgeActorsError, RuntimeError):
     that must answer. ``await`` the future instead; from another thread, ``get()``
     works as in pykka.
     """
-
-
-class ConnectionClosedError(EdgeActorsError, RuntimeError):
-    """The connection was closed while the caller was waiting on it, or before."""
-
-    @classmethod
-    def of(cls, key: str, why: str = "") -> ConnectionClosedError:
-        """The error for connection ``key`` (``why``: the reason it closed, if known)."""
-        reason = f" ({why})" if why else ""
-        return cls(f"connection {key} is closed{reason}: join the call again for a new one")
 
 
 class MailboxFullError(EdgeActorsError, RuntimeError):

@@ -62,7 +62,6 @@ from typing import Any, ClassVar, Literal, Protocol
 import msgspec
 
 from actors._actor import AsyncioActor, teller
-from actors._errors import ConnectionClosedError
 from actors._supervision import RestartPolicy
 from actors.clock import Clock, SystemClock, Timer
 from actors.presence import Presence, PresenceCell
@@ -71,6 +70,7 @@ from actors.waits import AddWaiter, RemoveWaiter, Waits, settle
 from messages import (
     CallEndedEvent,
     Close,
+    ConnectionClosedError,
     ConnectionClosedEvent,
     ConnectionState,
     ConnectionStateEvent,

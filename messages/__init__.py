@@ -16,7 +16,7 @@ from messages._codec import (
     strict_decode,
     wire_form,
 )
-from messages._errors import EdgeActorsError, NotReadyError
+from messages._errors import ConnectionClosedError, EdgeActorsError, NotReadyError
 from messages._events import (
     CallEndedEvent,
     ConnectionClosedEvent,
@@ -49,6 +49,7 @@ from messages._types import (
 )
 
 __all__ = [
+    "ConnectionClosedError",
     "EdgeActorsError",
     "NotReadyError",
     "CALL_ID_PATTERN",

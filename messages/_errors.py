@@ -1,8 +1,8 @@
-"""The root of every error edge-actors raises, and the error of a call made too early or late."""
+"""The root of every error edge-actors raises, and the domain's errors of state."""
 
 from __future__ import annotations
 
-__all__ = ["EdgeActorsError", "NotReadyError"]
+__all__ = ["ConnectionClosedError", "EdgeActorsError", "NotReadyError"]
 
 
 class EdgeActorsError(Exception):
@@ -21,3 +21,13 @@ class NotReadyError(EdgeActorsError, RuntimeError):
     For example a participant that has not joined yet, or an edge that was not
     started: the message names what to call first.
     """
+
+
+class ConnectionClosedError(EdgeActorsError, RuntimeError):
+    """The connection was closed while the caller was waiting on it, or before."""
+
+    @classmethod
+    def of(cls, key: str, why: str = "") -> ConnectionClosedError:
+        """The error for connection ``key`` (``why``: the reason it closed, if known)."""
+        reason = f" ({why})" if why else ""
+        return cls(f"connection {key} is closed{reason}: join the call again for a new one")

@@ -8,7 +8,6 @@ getstream SDK) are optional extras imported from their own packages.
 
 import logging
 
-from actors import ConnectionClosedError
 from actors.clock import SystemClock, VirtualClock
 from actors.connection import ConnectionOptions, ConnectionReport
 from actors.predicates import (
@@ -22,6 +21,7 @@ from actors.predicates import (
 )
 from actors.presence import ConnectionState, Presence
 from messages import (
+    ConnectionClosedError,
     EdgeActorsError,
     InvalidCallIdError,
     LifecycleEntry,

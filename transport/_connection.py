@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 import actors
-from actors import ConnectionClosedError, metrics
+from actors import metrics
 from actors.clock import Clock, check_seconds
 from actors.connection import (
     CATCH_UP,
@@ -31,7 +31,7 @@ from actors.connection import (
 from actors.predicates import Predicate, Someone, UserPresent, as_predicate
 from actors.presence import ConnectionState, Presence, PresenceCell
 from actors.waits import AddWaiter, RemoveWaiter
-from messages import Close, Participant, User
+from messages import Close, ConnectionClosedError, Participant, User
 
 if TYPE_CHECKING:
     from transport._edge import Call, EdgeTransport

@@ -18,7 +18,6 @@ from typing import Any
 
 import msgspec
 
-from actors import ConnectionClosedError
 from actors.clock import VirtualClock
 from actors.connection import ConnectionOptions
 from actors.presence import Presence
@@ -31,7 +30,7 @@ from actors.recording import (
     RecordingHeader,
     read_recording,
 )
-from messages import EdgeEvent, Participant, ProtocolError, User
+from messages import ConnectionClosedError, EdgeEvent, Participant, ProtocolError, User
 from transport.memory import MemoryEdge
 
 __all__ = ["Replay", "event_signature", "replay"]

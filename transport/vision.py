@@ -63,9 +63,8 @@ from vision_agents.core.edge import EdgeTransport as VisionEdgeTransport
 from vision_agents.core.edge import events as va_events
 from vision_agents.core.edge import types as va_types
 
-from actors import ConnectionClosedError
 from actors.presence import ConnectionState
-from messages import NotReadyError, Participant, TrackType, User
+from messages import ConnectionClosedError, NotReadyError, Participant, TrackType, User
 from transport._connection import Connection
 from transport._edge import EdgeTransport
 from transport.bus import (

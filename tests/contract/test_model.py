@@ -15,9 +15,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from actors import ConnectionClosedError
 from messages import (
     Close,
+    ConnectionClosedError,
     Participant,
     ParticipantJoined,
     ParticipantLeft,

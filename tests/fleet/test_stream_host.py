@@ -19,7 +19,7 @@ import pytest_asyncio
 ray = pytest.importorskip("ray")
 pytest.importorskip("getstream.video.rtc")
 
-from actors import ConnectionClosedError  # noqa: E402
+from messages import ConnectionClosedError  # noqa: E402
 from transport.fleet import close, place  # noqa: E402
 from transport.stream import StreamEdge, StreamParticipant  # noqa: E402
 from transport.stream.emulator import StreamEmulator  # noqa: E402

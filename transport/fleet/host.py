@@ -36,8 +36,15 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import ray
 
-from actors import ConnectionClosedError
-from messages import Close, NotReadyError, Participant, ParticipantJoined, ParticipantLeft, decode
+from messages import (
+    Close,
+    ConnectionClosedError,
+    NotReadyError,
+    Participant,
+    ParticipantJoined,
+    ParticipantLeft,
+    decode,
+)
 from transport import Connection, ConnectionClosedEvent, ConnectionState, EdgeEvent, User
 from transport._edge import EdgeTransport
 from transport.fleet.presence_directory import all_shards, placement_shard, shard_for

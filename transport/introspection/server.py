@@ -18,8 +18,8 @@ from pathlib import Path
 
 import msgspec
 
-from actors import ConnectionClosedError
 from actors.connection import ConnectionReport
+from messages import ConnectionClosedError
 from transport._edge import EdgeTransport
 
 __all__ = ["collect_reports", "fetch_reports", "serve_introspection"]

@@ -17,6 +17,8 @@ from typing import Any
 import jwt
 import msgspec
 
+from messages import EdgeActorsError
+
 __all__ = [
     "CODE_ACCESS_KEY",
     "CODE_INPUT",
@@ -38,7 +40,7 @@ CODE_TOKEN_EXPIRED = 40
 CODE_TOKEN_SIGNATURE = 43
 
 
-class Refusal(Exception):
+class Refusal(EdgeActorsError):
     """A request the emulator refuses: ``status`` (HTTP), ``code`` (Stream's) and why."""
 
     def __init__(self, status: int, code: int, message: str) -> None:

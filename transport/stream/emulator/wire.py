@@ -15,6 +15,8 @@ from getstream.video.rtc.pb.stream.video.sfu.event import events_pb2
 from getstream.video.rtc.pb.stream.video.sfu.models import models_pb2
 from getstream.video.rtc.pb.stream.video.sfu.signal_rpc import signal_pb2
 
+from messages import ProtocolError
+
 __all__ = [
     "MAX_FRAME",
     "RPC",
@@ -55,7 +57,7 @@ RPC: dict[str, tuple[Any, Any]] = {
 """The SFU's twirp methods (``stream.video.sfu.signal.SignalServer``): request, response types."""
 
 
-class WireError(Exception):
+class WireError(ProtocolError):
     """Bytes that are not the message the SFU expected; the text says what was wrong."""
 
 
