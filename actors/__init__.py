@@ -8,7 +8,8 @@ an ``AsyncioFuture`` that asyncio awaits without blocking the loop.
 
 import logging
 
-from actors._actor import AsyncioActor, ask, send, stop_all
+from actors._actor import AsyncioActor
+from actors._api import ask, send, stop_all, teller
 from actors._directory import ActorDirectory, directory
 from actors._errors import (
     BlockingOnLoopError,
@@ -33,6 +34,7 @@ __all__ = [
     "directory",
     "send",
     "stop_all",
+    "teller",
 ]
 
 # A library logs; the application decides where that goes.

@@ -40,13 +40,13 @@ OptExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackTy
 Envelope = Envelope
 """pykka's mailbox item: ``message`` and ``reply_to``; ``ask`` and ``stop`` put one in an inbox."""
 
-ActorStop: type[Any] = _pykka_messages._ActorStop  # noqa: SLF001  # what this module is for
+ActorStop: type[Any] = _pykka_messages._ActorStop
 """The message ``ActorRef.stop()`` sends; an actor type must stop when it takes it."""
 
 UNSET_HOOK_RESULT: Any = _Unset()
 """pykka's marker for "no get-hook result yet" in ``Future._get_hook_result`` (one, shared)."""
 
-running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop  # noqa: SLF001  # what this module is for
+running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
 """The running loop of this thread, or ``None``; the cheap form for hot paths."""
 
 

@@ -35,17 +35,17 @@ class ActorDirectory:
 
     def register(self, actor: AsyncioActor) -> None:
         """Add a started actor. Called by ``AsyncioActor.start``."""
-        ref = actor._actor_ref  # noqa: SLF001  # the runtime's partner (also below)
+        ref = actor._actor_ref  # the runtime's partner (also below)
         try:
             self._by_class[type(actor)][ref] = actor
         except KeyError:  # the first of its class
             self._by_class.setdefault(type(actor), {})[ref] = actor
-        if ref._urn is not None:  # noqa: SLF001  # read before it started
-            self.named(actor, ref._urn)  # noqa: SLF001
+        if ref._urn is not None:  # read before it started
+            self.named(actor, ref._urn)
 
     def unregister(self, actor: AsyncioActor) -> None:
         """Remove a stopped actor; nothing happens if it is not there."""
-        ref = actor._actor_ref  # noqa: SLF001
+        ref = actor._actor_ref
         members = self._by_class.get(type(actor))
         if members is not None:
             members.pop(ref, None)
@@ -53,7 +53,7 @@ class ActorDirectory:
                 # A dict keeps the table it grew to; drop it so 100,000 stopped
                 # actors leave no 5 MB table behind.
                 self._by_class.pop(type(actor), None)
-        urn = ref._urn  # noqa: SLF001  # made once someone read it
+        urn = ref._urn  # made once someone read it
         if urn is not None:
             with self._urn_lock:
                 self._by_urn.pop(urn, None)

@@ -109,7 +109,7 @@ class AsyncioFuture(pykka.Future[T]):
             waiter = self._waiter
         finally:
             _lock_release()
-        here = self._waiter_thread._thread_id == _get_ident()  # noqa: SLF001  # NOWHERE: no waiter
+        here = self._waiter_thread._thread_id == _get_ident()  # NOWHERE: no waiter
         if here and not callbacks:
             try:  # noqa: SIM105  # contextlib.suppress costs ~250 ns, on every answer
                 waiter.set_result(value)  # type: ignore[union-attr]  # on its loop: the hot path
@@ -145,7 +145,7 @@ class AsyncioFuture(pykka.Future[T]):
 
     def _hand_over(self, waiter: asyncio.Future[Any]) -> None:
         """Give the outcome to ``waiter``, on its loop (from any thread)."""
-        if self._waiter_thread._thread_id == _get_ident():  # noqa: SLF001  # on the waiter's loop
+        if self._waiter_thread._thread_id == _get_ident():  # on the waiter's loop
             _settle(waiter, self)
             return
         loop = waiter.get_loop()
@@ -202,7 +202,7 @@ class AsyncioFuture(pykka.Future[T]):
     def __await__(self) -> Generator[Any, None, T]:
         waiter = self._waiter
         if (
-            self._waiter_thread._thread_id == _get_ident()  # noqa: SLF001  # NOWHERE: no waiter
+            self._waiter_thread._thread_id == _get_ident()  # NOWHERE: no waiter
             and not waiter.cancelled()  # type: ignore[union-attr]  # (cancelled with an earlier awaiter)
             and self._get_hook is None
         ):
@@ -238,7 +238,7 @@ class AsyncioFuture(pykka.Future[T]):
 
         def forward(source: AsyncioFuture[T]) -> None:
             try:
-                result = func(source._result())  # another AsyncioFuture: same class
+                result = func(source._result())
             except BaseException:
                 chained.set_exception()
             else:
@@ -249,21 +249,21 @@ class AsyncioFuture(pykka.Future[T]):
 
     def map(self, func: Callable[[T], M]) -> pykka.Future[M]:
         """As pykka's ``map()``, without blocking: the new future is awaitable too."""
-        return self._chain(func)  # another AsyncioFuture: same class
+        return self._chain(func)
 
     def filter(
         self: pykka.Future[Iterable[J]], func: Callable[[J], bool]
     ) -> pykka.Future[Iterable[J]]:
         """As pykka's ``filter()``, without blocking."""
         source = cast("AsyncioFuture[Iterable[J]]", self)
-        return source._chain(lambda items: list(filter(func, items)))  # noqa: SLF001  # another AsyncioFuture: same class
+        return source._chain(lambda items: list(filter(func, items)))
 
     def reduce(
         self: pykka.Future[Iterable[J]], func: Callable[[R, J], R], *args: R
     ) -> pykka.Future[R]:
         """As pykka's ``reduce()``, without blocking."""
         source = cast("AsyncioFuture[Iterable[J]]", self)
-        return source._chain(lambda items: functools.reduce(func, items, *args))  # noqa: SLF001  # another AsyncioFuture: same class
+        return source._chain(lambda items: functools.reduce(func, items, *args))
 
     def join(self: pykka.Future[Any], *futures: pykka.Future[Any]) -> pykka.Future[Iterable[Any]]:
         """As pykka's ``join()``: a future of all results, in order, without blocking."""
@@ -280,7 +280,7 @@ class AsyncioFuture(pykka.Future[T]):
                 last = remaining[0] == 0
             if last:
                 try:
-                    values = [cast("AsyncioFuture[Any]", f)._result() for f in members]  # noqa: SLF001  # another AsyncioFuture: same class
+                    values = [cast("AsyncioFuture[Any]", f)._result() for f in members]
                 except BaseException:
                     joined.set_exception()
                 else:
@@ -330,11 +330,11 @@ def _settle(waiter: asyncio.Future[Any], future: AsyncioFuture[Any]) -> None:
     """Put ``future``'s outcome into ``waiter`` (on the waiter's loop), unless it is done."""
     if waiter.done():  # cancelled with its awaiter, or settled already
         return
-    if future._state == _VALUE:  # noqa: SLF001  # its partner
-        waiter.set_result(future._value)  # noqa: SLF001
+    if future._state == _VALUE:  # its partner
+        waiter.set_result(future._value)
         return
     try:
-        future._result()  # noqa: SLF001  # raises the exception, as await would
+        future._result()  # raises the exception, as await would
     except StopIteration as stop:  # asyncio refuses it; a coroutine would turn it into this
         error = RuntimeError("the handler raised StopIteration")
         error.__cause__ = stop

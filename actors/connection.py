@@ -61,7 +61,8 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
 
-from actors._actor import AsyncioActor, teller
+from actors._actor import AsyncioActor
+from actors._api import teller
 from actors._supervision import RestartPolicy
 from actors.clock import Clock, SystemClock, Timer
 from actors.presence import Presence, PresenceCell
