@@ -52,11 +52,13 @@ logger = logging.getLogger(__name__)
 _get_ident = threading.get_ident
 
 _RETRY, _SKIP, _FAIL = object(), object(), object()  # outcomes of AsyncioActor._restart
+_STARTING, _ASYNC = object(), object()  # what failed, for _failed: on_start, a coroutine
 _COMPACT_AFTER = 1024  # handled items a long mailbox drops from its front at once
 _PYKKA_MESSAGES = frozenset((messages.ProxyCall, messages.ProxyGetAttr, messages.ProxySetAttr))
 _CONTROL_MESSAGES = frozenset((ActorStop, *_PYKKA_MESSAGES))  # not for on_receive
 # What a turn hands to _handle_item instead of on_receive (set lookups by type).
 _RUNTIME_ITEMS = frozenset((AskFuture, Envelope, Retry, *_CONTROL_MESSAGES))
+_WRAPPERS = frozenset((Envelope, Retry))  # items whose .message is the tell
 _start_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
     "actors_start_loop", default=None
 )
@@ -236,12 +238,8 @@ class AsyncioActor(pykka.Actor):
         try:
             on_start: Callable[[], Any] = self.on_start  # may be `async def`
             result = on_start()
-        except Exception:
-            self._fail_start()
-            return
         except BaseException:
-            if self._handle_fatal(None):
-                raise
+            self._failed(_STARTING, None)
             return
         if type(result) is CoroutineType:
             self._busy = self.actor_loop.create_task(self._finish_start(result))
@@ -251,18 +249,11 @@ class AsyncioActor(pykka.Actor):
     async def _finish_start(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         try:
             await coroutine
-        except Exception:
-            self._fail_start()
-            return
         except asyncio.CancelledError:
-            self._busy = None
-            self._finish_stop()
-            self._teardown()
+            self._cancelled(None)
             raise
         except BaseException:
-            self._busy = None
-            if self._handle_fatal(None):
-                raise
+            self._failed(_STARTING, None)
             return
         finally:
             self._busy = None
@@ -275,10 +266,6 @@ class AsyncioActor(pykka.Actor):
             self._run_turn()
         elif mailbox._queue is not None:
             mailbox._queue = None  # idle: the next put schedules the first turn
-
-    def _fail_start(self) -> None:
-        self._handle_failure(*sys.exc_info())
-        self._teardown()
 
     def _run_turn(self) -> None:
         """Handle the lone item, or up to ``mailbox_batch`` of a list; called by the dispatcher.
@@ -301,13 +288,9 @@ class AsyncioActor(pykka.Actor):
                 else:
                     try:
                         result = self.on_receive(item)
-                    except Exception:
-                        if not self._tell_failed(item, item):
-                            return
                     except BaseException:
-                        if self._handle_fatal(None):
-                            raise
-                        return
+                        if not self._failed(item, None):
+                            return
                     else:
                         if result is not None and type(result) is CoroutineType:
                             self._busy = self.actor_loop.create_task(
@@ -344,15 +327,11 @@ class AsyncioActor(pykka.Actor):
                 continue
             try:
                 result = self.on_receive(item)
-            except Exception:
-                if not self._tell_failed(item, item):
-                    return
-                head = mailbox._head
-                continue
             except BaseException:
-                if self._handle_fatal(None):
-                    raise
-                return
+                if not self._failed(item, None):
+                    return
+                head = mailbox._head  # a retry steps back
+                continue
             if result is not None and type(result) is CoroutineType:
                 forget(queue, first, head)
                 self._busy = self.actor_loop.create_task(self._finish_async(None, result))
@@ -400,14 +379,8 @@ class AsyncioActor(pykka.Actor):
                 return False
             else:
                 result = self._handle_receive(message)
-        except Exception:
-            if reply_to is None:
-                return self._tell_failed(message, item)
-            self._handle_error(reply_to)
         except BaseException:
-            if self._handle_fatal(reply_to):
-                raise
-            return False
+            return self._failed(item, reply_to)
         else:
             if type(result) is CoroutineType:
                 self._busy = self.actor_loop.create_task(self._finish_async(reply_to, result))
@@ -419,50 +392,68 @@ class AsyncioActor(pykka.Actor):
             return False
         return True
 
-    def _tell_failed(self, message: Any, item: Any) -> bool:
-        """A tell's handler raised: restart and retry, or fail. Returns whether the turn goes on.
+    def _failed(self, item: Any, reply_to: pykka.Future[Any] | None) -> bool:
+        """A handler raised: the one place its failure is handled. Call it in the ``except`` block.
 
-        Call it while the exception is being handled.
+        ``item`` is what was being handled (``_STARTING`` for ``on_start``,
+        ``_ASYNC`` for a handler's coroutine, else the mailbox item) and
+        ``reply_to`` the ask's future, if any. The rules, pykka's and ours:
+
+        - a ``BaseException`` that is not an ``Exception`` stops this actor,
+          then every actor (``_handle_fatal``); ``KeyboardInterrupt`` and
+          ``SystemExit`` are raised on from here;
+        - ``on_start`` failing: the error is logged and the actor stops;
+        - an ask: the asker gets the exception, and the actor goes on;
+        - a tell: with a ``restart_policy``, the actor restarts and handles the
+          message once more (a second failure drops it); otherwise, or with no
+          restarts left, ``on_failure`` runs and the actor stops.
+
+        Returns whether the turn goes on.
         """
-        if self.restart_policy is not None:
+        self._busy = None  # a coroutine's task is ending: nothing left to cancel
+        error = sys.exc_info()[1]
+        if not isinstance(error, Exception):
+            if self._handle_fatal(reply_to):
+                raise  # the exception being handled: Ctrl-C and sys.exit() end the program
+            return False
+        if item is _STARTING:
+            self._handle_failure(*sys.exc_info())
+            self._teardown()
+            return False
+        if reply_to is None and item is not _ASYNC and self.restart_policy is not None:
+            message = item.message if type(item) in _WRAPPERS else item
             outcome = self._restart(message, item)
             if outcome is _RETRY:
-                mailbox = self._mailbox
-                mailbox._head -= 1  # handle the same message once more, first
-                if mailbox._queue is ONE:
-                    mailbox._one = Retry(message)
-                else:
-                    mailbox._queue[mailbox._head] = Retry(message)  # type: ignore[index]  # in a turn
-                mailbox._dropped_handled += 1  # a retry counts twice
+                self._mailbox.retry_current(Retry(message))
                 return True
             if outcome is _SKIP:
                 return True
-        self._handle_error(None)
+        self._handle_error(reply_to)
         if self._mailbox._stopped:
             self._teardown()
             return False
         return True
+
+    def _cancelled(self, reply_to: pykka.Future[Any] | None) -> None:
+        """A handler's task was cancelled: the loop is ending under the actor, which stops."""
+        self._busy = None
+        if reply_to is not None:
+            error = ActorDeadError(f"{self} was cancelled while handling the message")
+            reply_to.set_exception((ActorDeadError, error, None))
+        self._finish_stop()
+        self._teardown()
 
     async def _finish_async(
         self, reply_to: pykka.Future[Any] | None, coroutine: Coroutine[Any, Any, Any]
     ) -> None:
         try:
             result = await coroutine
-        except Exception:
-            self._handle_error(reply_to)
         except asyncio.CancelledError:
-            # The loop is shutting down under us: this actor cannot go on.
-            if reply_to is not None:
-                error = ActorDeadError(f"{self} was cancelled while handling the message")
-                reply_to.set_exception((ActorDeadError, error, None))
-            self._finish_stop()
-            self._teardown()
+            self._cancelled(reply_to)
             raise
         except BaseException:
-            self._busy = None
-            if self._handle_fatal(reply_to):
-                raise
-            return
+            if not self._failed(_ASYNC, reply_to):
+                return
         else:
             if reply_to is not None:
                 reply_to.set(result)
@@ -670,7 +661,7 @@ class AsyncioActor(pykka.Actor):
                 refuse(item, f"{self.actor_ref} stopped before handling the message")
                 continue
             try:
-                self.on_dropped(item.message if type(item) in (Envelope, Retry) else item)
+                self.on_dropped(item.message if type(item) in _WRAPPERS else item)
             except Exception:
                 logger.exception("%s.on_dropped failed", self)
 

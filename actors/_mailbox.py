@@ -257,6 +257,15 @@ class AsyncioActorRef(ActorRef[Any]):
             raise ActorDeadError(f"{self._actor} was never started: it has no event loop")
         refuse(item, "the actor stopped before handling the message")
 
+    def retry_current(self, retry: Retry) -> None:
+        """Put ``retry`` where the item being handled was, to be handled next (on the loop)."""
+        self._head -= 1
+        if self._queue is ONE:
+            self._one = retry
+        else:
+            self._queue[self._head] = retry  # type: ignore[index]  # a list during a turn
+        self._dropped_handled += 1  # a retry counts twice
+
     @property
     def handled(self) -> int:
         """Items taken out and handled so far (a retry counts twice). A snapshot; any thread."""
@@ -328,7 +337,22 @@ class AsyncioActorRef(ActorRef[Any]):
     def tell(self, message: Any) -> None:
         """Send ``message`` without waiting (any thread); ``ActorDeadError`` if it stopped."""
         if self._fast._thread_id == _get_ident():  # alive, and on its loop's thread
-            self._put_here(message)
+            # put_here(message), written out: the second enqueue path, kept because
+            # every tell takes it (benchmarks/README.md, mailbox_fanout, has what the
+            # two calls it saves are worth); tests/runtime/test_enqueue_paths.py
+            # checks that both leave the same mailbox.
+            queue = self._queue
+            if queue is ONE:
+                self._add_second(message)
+            elif queue is not None:
+                queue.append(message)
+            else:
+                self._one = message
+                self._queue = ONE
+                dispatcher = self._dispatcher
+                dispatcher._ready.append(self._actor)  # type: ignore[union-attr,arg-type]  # alive
+                if not dispatcher._scheduled:  # type: ignore[union-attr]
+                    dispatcher.start()  # type: ignore[union-attr]
         elif self._stopped:
             msg = f"{self} not found"
             raise ActorDeadError(msg)
