@@ -48,10 +48,15 @@ from transport.bus import (
     TrackAddedEvent,
     TrackRemovedEvent,
 )
+from transport.custom_events import CustomEventError
+from transport.features import EdgeFeature, EdgeFeatureError
 from transport.memory import MemoryCall, MemoryEdge, MemoryParticipant
 
 __all__ = [
+    "CustomEventError",
     "EdgeActorsError",
+    "EdgeFeature",
+    "EdgeFeatureError",
     "InvalidCallIdError",
     "NotReadyError",
     "ProtocolError",

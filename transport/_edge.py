@@ -13,7 +13,7 @@ import abc
 import itertools
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import pykka
 
@@ -30,6 +30,7 @@ from messages import (
 )
 from transport._connection import Connection
 from transport.bus import EventBus
+from transport.features import EdgeFeature, EdgeFeatureError
 
 __all__ = ["Call", "EdgeTransport"]
 
@@ -61,6 +62,9 @@ class EdgeTransport(abc.ABC):
 
     events: EventBus
     """The edge's bus: ``@edge.events.subscribe`` an ``async def`` handler."""
+
+    features: ClassVar[frozenset[EdgeFeature]] = frozenset()
+    """What this edge offers beyond the contract (see "Capabilities" below)."""
 
     def __init__(
         self,
@@ -211,11 +215,70 @@ class EdgeTransport(abc.ABC):
                 self.handler_grace,
             )
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> Self:
+        """Make the edge ready to join calls (servers listening, clients made); returns it.
+
+        ``join()`` does not need it on edges with nothing to start (the
+        default does nothing); ``async with edge`` calls it. On the edge's loop.
+        """
         return self
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    # -- capabilities: an edge declares each in `features` and overrides its hooks ----
+    #
+    # They run on the edge's loop. The defaults raise EdgeFeatureError.
+
+    def participant(self, call_id: str, user_id: str) -> Any:
+        """A person for ``call_id`` driven by code (``await person.join()``); ``PEOPLE``."""
+        raise EdgeFeatureError.lacking(self, EdgeFeature.PEOPLE)
+
+    async def publish_tracks(
+        self, connection: Connection, *, audio: Any = None, video: Any = None
+    ) -> tuple[str, ...]:
+        """Send the agent's tracks (aiortc ``MediaStreamTrack``s) into its call; ``PUBLISH``.
+
+        Returns the ids to give ``unpublish_tracks`` (empty where the edge takes
+        them back itself when the connection closes).
+        """
+        raise EdgeFeatureError.lacking(self, EdgeFeature.PUBLISH)
+
+    async def unpublish_tracks(self, connection: Connection, track_ids: Iterable[str]) -> None:
+        """Stop sending the agent's tracks ``track_ids`` (unknown ids: nothing); ``PUBLISH``."""
+        raise EdgeFeatureError.lacking(self, EdgeFeature.PUBLISH)
+
+    def add_track_subscriber(self, track_id: str) -> Any:
+        """A new track of the frames of the received track ``track_id``; ``SUBSCRIBE``."""
+        raise EdgeFeatureError.lacking(self, EdgeFeature.SUBSCRIBE)
+
+    async def send_custom_event(self, call_id: str, data: dict[str, Any]) -> int | None:
+        """Send a JSON object to everyone in ``call_id``; ``CUSTOM_EVENTS``.
+
+        Returns how many participants it reached where the edge knows
+        (``None`` where the provider's servers fan it out).
+        """
+        raise EdgeFeatureError.lacking(self, EdgeFeature.CUSTOM_EVENTS)
+
+    @property
+    def url(self) -> str:
+        """Where people join this edge's calls (an ``http://`` URL); ``JOIN_URLS``."""
+        raise EdgeFeatureError.lacking(self, EdgeFeature.JOIN_URLS)
+
+    def token(self, call_id: str, user_id: str) -> str:
+        """A single-use token that lets ``user_id`` join ``call_id`` at ``url``; ``JOIN_URLS``."""
+        raise EdgeFeatureError.lacking(self, EdgeFeature.JOIN_URLS)
+
+    def join_url(self, call_id: str, user_id: str) -> str:
+        """A page a person opens to join ``call_id`` as ``user_id``; ``JOIN_URLS``."""
+        raise EdgeFeatureError.lacking(self, EdgeFeature.JOIN_URLS)
+
+    def sdk_call(self, connection: Connection) -> Any:
+        """The provider SDK's call object behind ``connection``; ``SDK_CALL``."""
+        raise EdgeFeatureError.lacking(self, EdgeFeature.SDK_CALL)
 
     # -- for implementors of new edges ------------------------------------------
     #

@@ -26,8 +26,13 @@ from messages import (
 )
 from transport._connection import Connection
 from transport._edge import EdgeTransport
+from transport.custom_events import check_custom_event
+from transport.features import EdgeFeature
 
 __all__ = ["MemoryCall", "MemoryEdge", "MemoryParticipant"]
+
+MAX_CUSTOM_EVENT = 16 * 1024
+"""Bytes of JSON a custom event may take, as on the local edge."""
 
 
 class MemoryCall(msgspec.Struct, frozen=True):
@@ -51,6 +56,8 @@ class MemoryParticipant:
         self.user_id = user_id
         self.participant: Participant | None = None
         self.tracks: dict[str, TrackType] = {}
+        self.custom_events: list[dict[str, Any]] = []
+        """The custom events the agent sent to the call while this participant was in it."""
 
     def __repr__(self) -> str:
         who = self.participant.id if self.participant else f"{self.user_id} (not joined)"
@@ -107,8 +114,10 @@ class MemoryEdge(EdgeTransport):
     """An edge whose calls live in this process and are driven by ``MemoryParticipant``s.
 
     A connection that joins a call late is told who is already there and what
-    they publish, as a real edge would.
+    they publish, as a real edge would. It carries no media.
     """
+
+    features = frozenset((EdgeFeature.PEOPLE, EdgeFeature.CUSTOM_EVENTS))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -128,6 +137,18 @@ class MemoryEdge(EdgeTransport):
     def participant(self, call_id: str, user_id: str) -> MemoryParticipant:
         """A new participant for ``call_id`` (not joined yet)."""
         return MemoryParticipant(self, call_id, user_id)
+
+    async def send_custom_event(self, call_id: str, data: dict[str, Any]) -> int:
+        """Give ``data`` (a JSON object) to every participant in ``call_id``; how many.
+
+        Each finds it in ``custom_events``. ``CustomEventError`` if ``data`` is
+        not a JSON object of at most ``MAX_CUSTOM_EVENT`` bytes.
+        """
+        event = msgspec.json.decode(check_custom_event(data, MAX_CUSTOM_EVENT))  # a copy
+        present = self._calls.get(call_id, {})
+        for person in present.values():
+            person.custom_events.append(event)
+        return len(present)
 
     async def end_call(self, call_id: str) -> None:
         """End the call: every connection to it receives ``Close(reason="call_ended")``."""

@@ -75,7 +75,7 @@ from transport.bus import (
     TrackAddedEvent,
     TrackRemovedEvent,
 )
-from transport.media import EdgeFeatureError, MediaEdge
+from transport.features import EdgeFeature, EdgeFeatureError
 
 __all__ = ["EdgeFeatureError", "VisionAgentsConnection", "VisionAgentsEdge"]
 
@@ -174,9 +174,8 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         agent's host calls that first. A shared edge is its host's to start.
         Idempotent.
         """
-        start = getattr(self.edge, "start", None)
-        if self.owns_edge and start is not None:
-            await start()
+        if self.owns_edge:
+            await self.edge.start()
 
     async def close(self) -> None:
         """Stop reading audio, take back the agent's tracks, close its connection.
@@ -263,26 +262,20 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         audio_track: MediaStreamTrack | None,
         video_track: MediaStreamTrack | None,
     ) -> None:
-        if isinstance(self.edge, MediaEdge):  # the local edge
-            for track in (audio_track, video_track):
-                if track is not None and not connection.closed:
-                    self._published.append(await self.edge.publish_track(connection.call.id, track))
+        if EdgeFeature.PUBLISH not in self.edge.features:
+            logger.debug("%s carries no media: the agent's tracks go nowhere", self.edge)
             return
-        manager = getattr(self.edge, "manager", None)
-        if manager is not None:  # Stream's edge: the SDK publishes
-            await manager(connection).add_tracks(audio=audio_track, video=video_track)
-            return
-        logger.debug("%s carries no media: the agent's tracks go nowhere", type(self.edge).__name__)
+        published = await self.edge.publish_tracks(connection, audio=audio_track, video=video_track)
+        self._published.extend(published)
 
     async def _unpublish(self) -> None:
         published, self._published = self._published, []
-        if published and isinstance(self.edge, MediaEdge) and self._own_call is not None:
-            for track_id in published:
-                await self.edge.unpublish_track(self._own_call.id, track_id)
+        if published and self._connection is not None:
+            await self.edge.unpublish_tracks(self._connection, published)
 
     def add_track_subscriber(self, track_id: str) -> Any:
         """A new track of the frames of ``track_id``; ``None`` on an edge without media."""
-        if not isinstance(self.edge, MediaEdge):
+        if EdgeFeature.SUBSCRIBE not in self.edge.features:
             return None
         return self.edge.add_track_subscriber(track_id)
 
@@ -303,23 +296,11 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
         frame (``transport.local.CustomEventError`` if it is not a JSON object
         or is too large). ``EdgeFeatureError`` on an edge without custom events.
         """
-        if isinstance(self.edge, MediaEdge):  # the local edge
-            await self.edge.send_custom_event(self._joined().call.id, data)
-            return
-        if getattr(self.edge, "manager", None) is not None:  # Stream's edge
-            sdk_call: Any = getattr(self._joined().call, "sdk_call", None)
-            await sdk_call.send_call_event(custom=data)
-            return
-        msg = f"{type(self.edge).__name__} has no custom events; use a LocalEdge or a StreamEdge"
-        raise EdgeFeatureError(msg)
+        await self.edge.send_custom_event(self._joined().call.id, data)
 
     def open_demo(self, *args: Any, **kwargs: Any) -> str:
         """The browser join URL of the call (the local edge); print it for a person."""
-        join_url = getattr(self.edge, "join_url", None)
-        if join_url is None or self._connection is None:
-            msg = f"{type(self.edge).__name__} has no demo page (join a LocalEdge call first)"
-            raise EdgeFeatureError(msg)
-        url: str = join_url(self._connection.call.id, kwargs.get("user_id", "guest"))
+        url = self.edge.join_url(self._joined().call.id, kwargs.get("user_id", "guest"))
         logger.info("join the call at %s", url)
         return url
 

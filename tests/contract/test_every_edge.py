@@ -1,7 +1,8 @@
 """The connection contract, written once and run on every edge that can run here.
 
 As pykka runs one suite over every runtime, these scenarios run over an
-``edge`` fixture: ``MemoryEdge`` (driven by code), ``LocalEdge`` (real aiortc
+``edge`` fixture: ``MemoryEdge`` (driven by code), ``MinimalEdge`` (the smallest
+edge written against the hooks alone, ``tests/edges/minimal.py``), ``LocalEdge`` (real aiortc
 participants and websockets on loopback) and ``StreamEdge`` (the getstream SDK
 against ``transport.stream.emulator``, with people as real SDK clients).
 Participants come from ``edge.participant(call_id, user_id)`` on each, with the
@@ -63,8 +64,17 @@ async def _stream() -> AsyncIterator[EdgeTransport]:
         yield edge
 
 
+@contextlib.asynccontextmanager
+async def _minimal() -> AsyncIterator[EdgeTransport]:
+    from tests.edges.minimal import MinimalEdge
+
+    async with MinimalEdge() as edge:
+        yield edge
+
+
 _EDGES: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[EdgeTransport]]] = {
     "memory": _memory,
+    "minimal": _minimal,
     "local": _local,
     "stream": _stream,
 }

@@ -81,11 +81,13 @@ async def test_an_agent_runs_on_the_memory_edge_until_the_call_ends() -> None:
     async with asyncio.timeout(20):
         async with agent.join(call, participant_wait_timeout=20):  # publishes: goes nowhere
             assert [p.user_id for p in connection_of(agent).participants] == ["dana"]
+            await agent.send_custom_event({"hello": "dana"})
+            assert person.custom_events == [{"hello": "dana"}]
             await edge.end_call("memory")
             await agent.finish()
         await no_task_left(before)
     assert agent.closed
     assert ended == [call]  # the agent's own call object, not the adapter's copy
-    with pytest.raises(EdgeFeatureError, match="MemoryEdge has no custom events"):
-        await VisionAgentsEdge(edge).send_custom_event({"too": "early"})
+    with pytest.raises(EdgeFeatureError, match="MemoryEdge does not offer join_urls"):
+        edge.join_url("memory", "dana")
     await edge.close()

@@ -14,6 +14,7 @@ import os
 from actors.presence import Presence
 from messages import TrackType
 from transport._connection import Connection
+from transport.features import EdgeFeature
 
 __all__ = ["greeter"]
 
@@ -27,14 +28,12 @@ async def greeter(connection: Connection) -> None:
     Returns (and its host closes the call) when nobody comes, or nobody
     publishes video, within ``GREETING_WAIT_S``.
     """
-    from transport.local import LocalEdge
-
     try:
         while True:
             await connection.wait_for_participant(timeout=GREETING_WAIT_S)
             await connection.wait_for(_has_video, timeout=GREETING_WAIT_S)
             presence = connection.presence
-            if isinstance(connection.edge, LocalEdge):
+            if EdgeFeature.CUSTOM_EVENTS in connection.edge.features:
                 greeting = {
                     "host_pid": os.getpid(),
                     "participants": [p.id for p in presence.participants],

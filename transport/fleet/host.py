@@ -31,7 +31,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import ray
@@ -47,10 +47,8 @@ from messages import (
 )
 from transport import Connection, ConnectionClosedEvent, ConnectionState, EdgeEvent, User
 from transport._edge import EdgeTransport
+from transport.features import EdgeFeature
 from transport.fleet.presence_directory import all_shards, placement_shard, shard_for
-
-if TYPE_CHECKING:
-    from transport.local import LocalEdge
 
 __all__ = ["Agent", "EdgeFactory", "Host", "PresenceView"]
 
@@ -173,29 +171,29 @@ class Host:
         return os.getpid()
 
     async def url(self) -> str:
-        """Where people join this host's calls (its ``LocalEdge``'s URL; empty for other edges)."""
+        """Where people join this host's calls (its edge's ``url``; empty if it has none)."""
         return self._url()
 
     def _url(self) -> str:
-        from transport.local import LocalEdge
+        edge = self._started_edge()
+        return edge.url if EdgeFeature.JOIN_URLS in edge.features else ""
 
-        return self.edge.url if isinstance(self.edge, LocalEdge) else ""
-
-    async def token(self, call_id: str, user_id: str) -> str:
-        """A single-use join token for ``user_id`` in ``call_id`` on this host's ``LocalEdge``."""
-        return self._local_edge().token(call_id, user_id)
-
-    async def join_url(self, call_id: str, user_id: str) -> str:
-        """The browser join page for ``user_id`` in ``call_id`` on this host's ``LocalEdge``."""
-        return self._local_edge().join_url(call_id, user_id)
-
-    def _local_edge(self) -> LocalEdge:
-        from transport.local import LocalEdge
-
-        if not isinstance(self.edge, LocalEdge):
-            msg = f"host {self.host_id} runs {type(self.edge).__name__}, which has no join tokens"
+    def _started_edge(self) -> EdgeTransport:
+        if self.edge is None:
+            msg = f"host {self.host_id} has not started: call start() first"
             raise NotReadyError(msg)
         return self.edge
+
+    async def token(self, call_id: str, user_id: str) -> str:
+        """A single-use join token for ``user_id`` in ``call_id`` on this host's edge.
+
+        ``EdgeFeatureError`` if the host's edge has no join URLs.
+        """
+        return self._started_edge().token(call_id, user_id)
+
+    async def join_url(self, call_id: str, user_id: str) -> str:
+        """The browser join page for ``user_id`` in ``call_id`` on this host's edge."""
+        return self._started_edge().join_url(call_id, user_id)
 
     async def _heartbeat_once(self) -> None:
         """Tell every shard this host is alive; if one had declared it lost, fence first."""

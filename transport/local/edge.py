@@ -19,8 +19,9 @@ import math
 import secrets
 import time
 import weakref
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import msgspec
@@ -38,6 +39,7 @@ from messages import (
 )
 from transport._connection import Connection
 from transport._edge import EdgeTransport
+from transport.features import EdgeFeature
 from transport.local.custom import custom_frame
 from transport.local.guard import HeadGuard
 from transport.local.limits import LocalLimits
@@ -85,6 +87,16 @@ class LocalEdge(EdgeTransport):
     ``limits`` caps what each peer may hold and how long it may take (see
     ``LocalLimits``).
     """
+
+    features = frozenset(
+        (
+            EdgeFeature.PEOPLE,
+            EdgeFeature.PUBLISH,
+            EdgeFeature.SUBSCRIBE,
+            EdgeFeature.CUSTOM_EVENTS,
+            EdgeFeature.JOIN_URLS,
+        )
+    )
 
     def __init__(
         self,
@@ -152,7 +164,7 @@ class LocalEdge(EdgeTransport):
         if url is not None:
             self._url = url.rstrip("/")
 
-    async def start(self) -> LocalEdge:
+    async def start(self) -> Self:
         """Start the server (on the running loop); returns the edge."""
         if self._runner is not None:
             return self
@@ -172,9 +184,6 @@ class LocalEdge(EdgeTransport):
         self._url = f"http://{host}:{port}"
         logger.info("local edge listening on %s", self._url)
         return self
-
-    async def __aenter__(self) -> LocalEdge:
-        return await self.start()
 
     async def on_shutdown(self) -> None:
         for sessions in list(self._sessions.values()):
@@ -271,6 +280,23 @@ class LocalEdge(EdgeTransport):
             entry[0].stop()
         if not tracks:
             self._agent_tracks.pop(call_id, None)
+
+    async def publish_tracks(
+        self, connection: Connection, *, audio: Any = None, video: Any = None
+    ) -> tuple[str, ...]:
+        """``publish_track`` each of the agent's tracks into the connection's call; their ids."""
+        return tuple(
+            [
+                await self.publish_track(connection.call.id, track)
+                for track in (audio, video)
+                if track is not None and not connection.closed
+            ]
+        )
+
+    async def unpublish_tracks(self, connection: Connection, track_ids: Iterable[str]) -> None:
+        """``unpublish_track`` each of ``track_ids`` in the connection's call."""
+        for track_id in track_ids:
+            await self.unpublish_track(connection.call.id, track_id)
 
     def agent_track_source(self, call_id: str, track_id: str) -> MediaStreamTrack | None:
         entry = self._agent_tracks.get(call_id, {}).get(track_id)

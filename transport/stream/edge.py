@@ -26,9 +26,12 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from messages import Close, EdgeEvent, Message, TrackType, User, check_call_id
+from messages import Close, EdgeEvent, Message, NotReadyError, TrackType, User, check_call_id
 from transport._connection import Connection
 from transport._edge import EdgeTransport
+from transport.custom_events import check_custom_event
+from transport.features import EdgeFeature
+from transport.memory import MAX_CUSTOM_EVENT
 from transport.stream.credentials import resolve_credentials
 from transport.stream.errors import (
     StreamCredentialsError,
@@ -214,6 +217,15 @@ class StreamEdge(EdgeTransport):
     of tracks the agent receives media of (presence covers every kind).
     """
 
+    features = frozenset(
+        (
+            EdgeFeature.PEOPLE,
+            EdgeFeature.PUBLISH,
+            EdgeFeature.CUSTOM_EVENTS,
+            EdgeFeature.SDK_CALL,
+        )
+    )
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -282,8 +294,9 @@ class StreamEdge(EdgeTransport):
     async def on_join(self, connection: Connection, **kwargs: Any) -> None:
         from transport.stream.sdk import EdgeConnectionManager
 
-        sdk_call = getattr(connection.call, "sdk_call", connection.call)
-        manager = EdgeConnectionManager(sdk_call, connection.agent_user.id, self._track_types)
+        manager = EdgeConnectionManager(
+            self.sdk_call(connection), connection.agent_user.id, self._track_types
+        )
         link = _Link(self, connection, manager)
         link.attach()
         try:
@@ -342,3 +355,35 @@ class StreamEdge(EdgeTransport):
     def manager(self, connection: Connection) -> Any:
         """The SDK ``ConnectionManager`` behind ``connection`` (for media: tracks, audio)."""
         return self._links[connection.key].manager
+
+    def sdk_call(self, connection: Connection) -> Any:
+        """The getstream SDK's ``Call`` that ``connection`` joined."""
+        return getattr(connection.call, "sdk_call", connection.call)
+
+    async def publish_tracks(
+        self, connection: Connection, *, audio: Any = None, video: Any = None
+    ) -> tuple[str, ...]:
+        """Publish the agent's tracks through the SDK, which takes them back when it leaves.
+
+        Returns no ids: there is nothing for ``unpublish_tracks`` to do.
+        """
+        await self.manager(connection).add_tracks(audio=audio, video=video)
+        return ()
+
+    async def unpublish_tracks(self, connection: Connection, track_ids: Iterable[str]) -> None:
+        """Nothing to do: the SDK unpublishes the agent's tracks as the connection leaves."""
+
+    async def send_custom_event(self, call_id: str, data: dict[str, Any]) -> None:
+        """Send ``data`` as a custom call event through one of this edge's connections to the call.
+
+        Stream's servers fan it out, so how many received it is not known
+        (``None``). ``CustomEventError`` if it is not a JSON object of at most
+        ``MAX_CUSTOM_EVENT`` bytes; ``NotReadyError`` if no connection of this
+        edge is in the call.
+        """
+        check_custom_event(data, MAX_CUSTOM_EVENT)
+        connections = self.connections(call_id)
+        if not connections:
+            msg = f"no connection of this edge is in call {call_id}: join it first"
+            raise NotReadyError(msg)
+        await self.sdk_call(connections[0]).send_call_event(custom=data)

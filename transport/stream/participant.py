@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from messages import NotReadyError, Participant, TrackType
+from transport.features import EdgeFeatureError
 from transport.local.tracks import PatternTrack, ToneTrack
-from transport.media import EdgeFeatureError
 from transport.stream.sfu_events import participant_id, track_id
 
 __all__ = ["StreamParticipant"]
