@@ -88,19 +88,19 @@ async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
     from messages import Participant, ParticipantJoined, ParticipantLeft, encode
     from transport import MemoryEdge
     from transport.fleet import (
-        Host,
         RemoteConnectionRef,
         lookup,
         next_lost,
         place,
-        replace,
+        place_again,
         start_directory,
     )
+    from transport.fleet.testing import InstrumentedHost
 
     directory = start_directory(lost_after=LOST_AFTER)
     seats = places + 1  # room on each host for every call, also after one host is lost
     hosts = {
-        name: Host.options(name=name).remote(name, seats, edge=MemoryEdge)  # type: ignore[attr-defined]
+        name: InstrumentedHost.options(name=name).remote(name, seats, edge=MemoryEdge)
         for name in ("bench-a", "bench-b", "bench-c")
     }
     for host in hosts.values():
@@ -186,7 +186,7 @@ async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
     while lost.host != ref.host:  # a host too busy to beat in time is declared lost too
         lost = await next_lost()
     lost_seconds = time.perf_counter() - killed
-    moved = await replace(lost)
+    moved = await place_again(lost)
     refs = [r for r in moved.values() if isinstance(r, RemoteConnectionRef)]
     assert len(refs) == len(lost.call_ids), moved
     await asyncio.gather(*(r.ask(ParticipantJoined(r.call_id, person(0, "back"))) for r in refs))

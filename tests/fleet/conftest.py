@@ -32,17 +32,21 @@ FleetOf = Callable[..., dict[str, Any]]
 def fleet_of(ray_cluster: Any) -> Iterator[FleetOf]:
     """``fleet_of(names, lost_after=2.0, **host_options)``: a directory and started hosts.
 
-    Returns the hosts' handles by name; ``host_options`` go to each ``Host``
+    Returns the hosts' handles by name, each an ``InstrumentedHost`` (a ``Host``
+    tests can drive and break); ``host_options`` go to each
     (``max_sessions``, ``edge``, ``agent``). Everything it started is killed
     when the module ends.
     """
-    from transport.fleet import Host, start_directory
+    from transport.fleet import start_directory
+    from transport.fleet.testing import InstrumentedHost
 
     started: list[Any] = []
 
     def start(names: tuple[str, ...], lost_after: float = 2.0, **options: Any) -> dict[str, Any]:
         started.extend(start_directory(lost_after=lost_after))
-        handles = {name: Host.options(name=name).remote(name, **options) for name in names}
+        handles = {
+            name: InstrumentedHost.options(name=name).remote(name, **options) for name in names
+        }
         started.extend(handles.values())
         ray_cluster.get([handle.start.remote(handle) for handle in handles.values()])
         return handles

@@ -13,10 +13,10 @@ ray = pytest.importorskip("ray")
 
 from transport.fleet import (  # noqa: E402
     PresenceView,
+    directory_presence,
     lookup,
     next_lost,
     place,
-    presence,
 )
 
 LOST_AFTER = 2.0  # seconds without a heartbeat before a host is declared lost
@@ -51,7 +51,7 @@ async def test_placement_cross_host_close_presence_and_a_lost_host(
     seen_from_b = _view(await b.presence_seen_here.remote(on_a))
     assert seen_from_b == seen_on_a
     assert seen_from_b.participants == ("alice__1",)
-    assert (await presence(on_a)) == seen_on_a
+    assert (await directory_presence(on_a)) == seen_on_a
 
     # A connection on host A is closed by an actor on host B.
     assert await b.close_remote.remote(on_a, "closed from host-b") == "closed"

@@ -25,12 +25,12 @@ from transport.fleet import (  # noqa: E402
     AlreadyPlacedError,
     CallsLostEvent,
     RemoteConnectionRef,
-    close,
+    close_call,
+    directory_presence,
     lookup,
     losses,
     place,
-    presence,
-    sessions,
+    seats_taken,
 )
 
 LOST_AFTER = 2.0
@@ -67,7 +67,7 @@ async def test_an_agent_that_fails_is_logged_and_its_call_closed_with_its_seat_b
     await ref.wait_closed(timeout=WAIT)
     assert await host.agent_failures.remote() == [("fails-1", "ValueError: the agent broke")]
     assert await lookup("fails-1") is None
-    assert (await sessions())[ref.host] == 0
+    assert (await seats_taken())[ref.host] == 0
     assert await host.agents.remote() == []
 
 
@@ -77,9 +77,9 @@ async def test_an_agent_busy_elsewhere_is_cancelled_when_its_call_is_closed_remo
     ref = await place("busy-1", "agent")
     host = fleet[ref.host]
     assert await host.agents.remote() == ["busy-1"]
-    assert await close("busy-1", "closed from the driver")  # returns once the seat is back
+    assert await close_call("busy-1", "closed from the driver")  # returns once the seat is back
     assert await host.agents.remote() == []
-    assert (await sessions())[ref.host] == 0
+    assert (await seats_taken())[ref.host] == 0
     assert await host.agent_failures.remote() == [("fails-1", "ValueError: the agent broke")]
 
 
@@ -91,10 +91,10 @@ async def test_a_call_is_placed_on_one_host_at_a_time(fleet: dict[str, Any]) -> 
     refused = [o for o in outcomes if not isinstance(o, RemoteConnectionRef)]
     assert len(refused) == 4
     assert all(isinstance(e, AlreadyPlacedError) and e.host == ref.host for e in refused)
-    assert sum((await sessions()).values()) == 1
-    assert await close("once-1")
+    assert sum((await seats_taken()).values()) == 1
+    assert await close_call("once-1")
     again = await place("once-1", "agent")  # closed: it may be placed again
-    assert await close("once-1")
+    assert await close_call("once-1")
     assert again.call_id == ref.call_id
 
 
@@ -137,12 +137,12 @@ async def test_a_host_declared_lost_while_alive_closes_its_calls_and_serves_agai
     assert found is not None
     assert found.host == again.host  # its late goodbyes did not unregister the new placement
     await other.participant_joins.remote("stalled-1", "bob")
-    view = await presence("stalled-1")
+    view = await directory_presence("stalled-1")
     assert view is not None
     assert view.participants == ("bob__1",)
-    assert await sessions() == {ref.host: 0, again.host: 1}
+    assert await seats_taken() == {ref.host: 0, again.host: 1}
 
     back = await place("after-fence", "agent")  # the fenced host takes calls again
     assert back.host == ref.host
-    assert await close("after-fence")
-    assert await close("stalled-1")
+    assert await close_call("after-fence")
+    assert await close_call("stalled-1")

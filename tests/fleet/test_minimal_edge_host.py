@@ -12,7 +12,7 @@ ray = pytest.importorskip("ray")
 
 import tests.edges.minimal  # noqa: E402
 from messages import Participant, ParticipantJoined  # noqa: E402
-from transport.fleet import close, place  # noqa: E402
+from transport.fleet import close_call, place  # noqa: E402
 
 # The hosts' processes import the factory by value: tests/ is not on their path.
 ray.cloudpickle.register_pickle_by_value(tests.edges.minimal)
@@ -34,4 +34,4 @@ async def test_a_host_on_the_minimal_edge_serves_a_placed_call(host: Any) -> Non
     view = await ref.presence()
     assert view is not None
     assert view.participants == ("dana__1",)
-    assert await asyncio.wait_for(close("on-minimal"), 20) is True
+    assert await asyncio.wait_for(close_call("on-minimal"), 20) is True

@@ -14,10 +14,10 @@ ray = pytest.importorskip("ray")
 from messages import Participant, ParticipantJoined, ParticipantLeft  # noqa: E402
 from transport.fleet import (  # noqa: E402
     FleetFullError,
-    close,
+    close_call,
     lookup,
     place,
-    sessions,
+    seats_taken,
 )
 
 MAX_SESSIONS = 50
@@ -41,14 +41,14 @@ async def test_concurrent_places_never_exceed_any_hosts_limit(hosts: dict[str, A
     assert Counter(ref.host for ref in placed) == {name: MAX_SESSIONS for name in HOSTS}
     loads = await asyncio.gather(*(handle.load.remote() for handle in hosts.values()))
     assert loads == [MAX_SESSIONS] * len(HOSTS)
-    assert await sessions() == {name: MAX_SESSIONS for name in HOSTS}
+    assert await seats_taken() == {name: MAX_SESSIONS for name in HOSTS}
 
     # A call closed from this process frees its seat for the next placement.
     closed = placed[0]
-    assert await close(closed.call_id, "closed from the driver") is True
+    assert await close_call(closed.call_id, "closed from the driver") is True
     assert await lookup(closed.call_id) is None
-    assert (await sessions())[closed.host] == MAX_SESSIONS - 1
-    assert await close(closed.call_id) is False
+    assert (await seats_taken())[closed.host] == MAX_SESSIONS - 1
+    assert await close_call(closed.call_id) is False
     again = await place("call-after-close", "agent")
     assert again.host == closed.host
     with pytest.raises(FleetFullError, match="max_sessions"):

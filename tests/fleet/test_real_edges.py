@@ -20,11 +20,11 @@ pytest.importorskip("aiortc")
 from messages import TrackType  # noqa: E402
 from transport.fleet import (  # noqa: E402
     RemoteConnectionRef,
-    close,
+    close_call,
     next_lost,
     place,
-    replace,
-    sessions,
+    place_again,
+    seats_taken,
 )
 from transport.fleet.agents import greeter  # noqa: E402
 from transport.local import LocalParticipant  # noqa: E402
@@ -63,9 +63,9 @@ async def test_a_participant_joins_where_the_call_was_placed_and_its_agent_sees_
     assert greeting["tracks"] == [track]
     await alice.leave()
 
-    assert await close("real-1")
-    assert await close("real-2")
-    assert await sessions() == {"real-a": 0, "real-b": 0}
+    assert await close_call("real-1")
+    assert await close_call("real-2")
+    assert await seats_taken() == {"real-a": 0, "real-b": 0}
 
 
 async def test_a_lost_hosts_call_is_placed_again_and_the_participant_rejoins_there(
@@ -83,7 +83,7 @@ async def test_a_lost_hosts_call_is_placed_again_and_the_participant_rejoins_the
     with contextlib.suppress(Exception):  # his host is gone: nothing to say goodbye to
         await bob.leave()
 
-    again = (await replace(lost))["moving"]
+    again = (await place_again(lost))["moving"]
     assert isinstance(again, RemoteConnectionRef)
     assert again.host != ref.host
     assert again.url != ref.url
@@ -93,4 +93,4 @@ async def test_a_lost_hosts_call_is_placed_again_and_the_participant_rejoins_the
     assert after["host_pid"] != before["host_pid"]
     assert (after["participants"], after["tracks"]) == ([joined.id], [track])
     await bob_again.leave()
-    assert await close("moving")
+    assert await close_call("moving")

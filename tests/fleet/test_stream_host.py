@@ -20,7 +20,7 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("getstream.video.rtc")
 
 from messages import ConnectionClosedError  # noqa: E402
-from transport.fleet import close, place  # noqa: E402
+from transport.fleet import close_call, place  # noqa: E402
 from transport.stream import StreamEdge, StreamParticipant  # noqa: E402
 from transport.stream.emulator import StreamEmulator  # noqa: E402
 
@@ -58,7 +58,7 @@ async def test_a_host_on_stream_serves_a_placed_call_to_an_sdk_participant(
     finally:
         await carol.leave()
         await client.aclose()
-    assert await close("on-stream")
+    assert await close_call("on-stream")
     with pytest.raises(ConnectionClosedError):
         await ref.wait_for_participant(timeout=WAIT)
 
@@ -70,4 +70,4 @@ async def test_a_remote_wait_times_out_like_a_local_one(
     ref = await place("nobody-comes", "agent")
     with pytest.raises(TimeoutError):
         await ref.wait_for_participant(timeout=0.1)
-    assert await close("nobody-comes")
+    assert await close_call("nobody-comes")

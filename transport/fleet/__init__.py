@@ -1,4 +1,4 @@
-"""Past one machine (extra ``ray``): hosts, a cluster-wide presence directory, remote refs.
+"""Past one machine (extra ``ray``): hosts, a cluster-wide call directory, remote refs.
 
 Each host is a Ray actor process running a real edge (``LocalEdge`` by
 default, from the ``edge`` factory it is given), its connections and the
@@ -10,25 +10,25 @@ join (the host's URL). The directory (Ray named actors sharded by call id)
 knows which host holds each call and its latest presence; ``lookup`` gives a
 ``RemoteConnectionRef`` to tell or ask a connection on any host. A host that
 stops answering is reported by ``next_lost`` as a ``CallsLostEvent``;
-``replace`` opens its calls again on live hosts (``losses(replace_lost=True)``
+``place_again`` opens its calls again on live hosts (``losses(replace_lost=True)``
 does it for every loss); a lost host found alive closes its calls (fencing).
 """
 
+from transport.fleet.call_directory import CallDirectory, start_directory
 from transport.fleet.host import Agent, EdgeFactory, Host, PresenceView, local_edge
-from transport.fleet.presence_directory import PresenceDirectory, start_directory
 from transport.fleet.refs import (
     AlreadyPlacedError,
     CallsLostEvent,
     FleetFullError,
     RemoteConnectionRef,
-    close,
+    close_call,
+    directory_presence,
     lookup,
     losses,
     next_lost,
     place,
-    presence,
-    replace,
-    sessions,
+    place_again,
+    seats_taken,
 )
 
 __all__ = [
@@ -37,18 +37,18 @@ __all__ = [
     "CallsLostEvent",
     "EdgeFactory",
     "FleetFullError",
-    "PresenceDirectory",
+    "CallDirectory",
     "Host",
     "PresenceView",
     "RemoteConnectionRef",
-    "close",
+    "close_call",
     "local_edge",
     "lookup",
     "losses",
     "next_lost",
     "place",
-    "presence",
-    "replace",
-    "sessions",
+    "directory_presence",
+    "place_again",
+    "seats_taken",
     "start_directory",
 ]

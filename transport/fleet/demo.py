@@ -49,20 +49,17 @@ async def _run(console: Console) -> int:
     from transport.fleet import (
         Host,
         RemoteConnectionRef,
-        close,
+        close_call,
         next_lost,
         place,
-        replace,
+        place_again,
         start_directory,
     )
     from transport.fleet.agents import greeter
     from transport.local import LocalParticipant
 
     start_directory(lost_after=LOST_AFTER)
-    hosts = {
-        name: Host.options(name=name).remote(name, 4, agent=greeter)  # type: ignore[attr-defined]
-        for name in HOSTS
-    }
+    hosts = {name: Host.options(name=name).remote(name, 4, agent=greeter) for name in HOSTS}
     started = await asyncio.gather(*(h.start.remote(h) for h in hosts.values()))
     pids = {await handle.pid.remote(): name for name, handle in hosts.items()}
     console.print(f"Hosts up: {', '.join(started)}, each on its own LocalEdge.")
@@ -92,7 +89,7 @@ async def _run(console: Console) -> int:
     )
     for call in lost.call_ids:
         await people.pop(call).drop()  # their host is gone: nothing to say goodbye to
-    outcomes = await replace(lost)
+    outcomes = await place_again(lost)
     moved = {c: r for c, r in outcomes.items() if isinstance(r, RemoteConnectionRef)}
     if len(moved) < len(outcomes):
         console.print(f"[red]could not place every call again: {outcomes}")
@@ -107,7 +104,7 @@ async def _run(console: Console) -> int:
     for person in people.values():
         await person.leave()
     for call in CALLS:
-        await close(call)
+        await close_call(call)
     return 0
 
 

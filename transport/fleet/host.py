@@ -37,18 +37,14 @@ import msgspec
 import ray
 
 from messages import (
-    Close,
     ConnectionClosedError,
     NotReadyError,
-    Participant,
-    ParticipantJoined,
-    ParticipantLeft,
     decode,
 )
 from transport import Connection, ConnectionClosedEvent, ConnectionState, EdgeEvent, User
 from transport._edge import EdgeTransport
 from transport.features import EdgeFeature
-from transport.fleet.presence_directory import all_shards, placement_shard, shard_for
+from transport.fleet.call_directory import all_shards, placement_shard, shard_for
 
 __all__ = ["Agent", "EdgeFactory", "Host", "PresenceView"]
 
@@ -98,8 +94,7 @@ def _view(connection: Connection) -> PresenceView:
     )
 
 
-@ray.remote(num_cpus=0)
-class Host:
+class HostProcess:
     """One host of the fleet; ``host_id`` names it in the directory.
 
     ``max_sessions`` caps the calls placement may put on this host (the
@@ -132,8 +127,6 @@ class Host:
         self._dirty: set[str] = set()
         self._publishing: asyncio.Task[None] | None = None
         self._failures: deque[tuple[str, str]] = deque(maxlen=AGENT_FAILURES_KEPT)
-        self._fences: list[list[str]] = []  # the calls closed each time this host was fenced
-        self._fenced: asyncio.Condition | None = None
         self._gone: dict[str, asyncio.Event] = {}  # call id -> set once it closed and left here
 
     async def start(self, me: Any) -> str:
@@ -234,34 +227,13 @@ class Host:
         await self._end_agents(list(fenced))
         for call_id in fenced:
             self._left(call_id)
-        if self._fenced is None:
-            self._fenced = asyncio.Condition()
-        async with self._fenced:
-            self._fences.append(sorted(fenced))
-            self._fenced.notify_all()
+        await self.on_fenced(sorted(fenced))
 
-    async def fences(self, at_least: int, timeout: float) -> list[list[str]]:
-        """Wait until this host has been fenced ``at_least`` times; the calls each closed.
+    async def on_fenced(self, calls: list[str]) -> None:
+        """Called after a fence closed ``calls`` (on the host's loop); the default does nothing.
 
-        A fence is a heartbeat finding this host declared lost (see the module
-        docstring). Raises ``TimeoutError`` after ``timeout`` seconds.
+        A subclass that watches fences (``transport.fleet.testing``) overrides it.
         """
-        if self._fenced is None:
-            self._fenced = asyncio.Condition()
-        fenced = self._fenced
-        async with asyncio.timeout(timeout), fenced:
-            await fenced.wait_for(lambda: len(self._fences) >= at_least)
-        return [list(calls) for calls in self._fences]
-
-    async def stall(self, seconds: float) -> None:
-        """Fault injection: block this host's loop for ``seconds`` (no heartbeat, no answer).
-
-        Stands for an agent that hogs the loop or a host cut off for a while:
-        long enough and the directory declares the host lost while it lives.
-        """
-        import time
-
-        time.sleep(seconds)  # noqa: ASYNC251 (blocking on purpose: the fault being injected)
 
     def _changed(self, call_id: str) -> None:
         # Coalesce: the changes to a call within PUBLISH_AFTER_S cost one directory update,
@@ -304,7 +276,7 @@ class Host:
         self.connections[call_id] = connection
         self._gone[call_id] = asyncio.Event()
         url = self._url()
-        await shard_for(call_id).register.remote(
+        await shard_for(call_id).add_call.remote(
             call_id, self.host_id, connection.key, agent_id, url
         )
         await self._publish(call_id)
@@ -373,7 +345,7 @@ class Host:
         if self.connections.get(call_id) is not connection:
             return  # fenced meanwhile: the directory forgot this call with the host
         del self.connections[call_id]
-        await shard_for(call_id).unregister.remote(call_id, self.host_id)
+        await shard_for(call_id).remove_call.remote(call_id, self.host_id)
         await placement_shard().release.remote(self.host_id, call_id)
         self._left(call_id)
         await self._heartbeat_once()
@@ -450,21 +422,6 @@ class Host:
         await connection.wait_for_participant(timeout, user_id=user_id)
         return [p.id for p in connection.participants]
 
-    async def participant_joins(self, call_id: str, user_id: str) -> None:
-        """Test driver: a participant joins ``call_id`` through this host's edge."""
-        await self._locally(call_id, ParticipantJoined(call_id, _person(user_id)))
-
-    async def participant_leaves(self, call_id: str, user_id: str) -> None:
-        """Test driver: that participant leaves."""
-        await self._locally(call_id, ParticipantLeft(call_id, _person(user_id)))
-
-    async def _locally(self, call_id: str, message: Any) -> None:
-        connection = self.connections[call_id]
-        connection.actor_ref.tell(message)  # the local path: no Ray involved
-        await connection.caught_up()
-        self._changed(call_id)
-        await self.published()
-
     async def published(self) -> None:
         """Return once every presence change so far has reached the directory."""
         while self._publishing is not None:
@@ -477,53 +434,6 @@ class Host:
     async def load(self) -> int:
         return len(self.connections)
 
-    async def close_remote(self, call_id: str, reason: str) -> str:
-        """From this host, close the connection to ``call_id`` wherever it lives."""
-        from transport.fleet.refs import lookup
 
-        ref = await lookup(call_id)
-        if ref is None:
-            return "unknown"
-        state: str = await ref.ask(Close(call_id, reason))
-        return state
-
-    async def presence_seen_here(self, call_id: str) -> bytes | None:
-        """The presence of ``call_id`` as this host reads it from the directory."""
-        from transport.fleet.refs import presence
-
-        view = await presence(call_id)
-        return None if view is None else msgspec.msgpack.encode(view)
-
-    async def local_tells(self, call_id: str, count: int) -> float:
-        """Benchmark helper: ``count`` local joins/leaves; seconds taken (the local path)."""
-        import time
-
-        connection = self.connections[call_id]
-        started = time.perf_counter()
-        for n in range(count):
-            person = _person(f"bench{n}")
-            connection.actor_ref.tell(ParticipantJoined(call_id, person))
-            connection.actor_ref.tell(ParticipantLeft(call_id, person))
-        await connection.caught_up()
-        return time.perf_counter() - started
-
-    async def local_asks(self, call_id: str, count: int) -> list[float]:
-        """Benchmark helper: ``count`` asks from inside the host, one at a time; seconds each.
-
-        Each is a join or the leave after it, so the call's size stays the same.
-        """
-        import time
-
-        connection = self.connections[call_id]
-        taken = []
-        kinds = (ParticipantJoined, ParticipantLeft)
-        for n in range(count):
-            began = time.perf_counter()
-            connection.actor_ref.tell(kinds[n % 2](call_id, _person(f"ask{n // 2}")))
-            await connection.caught_up()
-            taken.append(time.perf_counter() - began)
-        return taken
-
-
-def _person(user_id: str) -> Participant:
-    return Participant(None, user_id, f"{user_id}__1")
+Host: Any = ray.remote(num_cpus=0)(HostProcess)
+"""``HostProcess`` as a Ray actor class: ``Host.options(name=...).remote(host_id, ...)``."""

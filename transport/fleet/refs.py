@@ -5,7 +5,7 @@ connection to a call, wherever in the fleet it lives: ``tell`` sends and
 returns, ``ask`` returns an awaitable of the connection's state once handled.
 Tells and asks to one host within one loop turn travel in one Ray call at the
 end of the turn, in the order made. ``place`` opens a call within the hosts'
-limits and ``replace`` opens a lost host's calls again elsewhere. Calls from
+limits and ``place_again`` opens a lost host's calls again elsewhere. Calls from
 any process attached to the Ray cluster.
 """
 
@@ -26,27 +26,27 @@ from messages import (
     encode,
     strict_decode,
 )
+from transport.fleet.call_directory import placement_shard, shard_for
 from transport.fleet.host import PresenceView
-from transport.fleet.presence_directory import placement_shard, shard_for
 
 __all__ = [
     "AlreadyPlacedError",
     "CallsLostEvent",
     "FleetFullError",
     "RemoteConnectionRef",
-    "close",
+    "close_call",
     "lookup",
     "losses",
     "next_lost",
     "place",
-    "presence",
-    "replace",
-    "sessions",
+    "directory_presence",
+    "place_again",
+    "seats_taken",
 ]
 
 
 class CallsLostEvent(EdgeEvent, frozen=True):
-    """A host stopped answering: the calls it held are lost (``replace`` opens them again)."""
+    """A host stopped answering: the calls it held are lost (``place_again`` opens them again)."""
 
     host: str
     call_ids: tuple[str, ...]
@@ -76,7 +76,7 @@ class RemoteConnectionRef:
         """The call's presence as its host has it now (``None`` once it closed there).
 
         Read from the host itself, so it shows every message this process told
-        or asked before; the module's ``presence(call_id)`` reads the directory,
+        or asked before; the module's ``directory_presence(call_id)`` reads the directory,
         which any process can and which follows the host within a Ray hop.
         """
         data = await self._handle.local_presence.remote(self.call_id)
@@ -101,7 +101,7 @@ class RemoteConnectionRef:
     async def wait_closed(self, timeout: float | None = None) -> None:
         """Return once the call is closed on its host, its agent ended and its seat given back.
 
-        However it ends: ``close()``, its agent returning or failing, an idle
+        However it ends: ``close_call()``, its agent returning or failing, an idle
         timeout, the call's end. Returns at once if it is not open there (any
         more). Raises ``TimeoutError`` (as Ray hands it on) after ``timeout`` seconds.
         """
@@ -210,7 +210,7 @@ async def lookup(call_id: str) -> RemoteConnectionRef | None:
     return RemoteConnectionRef(call_id, host, key, handle, url)
 
 
-async def presence(call_id: str) -> PresenceView | None:
+async def directory_presence(call_id: str) -> PresenceView | None:
     """The presence of ``call_id`` as its host last published it."""
     data = await shard_for(call_id).presence_of.remote(call_id)
     if data is None:
@@ -231,7 +231,7 @@ class AlreadyPlacedError(EdgeActorsError, RuntimeError):
     def __init__(self, call_id: str, host: str) -> None:
         super().__init__(
             f"call {call_id!r} is placed already, on host {host}: lookup() it, "
-            "or close() it before placing it again"
+            "or close_call() it before placing it again"
         )
         self.call_id = call_id
         self.host = host
@@ -270,7 +270,7 @@ async def place(call_id: str, agent_id: str) -> RemoteConnectionRef:
     return RemoteConnectionRef(call_id, host, key, handle, url)
 
 
-async def replace(lost: CallsLostEvent) -> dict[str, RemoteConnectionRef | EdgeActorsError]:
+async def place_again(lost: CallsLostEvent) -> dict[str, RemoteConnectionRef | EdgeActorsError]:
     """Open the calls of a lost host again on live hosts, each as the agent it was joined as.
 
     Returns a ref per call placed again (its ``url`` is where people rejoin)
@@ -294,7 +294,7 @@ async def replace(lost: CallsLostEvent) -> dict[str, RemoteConnectionRef | EdgeA
     return placed
 
 
-async def close(call_id: str, reason: str = "closed by the fleet") -> bool:
+async def close_call(call_id: str, reason: str = "closed by the fleet") -> bool:
     """Close the connection to ``call_id`` wherever it lives; ``False`` if no live host holds it.
 
     Awaits until the host has closed it and given its seat back. Runs on the
@@ -307,7 +307,7 @@ async def close(call_id: str, reason: str = "closed by the fleet") -> bool:
     return True
 
 
-async def sessions() -> dict[str, int]:
+async def seats_taken() -> dict[str, int]:
     """Sessions placed on each live host (seats taken within its ``max_sessions``); any process."""
     seats: dict[str, int] = await placement_shard().seats_taken.remote()
     return seats
@@ -317,7 +317,7 @@ async def next_lost() -> CallsLostEvent:
     """Wait for the next host the directory declares lost (each loss once per process).
 
     The event lists every call the host held and the agent each was joined
-    as; ``replace(event)`` opens them again elsewhere. A caller cancelled while
+    as; ``place_again(event)`` opens them again elsewhere. A caller cancelled while
     waiting misses nothing: the next call returns that loss.
     """
     shard = placement_shard()
@@ -343,7 +343,7 @@ async def losses(
     """
     while True:
         lost = await next_lost()
-        yield lost, (await replace(lost)) if replace_lost else {}
+        yield lost, (await place_again(lost)) if replace_lost else {}
 
 
 _losses_seen: dict[str, int] = {}  # directory epoch -> losses this process was given

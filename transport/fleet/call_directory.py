@@ -1,13 +1,14 @@
-"""The cluster-wide presence directory: Ray named actors, sharded by call id.
+"""The cluster-wide call directory: where each call lives, placement, failure detection.
 
-Each shard keeps, for the calls that hash to it, which host holds the call,
-the presence that host last published (msgspec bytes), and each host's load
-and last heartbeat. Shard 0 also places calls and detects failures: a host
-that misses heartbeats for ``lost_after`` seconds is declared lost there, every
-shard drops the host and its calls, and the loss, with all its calls, goes
-into shard 0's log of losses, which ``next_lost(after)`` reads by position (a
-reader that gives up waiting loses nothing). Shards are found by name, so any process
-in the Ray cluster reaches them with ``shard_for(call_id)``.
+Ray named actors, sharded by call id. Each shard keeps, for the calls that
+hash to it, which host holds the call, the presence that host last published
+(msgspec bytes), and each host's load and last heartbeat. Shard 0 also places
+calls and detects failures: a host that misses heartbeats for ``lost_after``
+seconds is declared lost there, every shard drops the host and its calls, and
+the loss, with all its calls, goes into shard 0's log of losses, which
+``next_lost(after)`` reads by position (a reader that gives up waiting loses
+nothing). Shards are found by name, so any process in the Ray cluster reaches
+them with ``shard_for(call_id)``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import ray
 
 __all__ = [
     "DIRECTORY_SHARDS",
-    "PresenceDirectory",
+    "CallDirectory",
     "all_shards",
     "directory_name",
     "placement_shard",
@@ -56,7 +57,7 @@ def placement_shard() -> Any:
 
 
 @ray.remote(num_cpus=0)
-class PresenceDirectory:
+class CallDirectory:
     """One shard of the directory; its methods run on the shard's own event loop."""
 
     def __init__(self, lost_after: float = 2.0, index: int = 0, shards: int = 1) -> None:
@@ -177,7 +178,7 @@ class PresenceDirectory:
         if self.seats.get(host, 0) > 0:
             self.seats[host] -= 1
 
-    async def register(
+    async def add_call(
         self, call_id: str, host: str, key: str, agent_id: str = "", url: str = ""
     ) -> None:
         """``host`` holds the connection ``key`` to ``call_id``, joined as ``agent_id``.
@@ -187,7 +188,7 @@ class PresenceDirectory:
         self.calls[call_id] = (host, key, agent_id, url)
         self.updates += 1
 
-    async def unregister(self, call_id: str, host: str | None = None) -> None:
+    async def remove_call(self, call_id: str, host: str | None = None) -> None:
         """``call_id`` closed on ``host`` (any host when ``None``): forget it, if still there."""
         entry = self.calls.get(call_id)
         if entry is None or (host is not None and entry[0] != host):
@@ -218,13 +219,6 @@ class PresenceDirectory:
     async def presence_of(self, call_id: str) -> bytes | None:
         return self.presence.get(call_id)
 
-    async def loads(self) -> dict[str, int]:
-        """Connections per live host, as their heartbeats report."""
-        return {host: load for host, (_, load) in self.hosts.items()}
-
-    async def handle_of(self, host: str) -> Any:
-        return self.handles.get(host)
-
     async def update_count(self) -> int:
         return self.updates
 
@@ -245,7 +239,7 @@ class PresenceDirectory:
 def start_directory(lost_after: float = 2.0, shards: int = DIRECTORY_SHARDS) -> list[Any]:
     """Create the directory shards (named, detached from the caller); call once per cluster."""
     return [
-        PresenceDirectory.options(  # type: ignore[attr-defined]
+        CallDirectory.options(  # type: ignore[attr-defined]
             name=directory_name(i), namespace=NAMESPACE, lifetime="detached"
         ).remote(lost_after, i, shards)
         for i in range(shards)
