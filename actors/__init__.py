@@ -10,7 +10,7 @@ import logging
 
 from actors._actor import AsyncioActor
 from actors._api import ask, send, stop_all, teller
-from actors._directory import ActorDirectory, directory
+from actors._directory import directory
 from actors._errors import (
     BlockingOnLoopError,
     EdgeActorsError,
@@ -21,7 +21,6 @@ from actors._future import AsyncioFuture, awaitable
 from actors._supervision import RestartPolicy
 
 __all__ = [
-    "ActorDirectory",
     "AsyncioActor",
     "AsyncioFuture",
     "BlockingOnLoopError",

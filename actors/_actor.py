@@ -37,15 +37,15 @@ from actors._mailbox import (
     BoundedActorRef,
     Retry,
     forget,
-    refuse,
 )
+from actors._stopping import WRAPPERS, Stopping
 from actors._supervision import RestartBudget, RestartPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
 
-__all__ = ["AsyncioActor", "retired"]
+__all__ = ["AsyncioActor"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,27 +58,12 @@ _PYKKA_MESSAGES = frozenset((messages.ProxyCall, messages.ProxyGetAttr, messages
 _CONTROL_MESSAGES = frozenset((ActorStop, *_PYKKA_MESSAGES))  # not for on_receive
 # What a turn hands to _handle_item instead of on_receive (set lookups by type).
 _RUNTIME_ITEMS = frozenset((AskFuture, Envelope, Retry, *_CONTROL_MESSAGES))
-_WRAPPERS = frozenset((Envelope, Retry))  # items whose .message is the tell
 _start_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
     "actors_start_loop", default=None
 )
 
 
-class _Retired:
-    """Counters of actors that have stopped, so totals survive their actors."""
-
-    __slots__ = ("handled", "refused", "restarts")
-
-    def __init__(self) -> None:
-        self.handled = 0
-        self.refused = 0
-        self.restarts = 0
-
-
-retired = _Retired()
-
-
-class AsyncioActor(pykka.Actor):
+class AsyncioActor(Stopping, pykka.Actor):
     """A pykka actor hosted on an asyncio event loop; use it like ``ThreadingActor``.
 
     ``start()`` must run on the thread of a running loop (the actor lives on that
@@ -421,7 +406,7 @@ class AsyncioActor(pykka.Actor):
             self._teardown()
             return False
         if reply_to is None and item is not _ASYNC and self.restart_policy is not None:
-            message = item.message if type(item) in _WRAPPERS else item
+            message = item.message if type(item) in WRAPPERS else item
             outcome = self._restart(message, item)
             if outcome is _RETRY:
                 self._mailbox.retry_current(Retry(message))
@@ -506,11 +491,6 @@ class AsyncioActor(pykka.Actor):
         """Tells refused because its bounded mailbox was full."""
         return self._mailbox.refused
 
-    @property
-    def restart_count(self) -> int:
-        """How many times this actor has restarted (read on its loop)."""
-        return 0 if self._restarts is None else self._restarts.total
-
     def on_restart(self, error: BaseException, message: Any) -> None:
         """Rebuild state after a failed tell; runs on the actor's loop, before the retry.
 
@@ -563,107 +543,6 @@ class AsyncioActor(pykka.Actor):
             self._begin_stop(None)
         stop_every_actor()
         return ends_loop
-
-    def _stop_now(self) -> None:
-        """Stop at once, skipping queued mail: this actor's loop is about to end.
-
-        Runs ``on_stop`` unless the actor already stopped (an ``async`` one is
-        closed unrun: nothing would drive it), cancels a handler in progress and
-        answers every queued ask with ``ActorDeadError``.
-        """
-        if self._busy is not None:
-            self._busy.cancel()  # its ask is answered if the loop ever runs again
-        if not self._mailbox._stopped:
-            self._finish_stop()
-            try:
-                on_stop: Callable[[], Any] = self.on_stop
-                result = on_stop()
-            except Exception:
-                self._handle_failure(*sys.exc_info())
-            else:
-                if type(result) is CoroutineType:
-                    result.close()
-                    logger.warning("%s: async on_stop not run, the event loop is ending", self)
-        self._teardown()
-
-    def _begin_stop(self, reply_to: pykka.Future[Any] | None) -> None:
-        self._finish_stop()
-        try:
-            on_stop: Callable[[], Any] = self.on_stop  # may be `async def`
-            result = on_stop()
-        except Exception:
-            self._handle_failure(*sys.exc_info())
-            result = None
-        if type(result) is CoroutineType:
-            self._busy = self.actor_loop.create_task(self._finish_on_stop(reply_to, result))
-            return
-        if reply_to is not None:
-            reply_to.set(None)
-        self._teardown()
-
-    async def _finish_on_stop(
-        self, reply_to: pykka.Future[Any] | None, coroutine: Coroutine[Any, Any, Any]
-    ) -> None:
-        try:
-            await coroutine
-        except Exception:
-            self._handle_failure(*sys.exc_info())
-        finally:
-            self._busy = None
-            if reply_to is not None:
-                reply_to.set(None)
-            self._teardown()
-
-    def _finish_stop(self) -> None:
-        self._unregister()
-        self._mailbox._mark_stopped()
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("Stopped %s", self)
-
-    def _unregister(self) -> None:
-        directory.unregister(self)
-        if self.register_with_pykka:
-            pykka.ActorRegistry.unregister(self.actor_ref)
-
-    def _stop(self) -> None:
-        # pykka's path (used only if someone calls it directly): stop now.
-        self._finish_stop()
-        try:
-            self.on_stop()
-        except Exception:
-            self._handle_failure(*sys.exc_info())
-        self._teardown()
-
-    def _handle_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        logger.error(
-            "Unhandled exception in %s:",
-            self,
-            exc_info=(exception_type, exception_value, traceback),
-        )
-        self._unregister()
-        self._mailbox._mark_stopped()
-
-    def _teardown(self) -> None:
-        """Fail what is still queued with ``ActorDeadError`` and drop the mailbox."""
-        mailbox = self._mailbox
-        queue = mailbox._take_all()
-        retired.handled += mailbox._dropped_handled
-        retired.restarts += self.restart_count
-        mailbox._dropped_handled = 0
-        self._restarts = None
-        if isinstance(mailbox, BoundedActorRef):
-            retired.refused += mailbox.refused
-            mailbox.refused = 0
-            mailbox._wake_senders(all_of_them=True)  # to find the actor gone
-        mailbox._actor = None  # later puts are refused; breaks the actor <-> mailbox cycle
-        for item in queue:
-            if type(item) is AskFuture or (type(item) is Envelope and item.reply_to is not None):
-                refuse(item, f"{self.actor_ref} stopped before handling the message")
-                continue
-            try:
-                self.on_dropped(item.message if type(item) in _WRAPPERS else item)
-            except Exception:
-                logger.exception("%s.on_dropped failed", self)
 
     def on_dropped(self, message: Any) -> None:
         """A told ``message`` was still queued when the actor stopped; it will not be handled.

@@ -1,13 +1,17 @@
-"""The pykka and asyncio internals edge-actors relies on, all in this one module.
+"""The pykka and asyncio internals edge-actors relies on, and where each is used.
 
-``AsyncioActor`` plugs into pykka through the extension points pykka offers to
-new actor types, and a few of pykka's private names come with them. They are
-named here once, each with what it is for; ``tests/runtime/test_compat.py``
-checks every one against the installed pykka and fails loudly, naming it, if a
-pykka release changes one. From asyncio it takes ``_get_running_loop`` and
-the ``_thread_id`` its loops keep while they run (``loop_thread``), checked
-the same way. Checked against pykka 4.5 (setup.cfg allows ``>=4.5,<5``) and
-CPython 3.11.
+Names taken from pykka's or asyncio's private modules are taken here, once,
+each with what it is for: ``Envelope``, ``ActorStop``, ``UNSET_HOOK_RESULT``
+and asyncio's ``_get_running_loop`` (``running_loop``). Beyond those names the
+runtime relies on two things of theirs, also checked: pykka's extension points
+for new actor types, which ``AsyncioActor`` and its ref override
+(``_create_actor_inbox``, ``_create_future``, ``_start_actor_loop``,
+``_handle_receive``, ``_handle_failure``, ``_stop``, ``_actor_weakref``), and the
+``_thread_id`` asyncio's loops keep while they run, read through the
+``LoopThread`` protocol below (``loop_thread``; the dispatcher's ``loop_here``).
+``tests/runtime/test_compat.py`` checks every one against the installed pykka
+and CPython and fails loudly, naming it, if a release changes one. Checked
+against pykka 4.5 (setup.cfg allows ``>=4.5,<5``) and CPython 3.11.
 """
 
 from __future__ import annotations
@@ -65,9 +69,9 @@ def loop_thread(loop: asyncio.AbstractEventLoop) -> LoopThread:
     while ``loop`` runs in this thread: the test a thread-safe ``tell`` makes
     on every call. asyncio's own loops keep that field (``run_forever`` sets
     ``BaseEventLoop._thread_id`` and clears it when it returns), so for them
-    this is the loop itself, and the test costs about 35 ns.
+    this is the loop itself, and the test is one attribute read.
     ``asyncio._get_running_loop() is loop`` says the same, but on CPython 3.11
-    it makes a ``getpid()`` system call each time (about 105 ns). Loops that do
+    it makes a ``getpid()`` system call each time. Loops that do
     not keep the field (uvloop) get a stand-in that asks
     ``_get_running_loop()``: as exact, no faster.
     """

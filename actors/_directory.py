@@ -13,7 +13,7 @@ alive. Safe from any thread.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pykka
 
@@ -69,14 +69,6 @@ class ActorDirectory:
         """The ref of the live actor with this URN, or ``None``."""
         actor = self._by_urn.get(urn)
         return None if actor is None else actor.actor_ref
-
-    def get_by_class(self, actor_class: type[A]) -> list[pykka.ActorRef[A]]:
-        """Refs of the live actors of ``actor_class`` and its subclasses."""
-        refs: list[pykka.ActorRef[A]] = []
-        for cls, members in list(self._by_class.items()):
-            if issubclass(cls, actor_class):
-                refs.extend(cast("pykka.ActorRef[A]", a.actor_ref) for a in list(members.values()))
-        return refs
 
     def get_all(self) -> list[pykka.ActorRef[Any]]:
         """Refs of every live ``AsyncioActor``."""

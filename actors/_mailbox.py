@@ -115,9 +115,8 @@ class AsyncioActorRef(ActorRef[Any]):
     ``_one`` field (``_queue is ONE``: a one-item list without the list);
     only a second one, while the first waits or is being handled, makes a
     list. So an actor told one message at a time allocates nothing per
-    message, and a burst of tells to thousands of idle actors sets off no
-    garbage collection (a list is a collected object: some 700 made in a row
-    start a collection). ``put()`` is safe from any thread; the inbox itself is
+    message, and a burst of tells to many idle actors makes no garbage for
+    the collector. ``put()`` is safe from any thread; the inbox itself is
     touched only on the actor's loop.
 
     As ``actor_stopped``, pykka reads ``is_set()``; threads may ``wait()``.

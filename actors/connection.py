@@ -7,30 +7,18 @@ publishes a new immutable ``Presence`` snapshot into the connection's
 ``PresenceCell``, settles the waits that now hold, and only then hands the
 message's events to the edge's bus (so a handler never sees an event that the
 snapshot does not show yet). Nobody else writes presence: readers get the
-snapshot, waiters get futures. Odd input follows one rule per case, so presence
-is never lost or corrupted:
-
-==========================================  ==============================================
-input                                       rule
-==========================================  ==============================================
-``ParticipantJoined`` for a present id      ignored (debug log): a repeat, not a new session
-``ParticipantLeft`` for an unknown id       ignored (debug log): it never joined, or left
-``ParticipantLeft`` with tracks published   ``TrackRemoved`` for each track first, then left
-``TrackAdded`` from an unknown participant  the participant joins first, then the track
-``TrackAdded`` for a known track id         ignored (debug log)
-``TrackRemoved`` for an unknown track       ignored (debug log)
-a message for another call id               ignored (warning): misrouted
-any message after ``Close``                 dropped (debug log); nothing is emitted
-anything else                               ``TypeError`` for an ask; logged for a tell
-==========================================  ==============================================
+snapshot, waiters get futures. Odd input (a repeated join, a leave of someone
+unknown, a message after ``Close``...) follows one rule per case, so presence
+is never lost or corrupted: README.md, "Odd input, one rule each", has the table.
 
 Every session of the agent's own user is left out of presence and events.
 
 Lifecycle: ``WAITING`` until someone other than the agent joins, ``ACTIVE``
 while anyone is connected, ``RECONNECTING`` while the only ones left are
 dropped participants within their grace period, ``IDLE`` once all have left,
-``CLOSED`` after ``Close``. Each transition is a ``ConnectionStateEvent``,
-emitted after the events of the message that caused it.
+``CLOSED`` after ``Close`` (README.md, "Where a connection is in its life").
+Each transition is a ``ConnectionStateEvent``, emitted after the events of the
+message that caused it.
 
 ``ConnectionOptions`` add three policies. ``reconnect_grace``: a participant
 that left with reason ``dropped`` keeps its place that long (its tracks are
@@ -57,7 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -65,6 +53,14 @@ from actors._actor import AsyncioActor
 from actors._api import teller
 from actors._supervision import RestartPolicy
 from actors.clock import Clock, SystemClock, Timer
+from actors.connection_interface import (
+    CatchUp,
+    ConnectionOptions,
+    ConnectionOwner,
+    ConnectionReport,
+    ReportRequest,
+    WaitEnded,
+)
 from actors.presence import Presence, PresenceCell
 from actors.recording import FORMAT_VERSION, Recorder, RecordingHeader
 from actors.waits import AddWaiter, RemoveWaiter, Waits, settle
@@ -90,94 +86,12 @@ from messages import (
     TrackRemovedEvent,
 )
 
-__all__ = [
-    "CATCH_UP",
-    "ConnectionActor",
-    "ConnectionOptions",
-    "ConnectionOwner",
-    "ConnectionReport",
-    "Emit",
-    "CatchUp",
-    "ReportRequest",
-    "WaitEnded",
-]
+__all__ = ["ConnectionActor", "Emit"]
 
 logger = logging.getLogger(__name__)
 
-DuplicateSessions = Literal["allow", "newest", "oldest"]
 Emit = Callable[[Any, str], None]
 """Where a connection actor hands its events: ``emit(event, key)`` (an ``EventBus.send``)."""
-
-
-class ConnectionOptions(msgspec.Struct, frozen=True):
-    """Policies of one connection; an edge has defaults and ``join()`` may override them."""
-
-    reconnect_grace: float = 0.0
-    """Seconds a dropped participant keeps its place (``0``: it leaves at once)."""
-    idle_timeout: float | None = None
-    """Close the connection after this many seconds idle (``None``: never)."""
-    duplicate_sessions: DuplicateSessions = "allow"
-    """What a second session of the same user does: ``allow``, ``newest`` or ``oldest`` wins."""
-    lifecycle_history: int = 64
-    """How many lifecycle entries ``inspect()`` keeps."""
-    record: str | None = None
-    """A file to record the mailbox to (see ``actors.recording``), or ``None``.
-
-    ``{call_id}`` and ``{key}`` in it are filled in, so one edge-wide setting
-    such as ``"calls/{call_id}-{key}.rec"`` gives every connection its own file.
-    """
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.reconnect_grace < float("inf"):
-            msg = "reconnect_grace must be a finite number of seconds, 0 or more"
-            raise ValueError(msg)
-        if self.idle_timeout is not None and not 0 < self.idle_timeout < float("inf"):
-            msg = "idle_timeout must be a positive, finite number of seconds (or None)"
-            raise ValueError(msg)
-        if self.duplicate_sessions not in ("allow", "newest", "oldest"):
-            msg = f"duplicate_sessions: allow, newest or oldest, not {self.duplicate_sessions!r}"
-            raise ValueError(msg)
-
-
-class ConnectionReport(msgspec.Struct, frozen=True):
-    """What ``Connection.report()`` returns: one connection, as its actor sees it now."""
-
-    key: str
-    call_id: str
-    agent_user_id: str
-    state: ConnectionState
-    idle_since: float
-    participants: tuple[Participant, ...]
-    reconnecting: tuple[str, ...]
-    tracks: tuple[TrackInfo, ...]
-    mailbox_depth: int
-    messages_handled: int
-    restarts: int
-    lifecycle: tuple[LifecycleEntry, ...]
-    waits: int = 0
-    """Waits pending on the connection (``wait_for`` calls not yet settled)."""
-
-
-# The actor's own messages, beside the protocol's five. Like those, they are
-# frozen msgspec Structs; they carry futures, so they never go on the wire.
-
-
-class ReportRequest(msgspec.Struct, frozen=True):
-    """Ask a connection actor for its ``ConnectionReport``."""
-
-
-class CatchUp(msgspec.Struct, frozen=True):
-    """Ask a connection actor to answer once every message queued before it is handled."""
-
-
-CATCH_UP = CatchUp()
-
-
-class WaitEnded(msgspec.Struct, frozen=True):
-    """From the ``Connection``: a wait ended with ``outcome`` (recorded if recording)."""
-
-    future: Any
-    outcome: str
 
 
 class _GraceOver(msgspec.Struct, frozen=True):
@@ -193,8 +107,8 @@ class _Tick(msgspec.Struct, frozen=True):
 _TICK = _Tick()
 
 
-# The states, looked up once: reading a member off an Enum class costs ~70 ns (3.11),
-# and publishing a snapshot reads several.
+# The states as module constants: publishing a snapshot reads several, and a
+# global is read more cheaply than a member off the Enum class.
 _WAITING, _ACTIVE, _RECONNECTING, _IDLE, _CLOSED = (
     ConnectionState.WAITING,
     ConnectionState.ACTIVE,
@@ -207,16 +121,6 @@ _NO_TABLE: dict[Any, Any] = {}
 """The empty table every connection starts with, shared and never written: the place
 that adds to a table (participants, reconnecting, tracks: one each) first gives the
 connection a table of its own, so an idle connection owns none."""
-
-
-class ConnectionOwner(Protocol):
-    """What a ``ConnectionActor`` tells its owner; called on the actor's loop."""
-
-    def actor_closed(self, reason: str) -> None:
-        """A ``Close`` was handled: release the transport."""
-
-    def actor_evicted(self, participant: Participant, reason: str) -> None:
-        """A duplicate-session policy turned ``participant`` away: disconnect it."""
 
 
 class ConnectionActor(AsyncioActor):

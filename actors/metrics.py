@@ -27,8 +27,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from actors._actor import AsyncioActor, retired
+from actors._actor import AsyncioActor
 from actors._directory import directory
+from actors._stopping import retired
 from actors.connection import ConnectionActor
 from actors.presence import Presence
 from messages import EdgeActorsError

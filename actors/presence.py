@@ -33,13 +33,6 @@ class Presence(msgspec.Struct, frozen=True):
     idle_since: float = 0.0
     version: int = 0
 
-    @property
-    def connected(self) -> tuple[Participant, ...]:
-        """The participants whose transport is up (not within a grace period)."""
-        if not self.reconnecting:
-            return self.participants
-        return tuple(p for p in self.participants if p.id not in self.reconnecting)
-
 
 class PresenceCell:
     """Holds the latest ``Presence`` of one connection; written only by its connection actor.

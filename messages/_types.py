@@ -38,7 +38,7 @@ class ParticipantKind(enum.StrEnum):
 
 
 class ConnectionState(enum.Enum):
-    """Where a connection is in its life (the seed's table, plus ``RECONNECTING``).
+    """Where a connection is in its life (README.md has the table, with ``idle_since()``).
 
     ``WAITING``: nobody but the agent has joined yet (``idle_since() == 0.0``);
     ``ACTIVE``: one or more participants connected (``0.0``); ``RECONNECTING``:

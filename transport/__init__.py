@@ -9,7 +9,7 @@ getstream SDK) are optional extras imported from their own packages.
 import logging
 
 from actors.clock import SystemClock, VirtualClock
-from actors.connection import ConnectionOptions, ConnectionReport
+from actors.connection_interface import ConnectionOptions, ConnectionReport
 from actors.predicates import (
     AtLeast,
     EmptyFor,

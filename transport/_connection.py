@@ -20,9 +20,9 @@ import pykka
 import actors
 from actors import metrics
 from actors.clock import Clock, check_seconds
-from actors.connection import (
+from actors.connection import ConnectionActor
+from actors.connection_interface import (
     CATCH_UP,
-    ConnectionActor,
     ConnectionOptions,
     ConnectionReport,
     ReportRequest,
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 class Connection(PresenceCell):
     """An agent's connection to a call, made by ``EdgeTransport.join()``.
 
-    Lifecycle (the seed's table, plus ``RECONNECTING``): ``WAITING`` until
+    Lifecycle (README.md, "Where a connection is in its life"): ``WAITING`` until
     someone other than the agent joins, ``ACTIVE`` while anyone is connected,
     ``RECONNECTING`` while the only ones left are dropped participants within
     their grace period, ``IDLE`` once all have left, ``CLOSED`` after

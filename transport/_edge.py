@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import pykka
 
 from actors.clock import Clock, as_clock
-from actors.connection import ConnectionOptions
+from actors.connection_interface import ConnectionOptions
 from messages import (
     Message,
     Participant,

@@ -449,11 +449,6 @@ class EventBus:
         subscription = self._subscriptions.get(handler)
         return subscription.pending() if subscription is not None else 0
 
-    def lanes(self, handler: Handler) -> int:
-        """How many connections have a lane of their own for ``handler`` now (busy or watched)."""
-        subscription = self._subscriptions.get(handler)
-        return len(subscription.lanes) if subscription is not None else 0
-
     def dropped(self, handler: Handler) -> int:
         """Events dropped for ``handler`` because its queue was full."""
         subscription = self._subscriptions.get(handler)

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from actors.clock import VirtualClock
-from actors.connection import ConnectionOptions
+from actors.connection_interface import ConnectionOptions
 from actors.presence import Presence
 from actors.recording import (
     FORMAT_VERSION,

@@ -99,3 +99,22 @@ async def test_loop_thread_of_a_loop_running_elsewhere_is_not_this_thread() -> N
 )
 def test_every_name_is_there(name: str) -> None:
     assert getattr(_compat, name) is not None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "_create_actor_inbox",
+        "_create_future",
+        "_start_actor_loop",
+        "_handle_receive",
+        "_handle_failure",
+        "_stop",
+    ],
+)
+def test_pykka_still_has_the_actor_hooks_asyncio_actor_overrides(name: str) -> None:
+    assert callable(getattr(pykka.Actor, name, None)), f"pykka.Actor.{name} is gone"
+
+
+def test_pykka_refs_still_reach_their_actor_through_actor_weakref() -> None:
+    assert "_actor_weakref" in pykka.ActorRef.__init__.__code__.co_names

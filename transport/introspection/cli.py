@@ -14,7 +14,7 @@ import sys
 
 import msgspec
 
-from actors.connection import ConnectionReport
+from actors.connection_interface import ConnectionReport
 from transport.introspection.server import fetch_reports
 
 __all__ = ["main", "render"]

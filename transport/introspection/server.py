@@ -18,7 +18,7 @@ from pathlib import Path
 
 import msgspec
 
-from actors.connection import ConnectionReport
+from actors.connection_interface import ConnectionReport
 from messages import ConnectionClosedError
 from transport._edge import EdgeTransport
 

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 MAX_FRAME = 64 * 1024
-"""Largest signaling frame accepted, in bytes (an SDP offer with four tracks is ~6 KB)."""
+"""Largest signaling frame accepted, in bytes (several times an SDP offer with four tracks)."""
 
 MAX_CUSTOM_EVENT = 16 * 1024
 """Largest custom event the agent may send to participants, in bytes of JSON."""

@@ -1,6 +1,6 @@
 """Media helpers of the local edge: synthetic sources and the drain every received track needs.
 
-A remote video track that nobody reads grows memory (~13 MB/s measured here),
+A remote video track that nobody reads grows memory without bound (DESIGN.md),
 so the edge reads every track it receives through a ``MediaRelay``: one
 unbuffered subscription is drained by a ``Drain`` task, and each subscriber the
 agent asks for gets its own unbuffered subscription. Stopping the drain ends

@@ -13,11 +13,9 @@ from transport.stream.errors import (
     StreamRequestError,
 )
 from transport.stream.participant import StreamParticipant
-from transport.stream.sfu_events import SfuPresence
 
 __all__ = [
     "SfuLinkStateEvent",
-    "SfuPresence",
     "StreamCall",
     "StreamCredentials",
     "StreamCredentialsError",
