@@ -208,7 +208,7 @@ class AsyncioActor(Stopping, pykka.Actor):
     def _start_actor_loop(self) -> None:
         """Run ``on_start`` first: hold mail back, and have the loop call it soon."""
         mailbox = self._mailbox
-        mailbox._queue = []  # hold mail back until on_start is done
+        mailbox.hold()
         loop = self.actor_loop
         if mailbox._thread._thread_id == _get_ident():  # on its loop
             loop.call_soon(self._begin)
@@ -246,11 +246,8 @@ class AsyncioActor(Stopping, pykka.Actor):
 
     def _started(self) -> None:
         """``on_start`` is done: handle the mail held back, or wait for the first."""
-        mailbox = self._mailbox
-        if mailbox._queue:
+        if self._mailbox.release():
             self._run_turn()
-        elif mailbox._queue is not None:
-            mailbox._queue = None  # idle: the next put schedules the first turn
 
     def _run_turn(self) -> None:
         """Handle the lone item, or up to ``mailbox_batch`` of a list; called by the dispatcher.

@@ -256,6 +256,18 @@ class AsyncioActorRef(ActorRef[Any]):
             raise ActorDeadError(f"{self._actor} was never started: it has no event loop")
         refuse(item, "the actor stopped before handling the message")
 
+    def hold(self) -> None:
+        """Keep mail from being handled until ``release()`` (while ``on_start`` runs)."""
+        self._queue = []  # a turn that is not scheduled: puts append, nothing runs them
+
+    def release(self) -> bool:
+        """End ``hold()``: whether mail came meanwhile (then a turn must run it)."""
+        if self._queue:
+            return True
+        if self._queue is not None:  # else a stop took it
+            self._queue = None  # idle: the next put schedules the first turn
+        return False
+
     def retry_current(self, retry: Retry) -> None:
         """Put ``retry`` where the item being handled was, to be handled next (on the loop)."""
         self._head -= 1
