@@ -34,6 +34,8 @@ __all__ = [
     "NOWHERE",
     "OptExcInfo",
     "UNSET_HOOK_RESULT",
+    "aiortc_audio_level",
+    "replace_aiortc_audio_level",
     "loop_thread",
     "running_loop",
 ]
@@ -105,3 +107,27 @@ class _Nowhere:
 
 NOWHERE: LoopThread = _Nowhere()
 """A ``LoopThread`` that never matches: for a mailbox with no loop, a future with no waiter."""
+
+
+def aiortc_audio_level() -> Callable[[Any], int]:
+    """aiortc's ``rtp.compute_audio_level_dbov``: the RFC 6465 level of an audio frame it sends.
+
+    ``RTCRtpSender`` calls it through the module for every audio frame, so
+    ``replace_aiortc_audio_level`` acts on every sender in the process. Needs
+    aiortc (extra ``local``).
+    """
+    import aiortc.rtp
+
+    level: Callable[[Any], int] = aiortc.rtp.compute_audio_level_dbov
+    return level
+
+
+def replace_aiortc_audio_level(compute: Callable[[Any], int]) -> None:
+    """Make every aiortc sender in the process compute the audio level with ``compute``.
+
+    Only a function that returns what aiortc's own does, for every frame, may
+    be given. Any thread, before or while senders run.
+    """
+    import aiortc.rtp
+
+    aiortc.rtp.compute_audio_level_dbov = compute  # type: ignore[assignment]  # any frame it sends

@@ -118,3 +118,10 @@ def test_pykka_still_has_the_actor_hooks_asyncio_actor_overrides(name: str) -> N
 
 def test_pykka_refs_still_reach_their_actor_through_actor_weakref() -> None:
     assert "_actor_weakref" in pykka.ActorRef.__init__.__code__.co_names
+
+
+def test_aiortcs_senders_still_take_the_audio_level_through_the_rtp_module() -> None:
+    sender = pytest.importorskip("aiortc.rtcrtpsender")
+    code = sender.RTCRtpSender._next_encoded_frame.__code__
+    assert "compute_audio_level_dbov" in code.co_names, "replace_aiortc_audio_level no longer acts"
+    assert callable(_compat.aiortc_audio_level())

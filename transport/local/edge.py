@@ -40,6 +40,7 @@ from messages import (
 from transport._connection import Connection
 from transport._edge import EdgeTransport
 from transport.features import EdgeFeature
+from transport.local import audio_level
 from transport.local.custom import custom_frame
 from transport.local.guard import HeadGuard
 from transport.local.limits import LocalLimits
@@ -108,6 +109,7 @@ class LocalEdge(EdgeTransport):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        audio_level.install()  # process-wide: identical levels, no Python loop per sample
         self.limits = limits if limits is not None else LocalLimits()
         """Per-peer caps and deadlines; read by each new socket and session."""
         # Sockets connected and not joined yet, oldest first, with their transports.
