@@ -36,6 +36,13 @@ LOOP_VARIABLE = "EDGE_ACTORS_BENCH_LOOP"
 
 _COLUMNS = (
     "msgs_per_s",
+    "host_cores_per_call",
+    "rss_mb_per_call",
+    "worst_fps",
+    "worst_late_or_lost",
+    "round_trip_p50_ms",
+    "round_trip_p99_ms",
+    "calls_per_core",
     "events_per_s",
     "bytes_per_actor",
     "traced_bytes_per_actor",

@@ -38,6 +38,7 @@ ORDER = (
     "memory",
     "lifecycle_costs",
     "local_media",
+    "voice_density",
     "stream_local",
     "hostile_load",
     "soak",
