@@ -35,6 +35,7 @@ __all__ = [
     "OptExcInfo",
     "UNSET_HOOK_RESULT",
     "aiortc_audio_level",
+    "encode_and_decode_audio_on_the_loop",
     "replace_aiortc_audio_level",
     "loop_thread",
     "running_loop",
@@ -131,3 +132,104 @@ def replace_aiortc_audio_level(compute: Callable[[Any], int]) -> None:
     import aiortc.rtp
 
     aiortc.rtp.compute_audio_level_dbov = compute  # type: ignore[assignment]  # any frame it sends
+
+
+# -- aiortc's audio path: encode and decode on the loop, not in threads -----------------
+
+
+class _InlineExecutor:
+    """Stands in for an aiortc audio sender's loop, which it asks only ``run_in_executor``.
+
+    The sender encodes each frame with ``run_in_executor(None, encode, ...)``;
+    this runs ``encode`` at once, on the loop, and returns a future already
+    done, so no frame waits for a worker thread or wakes the loop from one.
+    """
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def run_in_executor(self, _executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+        done = self._loop.create_future()
+        try:
+            done.set_result(func(*args))
+        except Exception as exc:  # handed to the sender, as the executor would
+            done.set_exception(exc)
+        return done
+
+
+class _InlineDecoder:
+    """Stands in for an aiortc audio receiver's decoder queue: ``put`` decodes at once.
+
+    aiortc puts each encoded frame on a queue a decoder thread reads, and the
+    thread hands each decoded frame back to the loop. This decodes in ``put``
+    (on the loop, where the receiver calls it) with the same decoder, and puts
+    the frames on the track's queue in the same order; ``put(None)`` ends the
+    track, as the thread would.
+    """
+
+    __slots__ = ("_codec", "_decoder", "_track_queue")
+
+    def __init__(self, track_queue: asyncio.Queue[Any]) -> None:
+        self._track_queue = track_queue
+        self._codec: str | None = None
+        self._decoder: Any = None
+
+    def put(self, task: tuple[Any, Any] | None) -> None:
+        if task is None:
+            self._decoder = None
+            self._track_queue.put_nowait(None)
+            return
+        codec, encoded = task
+        if codec.name != self._codec:
+            from aiortc.codecs import get_decoder
+
+            self._decoder, self._codec = get_decoder(codec), codec.name
+        for frame in self._decoder.decode(encoded):
+            self._track_queue.put_nowait(frame)
+
+
+def encode_and_decode_audio_on_the_loop() -> None:
+    """Make every aiortc audio sender and receiver in the process work on its event loop.
+
+    Senders encode each frame inline instead of in the default executor;
+    receivers decode inline instead of in a thread per track (which then
+    starts and ends at once). Video keeps aiortc's threads. The frames and
+    packets are the same; only the thread doing the work changes. Relies on
+    ``RTCRtpSender.__init__`` keeping its loop as ``_RTCRtpSender__loop`` for
+    ``run_in_executor`` alone, on ``RTCRtpReceiver.receive`` starting
+    ``rtcrtpreceiver.decoder_worker`` on ``_RTCRtpReceiver__decoder_queue``, and on
+    the kind and started flags of both (``tests/runtime/test_compat.py`` checks
+    each). Idempotent; call it before peer connections are made.
+    """
+    from aiortc import rtcrtpreceiver, rtcrtpsender
+
+    sender_class: Any = rtcrtpsender.RTCRtpSender
+    receiver_class: Any = rtcrtpreceiver.RTCRtpReceiver
+    if getattr(sender_class, "_edge_actors_inline", False):
+        return
+    make_sender, receive, decoder_worker = (
+        sender_class.__init__,
+        receiver_class.receive,
+        rtcrtpreceiver.decoder_worker,
+    )
+
+    def init_sender(self: Any, *args: Any, **kwargs: Any) -> None:
+        make_sender(self, *args, **kwargs)
+        if self._RTCRtpSender__kind == "audio":
+            self._RTCRtpSender__loop = _InlineExecutor(self._RTCRtpSender__loop)
+
+    async def start_receiving(self: Any, parameters: Any) -> None:
+        if self._RTCRtpReceiver__kind == "audio" and not self._RTCRtpReceiver__started:
+            self._RTCRtpReceiver__decoder_queue = _InlineDecoder(self._track._queue)
+        await receive(self, parameters)
+
+    def work(loop: Any, input_q: Any, output_q: Any) -> None:
+        if not isinstance(input_q, _InlineDecoder):  # else nothing to do: put() decodes
+            decoder_worker(loop, input_q, output_q)
+
+    sender_class.__init__ = init_sender
+    receiver_class.receive = start_receiving
+    rtcrtpreceiver.decoder_worker = work
+    sender_class._edge_actors_inline = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import threading
 from typing import Any
 
 import numpy
@@ -71,4 +72,21 @@ async def test_a_persons_voice_comes_back_through_the_agent(edge: LocalEdge) -> 
     finally:
         back.stop()
     assert knock.count > knock.loud_from  # what came back was sent after the knock began
+    await person.leave()
+
+
+async def test_received_audio_is_decoded_with_no_thread_of_its_own(edge: LocalEdge) -> None:
+    await edge.join(User("agent"), await edge.create_call("threads"))
+    person = edge.participant("threads", "caller")
+    await person.join()
+    track_id = await person.publish(TrackType.AUDIO, Knock(loud_from=0))
+    heard = edge.add_track_subscriber(track_id)
+    try:
+        await asyncio.wait_for(_first_loud(heard), LIMIT)  # decoded frames arrive...
+    finally:
+        heard.stop()
+    for thread in threading.enumerate():  # ...and aiortc's decoder thread ended at its start
+        if thread.name == "audio-decoder":
+            thread.join(LIMIT)
+            assert not thread.is_alive()
     await person.leave()

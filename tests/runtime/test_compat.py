@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import inspect
 import queue
 import threading
 from typing import Any
@@ -125,3 +126,35 @@ def test_aiortcs_senders_still_take_the_audio_level_through_the_rtp_module() -> 
     code = sender.RTCRtpSender._next_encoded_frame.__code__
     assert "compute_audio_level_dbov" in code.co_names, "replace_aiortc_audio_level no longer acts"
     assert callable(_compat.aiortc_audio_level())
+
+
+def test_aiortcs_audio_senders_and_receivers_keep_what_the_inline_audio_path_replaces() -> None:
+    pytest.importorskip("aiortc")
+    from aiortc import rtcrtpreceiver
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+    from aiortc.rtcrtpsender import RTCRtpSender
+
+    assert callable(rtcrtpreceiver.decoder_worker)
+    source = inspect.getsource(rtcrtpreceiver)
+    assert "target=decoder_worker" in source  # looked up when receive() starts the thread
+    assert "self.__decoder_queue," in source
+    sender_names = RTCRtpSender._next_encoded_frame.__code__.co_names
+    assert "_RTCRtpSender__loop" in sender_names
+    assert "run_in_executor" in sender_names
+    receiver_names = RTCRtpReceiver._handle_rtp_packet.__code__.co_names
+    assert "_RTCRtpReceiver__decoder_queue" in receiver_names
+
+
+async def test_an_audio_sender_made_after_the_switch_encodes_on_its_loop() -> None:
+    pytest.importorskip("aiortc")
+    from aiortc import RTCPeerConnection
+
+    _compat.encode_and_decode_audio_on_the_loop()
+    pc = RTCPeerConnection()
+    try:
+        audio = pc.addTransceiver("audio").sender
+        video = pc.addTransceiver("video").sender
+        assert type(audio._RTCRtpSender__loop).__name__ == "_InlineExecutor"
+        assert video._RTCRtpSender__loop is asyncio.get_running_loop()
+    finally:
+        await pc.close()

@@ -40,7 +40,7 @@ from messages import (
 from transport._connection import Connection
 from transport._edge import EdgeTransport
 from transport.features import EdgeFeature
-from transport.local import audio_level
+from transport.local import audio_path
 from transport.local.custom import custom_frame
 from transport.local.guard import HeadGuard
 from transport.local.limits import LocalLimits
@@ -109,7 +109,7 @@ class LocalEdge(EdgeTransport):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        audio_level.install()  # process-wide: identical levels, no Python loop per sample
+        audio_path.install()  # process-wide: the same audio, less CPU (see audio_path)
         self.limits = limits if limits is not None else LocalLimits()
         """Per-peer caps and deadlines; read by each new socket and session."""
         # Sockets connected and not joined yet, oldest first, with their transports.

@@ -1,4 +1,4 @@
-"""The audio level of each frame aiortc sends, computed without a Python loop per sample.
+"""aiortc's audio path, cheaper: the level without a loop per sample, no thread per frame.
 
 aiortc puts the RFC 6465 level (dBov, 0 to -127) of every audio frame it
 sends into the RTP header, and computes it with a Python loop over every
@@ -9,9 +9,15 @@ int64 (and in aiortc's float, which stays below 2**53 for any frame aiortc
 sends), so the result is identical, frame for frame. No float BLAS call is
 made: BLAS would start threads of its own on the media path.
 
-``install()`` puts it in aiortc's place for the whole process (every
-``RTCPeerConnection``, ours or not), which ``LocalEdge`` and ``LocalParticipant``
-do when made. Any thread.
+aiortc also encodes every audio frame in the default executor (a hop to a
+worker thread and back per frame) and decodes every received audio track in a
+thread of its own, fed through a queue. Opus frames are small: encoding and
+decoding them on the loop costs less than the hops, and a voice host then runs
+no thread per call (``actors._compat.encode_and_decode_audio_on_the_loop``).
+
+``install()`` does all of it for the whole process (every
+``RTCPeerConnection``, ours or not, gets identical frames and levels), which
+``LocalEdge`` and ``LocalParticipant`` do when made. Any thread.
 """
 
 from __future__ import annotations
@@ -21,7 +27,11 @@ from typing import Any
 
 import numpy
 
-from actors._compat import aiortc_audio_level, replace_aiortc_audio_level
+from actors._compat import (
+    aiortc_audio_level,
+    encode_and_decode_audio_on_the_loop,
+    replace_aiortc_audio_level,
+)
 
 __all__ = ["AIORTC_LEVEL", "audio_level_dbov", "install"]
 
@@ -49,8 +59,9 @@ def audio_level_dbov(frame: Any) -> int:
 
 
 def install() -> None:
-    """Have every aiortc sender in this process use ``audio_level_dbov``; idempotent."""
+    """Give every aiortc peer connection in this process the cheaper audio path; idempotent."""
     global _installed  # set once, never unset: a flag, not state to share
     if not _installed:
         replace_aiortc_audio_level(audio_level_dbov)
+        encode_and_decode_audio_on_the_loop()
         _installed = True
