@@ -17,6 +17,7 @@ against pykka 4.5 (setup.cfg allows ``>=4.5,<5``) and CPython 3.11.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import weakref
 from collections.abc import Callable
@@ -35,7 +36,9 @@ __all__ = [
     "OptExcInfo",
     "UNSET_HOOK_RESULT",
     "aiortc_audio_level",
+    "DecodeGate",
     "encode_and_decode_audio_on_the_loop",
+    "gate_decoding",
     "replace_aiortc_audio_level",
     "loop_thread",
     "running_loop",
@@ -221,15 +224,127 @@ def encode_and_decode_audio_on_the_loop() -> None:
             self._RTCRtpSender__loop = _InlineExecutor(self._RTCRtpSender__loop)
 
     async def start_receiving(self: Any, parameters: Any) -> None:
-        if self._RTCRtpReceiver__kind == "audio" and not self._RTCRtpReceiver__started:
+        queue = self._RTCRtpReceiver__decoder_queue
+        audio = self._RTCRtpReceiver__kind == "audio"
+        if audio and not self._RTCRtpReceiver__started and not isinstance(queue, DecodeGate):
             self._RTCRtpReceiver__decoder_queue = _InlineDecoder(self._track._queue)
         await receive(self, parameters)
 
     def work(loop: Any, input_q: Any, output_q: Any) -> None:
-        if not isinstance(input_q, _InlineDecoder):  # else nothing to do: put() decodes
+        if not isinstance(input_q, (_InlineDecoder, DecodeGate)):  # else put() decodes
             decoder_worker(loop, input_q, output_q)
 
     sender_class.__init__ = init_sender
     receiver_class.receive = start_receiving
     rtcrtpreceiver.decoder_worker = work
     sender_class._edge_actors_inline = True
+
+
+_STOP_DECODING = object()  # ends a DecodeGate's video thread, not the track
+
+
+class DecodeGate:
+    """Decodes a receiver's frames only while someone reads them; ``put`` drops them else.
+
+    It takes the place of an aiortc receiver's decoder queue (see
+    ``gate_decoding``). Closed, an encoded frame is counted and dropped: no
+    decoder runs and no thread waits. Open, audio is decoded in ``put`` on the
+    loop; video in one thread of the gate's, started by ``open()`` and ended by
+    ``close()`` (a video frame takes too long to decode on the loop), and
+    ``open()`` asks the sender for a keyframe, so decoding starts from one.
+    ``received`` and ``decoded`` count encoded frames in and frames out. On
+    the receiver's loop.
+    """
+
+    def __init__(self, receiver: Any) -> None:
+        self._receiver = receiver
+        self._track_queue: asyncio.Queue[Any] = receiver._track._queue
+        self._video = receiver._RTCRtpReceiver__kind == "video"
+        self._decoder = _InlineDecoder(self._track_queue)
+        self._inbox: Any = None  # the video thread's queue while open
+        self._asking: set[asyncio.Task[None]] = set()  # keyframe requests on their way
+        self.is_open = False
+        self.received = 0
+        """Encoded frames that arrived, decoded or not."""
+        self.decoded = 0
+        """Frames handed to the track (audio: at once; video: as its thread decodes them)."""
+
+    def put(self, task: tuple[Any, Any] | None) -> None:
+        if task is None:  # the receiver stops: end the track, as aiortc's thread would
+            self.close()
+            self._track_queue.put_nowait(None)
+            return
+        self.received += 1
+        if not self.is_open:
+            return
+        if self._inbox is not None:
+            self._inbox.put(task)
+            return
+        before = self._track_queue.qsize()
+        self._decoder.put(task)
+        self.decoded += self._track_queue.qsize() - before
+
+    def open(self) -> None:
+        """Decode from now on (for video: in a thread, from a keyframe asked for now)."""
+        if self.is_open:
+            return
+        self.is_open = True
+        if self._video:
+            import queue
+            import threading
+
+            self._inbox = queue.SimpleQueue()
+            loop = asyncio.get_running_loop()
+            threading.Thread(
+                target=self._decode_video,
+                args=(self._inbox, loop),
+                name="video-decoder",
+                daemon=True,
+            ).start()
+            for source in self._receiver.getSynchronizationSources():
+                asking = loop.create_task(self._receiver._send_rtcp_pli(source.source))
+                self._asking.add(asking)
+                asking.add_done_callback(self._asked)
+
+    def _asked(self, asking: asyncio.Task[None]) -> None:
+        self._asking.discard(asking)
+        if not asking.cancelled() and asking.exception() is not None:  # the transport closed
+            logging.getLogger(__name__).debug("keyframe request failed: %r", asking.exception())
+
+    def close(self) -> None:
+        """Stop decoding: frames are dropped again and the video thread ends."""
+        self.is_open = False
+        inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            inbox.put(_STOP_DECODING)
+
+    def _decode_video(self, inbox: Any, loop: asyncio.AbstractEventLoop) -> None:
+        from aiortc.codecs import get_decoder
+
+        decoder: Any = None
+        codec_name = None
+        while (task := inbox.get()) is not _STOP_DECODING:
+            codec, encoded = task
+            if codec.name != codec_name:
+                decoder, codec_name = get_decoder(codec), codec.name
+            for frame in decoder.decode(encoded):
+                loop.call_soon_threadsafe(self._hand_on, frame)
+
+    def _hand_on(self, frame: Any) -> None:
+        self.decoded += 1
+        self._track_queue.put_nowait(frame)
+
+
+def gate_decoding(receiver: Any) -> DecodeGate | None:
+    """Put a closed ``DecodeGate`` in place of ``receiver``'s decoder; ``None`` if too late.
+
+    Call it before the receiver starts receiving (before the peer connection
+    connects that transceiver): aiortc then starts no decoder for it.
+    ``encode_and_decode_audio_on_the_loop()`` must have run (it makes aiortc's
+    decoder thread end at once for a gate). On the receiver's loop.
+    """
+    if receiver._RTCRtpReceiver__started:
+        return None
+    gate = DecodeGate(receiver)
+    receiver._RTCRtpReceiver__decoder_queue = gate
+    return gate

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import msgspec
 from aiohttp import WSMsgType, web
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.contrib.media import MediaRelay
 
 from messages import (
@@ -40,7 +40,7 @@ from messages import (
 from transport._connection import Connection
 from transport._edge import EdgeTransport
 from transport.features import EdgeFeature
-from transport.local import audio_path
+from transport.local import media_path
 from transport.local.custom import custom_frame
 from transport.local.guard import HeadGuard
 from transport.local.limits import LocalLimits
@@ -60,7 +60,7 @@ from transport.local.signaling import (
     encode,
 )
 from transport.local.tokens import JoinTokens, TokenError
-from transport.local.tracks import Drain, EncoderSafeTrack
+from transport.local.tracks import Drain, EncoderSafeTrack, SubscriberTrack
 
 __all__ = ["LocalCall", "LocalEdge"]
 
@@ -109,7 +109,7 @@ class LocalEdge(EdgeTransport):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        audio_path.install()  # process-wide: the same audio, less CPU (see audio_path)
+        media_path.install()  # process-wide: the same audio, less CPU (see media_path)
         self.limits = limits if limits is not None else LocalLimits()
         """Per-peer caps and deadlines; read by each new socket and session."""
         # Sockets connected and not joined yet, oldest first, with their transports.
@@ -130,6 +130,8 @@ class LocalEdge(EdgeTransport):
         self._relay = MediaRelay()
         self._tracks: dict[str, MediaStreamTrack] = {}
         self._drains: dict[str, Drain] = {}
+        self._gates: dict[str, media_path.DecodeGate] = {}  # received tracks, decoded if read
+        self._readers: dict[str, int] = {}  # live subscriptions per received track
         self._agent_tracks: dict[str, dict[str, tuple[MediaStreamTrack, AgentTrack]]] = {}
         self._agent_numbers = itertools.count(1)
         self._evictions: set[asyncio.Task[None]] = set()
@@ -248,14 +250,30 @@ class LocalEdge(EdgeTransport):
     def add_track_subscriber(self, track_id: str) -> MediaStreamTrack:
         """A track that yields the frames of the received track ``track_id`` (relayed).
 
-        Each call gives a new subscription; read it or stop it. ``KeyError``
-        if no participant publishes ``track_id`` now.
+        Each call gives a new subscription; read it or stop it. The track is
+        decoded only while at least one subscription is live (video restarts
+        from a keyframe). ``KeyError`` if no participant publishes ``track_id`` now.
         """
         track = self._tracks.get(track_id)
         if track is None:
             msg = f"no track {track_id!r} is published on this edge"
             raise KeyError(msg)
-        return self._relay.subscribe(track, buffered=False)
+        gate = self._gates.get(track_id)
+        if gate is not None:
+            gate.open()  # decoding starts with the first reader (video: from a keyframe)
+        self._readers[track_id] = self._readers.get(track_id, 0) + 1
+        copy = self._relay.subscribe(track, buffered=False)
+        return SubscriberTrack(copy, lambda: self._unsubscribed(track_id))
+
+    def _unsubscribed(self, track_id: str) -> None:
+        readers = self._readers.get(track_id, 0) - 1
+        if readers > 0:
+            self._readers[track_id] = readers
+            return
+        self._readers.pop(track_id, None)
+        gate = self._gates.get(track_id)
+        if gate is not None:
+            gate.close()  # nobody reads it: no decoding
 
     async def publish_track(
         self, call_id: str, track: MediaStreamTrack, track_type: TrackType | None = None
@@ -341,14 +359,24 @@ class LocalEdge(EdgeTransport):
 
     # -- the PeerSessionHost interface: what sessions call ---------------------------------
 
-    def track_arrived(self, track_id: str, track: MediaStreamTrack) -> None:
-        """A participant's track ``track_id`` arrived: keep it for subscribers and drain it."""
-        drain = self._drains[track_id] = Drain(self._relay, track)
+    def track_arrived(self, track_id: str, receiver: RTCRtpReceiver) -> None:
+        """A participant's track ``track_id`` arrived: keep it for subscribers and drain it.
+
+        It is not decoded until someone subscribes (``add_track_subscriber``).
+        """
+        drain = self._drains[track_id] = Drain(self._relay, receiver.track)
         self._tracks[track_id] = drain.source
+        gate = media_path.gate(receiver)
+        if gate is not None:
+            self._gates[track_id] = gate
 
     async def track_gone(self, track_id: str) -> None:
         """A participant's track ended (unpublished, or its session ended): release it."""
         self._tracks.pop(track_id, None)
+        self._readers.pop(track_id, None)
+        gate = self._gates.pop(track_id, None)
+        if gate is not None:
+            gate.close()
         drain = self._drains.pop(track_id, None)
         if drain is not None:
             await drain.stop()

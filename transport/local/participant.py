@@ -25,7 +25,7 @@ from aiortc.contrib.media import MediaRelay
 
 from actors.clock import check_seconds
 from messages import EdgeActorsError, NotReadyError, Participant, TrackType
-from transport.local import audio_path
+from transport.local import media_path
 from transport.local.signaling import (
     AgentTrack,
     Answer,
@@ -65,7 +65,7 @@ class LocalParticipant:
 
     def __init__(self, url: str, call_id: str, token: str, *, reply_timeout: float = 10.0) -> None:
         check_seconds("reply_timeout", reply_timeout)
-        audio_path.install()  # as LocalEdge does: the same levels, cheaper
+        media_path.install()  # as LocalEdge does: the same levels, cheaper
         self.reply_timeout = reply_timeout
         self.url = url.rstrip("/")
         self.call_id = call_id

@@ -18,7 +18,13 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
 
 from messages import (
     Message,
@@ -56,8 +62,8 @@ class PeerSessionHost(Protocol):
         """A fresh copy of the agent's track ``track_id`` to send to one participant."""
         ...
 
-    def track_arrived(self, track_id: str, track: MediaStreamTrack) -> None:
-        """A participant's track arrived; the host keeps and drains it."""
+    def track_arrived(self, track_id: str, receiver: RTCRtpReceiver) -> None:
+        """A participant's track arrived at ``receiver``; the host keeps and drains it."""
         ...
 
     async def track_gone(self, track_id: str) -> None:
@@ -253,14 +259,14 @@ class PeerSession:
             logger.info("%s: offer refused: %s", self, exc)
             await self.send(ErrorFrame(f"offer refused: {exc}", frame.seq))
             return
-        receivers = {t.mid: t.receiver.track for t in pc.getTransceivers()}
+        receivers = {t.mid: t.receiver for t in pc.getTransceivers()}
         for spec in frame.publish:
-            track = receivers.get(spec.mid)
-            if track is None:
+            receiver = receivers.get(spec.mid)
+            if receiver is None:
                 await self.send(ErrorFrame(f"no transceiver with mid {spec.mid!r}", frame.seq))
                 continue
             self.tracks[spec.track_id] = spec
-            self.edge.track_arrived(spec.track_id, track)
+            self.edge.track_arrived(spec.track_id, receiver)
             await self.edge.apply(
                 TrackAdded(self.call_id, self.participant, spec.track_id, spec.track_type)
             )

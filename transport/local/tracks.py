@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections.abc import Callable
 
 import numpy
 from aiortc import MediaStreamTrack
@@ -145,6 +146,28 @@ class EndableTrack(MediaStreamTrack):
             super().stop()
             if self._reader is not None:
                 self._reader.cancel()
+
+
+class SubscriberTrack(MediaStreamTrack):
+    """One subscriber's copy of a received track; ``stopped`` is called once when it stops."""
+
+    def __init__(self, source: MediaStreamTrack, stopped: Callable[[], None]) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source = source
+        self._stopped: Callable[[], None] | None = stopped
+
+    async def recv(self) -> Frame | Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        return await self._source.recv()
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
+        stopped, self._stopped = self._stopped, None
+        if stopped is not None:
+            stopped()
 
 
 class Drain:

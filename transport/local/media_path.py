@@ -1,4 +1,5 @@
-"""aiortc's audio path, cheaper: the level without a loop per sample, no thread per frame.
+"""aiortc's media path, cheaper: no Python loop per sample, no thread per audio frame, no
+decoding of what nobody reads.
 
 aiortc puts the RFC 6465 level (dBov, 0 to -127) of every audio frame it
 sends into the RTP header, and computes it with a Python loop over every
@@ -15,7 +16,11 @@ thread of its own, fed through a queue. Opus frames are small: encoding and
 decoding them on the loop costs less than the hops, and a voice host then runs
 no thread per call (``actors._compat.encode_and_decode_audio_on_the_loop``).
 
-``install()`` does all of it for the whole process (every
+``gate(receiver)`` makes a received track decode only while someone reads it
+(``LocalEdge.add_track_subscriber``): until then its encoded frames are
+dropped before any decoder, and a video track holds no decoder thread.
+
+``install()`` does the rest for the whole process (every
 ``RTCPeerConnection``, ours or not, gets identical frames and levels), which
 ``LocalEdge`` and ``LocalParticipant`` do when made. Any thread.
 """
@@ -28,12 +33,14 @@ from typing import Any
 import numpy
 
 from actors._compat import (
+    DecodeGate,
     aiortc_audio_level,
     encode_and_decode_audio_on_the_loop,
+    gate_decoding,
     replace_aiortc_audio_level,
 )
 
-__all__ = ["AIORTC_LEVEL", "audio_level_dbov", "install"]
+__all__ = ["AIORTC_LEVEL", "DecodeGate", "audio_level_dbov", "gate", "install"]
 
 _MAX_SAMPLE = 32767
 _MIN_LEVEL = -127
@@ -65,3 +72,13 @@ def install() -> None:
         replace_aiortc_audio_level(audio_level_dbov)
         encode_and_decode_audio_on_the_loop()
         _installed = True
+
+
+def gate(receiver: Any) -> DecodeGate | None:
+    """Have ``receiver`` (an aiortc ``RTCRtpReceiver``) decode only while its gate is open.
+
+    Returns the closed gate (``open()`` when someone reads the track,
+    ``close()`` when the last stops), or ``None`` if the receiver has started
+    already and decodes as aiortc does. Needs ``install()`` first. On the loop.
+    """
+    return gate_decoding(receiver)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from actors._compat import aiortc_audio_level
 from transport.local import LocalEdge
-from transport.local.audio_path import AIORTC_LEVEL, audio_level_dbov
+from transport.local.media_path import AIORTC_LEVEL, audio_level_dbov
 
 
 def _frame(values: list[int], layout: str) -> av.AudioFrame:
