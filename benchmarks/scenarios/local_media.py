@@ -1,22 +1,38 @@
-"""local_media: real aiortc participants publishing audio and video through the local edge.
+"""local_media: participants sharing audio and video through the local edge, per host core.
 
-N participants join a call on a ``LocalEdge`` in this process and each
-publishes audio and video; the agent subscribes to every video. Join-to-
-TrackAdded latency runs from the start of ``publish()`` to the agent's handler.
-The call is then held for a few seconds: CPU use over that window (clients and
-edge together, both in this one process) gives the participants one core holds.
+N participants join a call on a ``LocalEdge`` and each publishes a tone and a
+test pattern; the agent subscribes to every audio track, and in the ``+video``
+rows to every video track too. In the ``separate`` rows the participants run
+in another process, so the CPU measured is the edge's own; the ``one-process``
+row keeps the earlier figure, participants and edge in one process. Over a
+fixed window the host's CPU gives participants per core. The edge decodes a
+track only while someone subscribes to it, so the agent that listens without
+watching pays for no video decoding (``audio_only_vs_video``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
 from typing import Any
 
-from benchmarks._measure import Stopwatch, cpu_seconds, summary
+from benchmarks._measure import cpu_seconds
 
 NAME = "local_media"
-TARGETS: dict[str, tuple[str, str, float]] = {}
+TARGETS: dict[str, tuple[str, str, float]] = {
+    "audio_only_vs_video": (
+        "host CPU per participant, agent listening only / listening and watching",
+        "<=",
+        0.4,
+    ),
+}
+NOTES = [
+    "separate: participants in another process (the edge's own CPU); one-process: both in one",
+    "every participant shares audio and video; the agent subscribes to audio (+video: and video)",
+]
+MODES = ("separate audio", "separate +video", "one-process +video")
 
 
 def available() -> str | None:
@@ -29,73 +45,95 @@ def available() -> str | None:
 
 def points(quick: bool) -> list[dict[str, Any]]:
     """The points to measure; smaller and shorter when ``quick``."""
-    sizes = [1, 3] if quick else [1, 3, 6, 10]
-    return [{"participants": n, "hold_s": 2.0 if quick else 5.0} for n in sizes]
+    sizes = [2, 4] if quick else [2, 4, 8]
+    hold = 3.0 if quick else 6.0
+    return [{"mode": mode, "participants": n, "hold_s": hold} for n in sizes for mode in MODES]
 
 
 def run(point: dict[str, Any]) -> dict[str, Any]:
-    """Measure one point (in a fresh worker process)."""
-    return asyncio.run(_run(point["participants"], point["hold_s"]))
+    """Measure one point (in a fresh worker process: the host)."""
+    mode: str = point["mode"]
+    return asyncio.run(
+        _run(point["participants"], point["hold_s"], mode.startswith("separate"), "+video" in mode)
+    )
 
 
-async def _run(n: int, hold: float) -> dict[str, Any]:
+async def _run(n: int, hold: float, separate: bool, watch: bool) -> dict[str, Any]:
     from transport import TrackAddedEvent, TrackType, User
     from transport.local import LocalEdge
 
-    latencies: list[float] = []
-    started: dict[str, float] = {}
     async with LocalEdge() as edge:
-        connection = await edge.join(User("agent"), await edge.create_call("bench"))
+        await edge.join(User("agent"), await edge.create_call("bench"))
+        frames = {"audio": 0, "video": 0}
+        readers: list[asyncio.Task[None]] = []
+
+        async def read(track: Any, kind: str) -> None:
+            while True:
+                await track.recv()
+                frames[kind] += 1
 
         @edge.events.subscribe
         async def added(event: TrackAddedEvent) -> None:
-            owner = event.participant.user_id if event.participant else ""
-            key = f"{owner}:{event.track_type.name}"
-            if key in started:
-                latencies.append(time.perf_counter() - started.pop(key))
+            if event.track_type is TrackType.AUDIO or watch:
+                kind = "audio" if event.track_type is TrackType.AUDIO else "video"
+                track = edge.add_track_subscriber(event.track_id)
+                readers.append(asyncio.ensure_future(read(track, kind)))
 
-        people = [edge.participant("bench", f"p{i}") for i in range(n)]
-        for i, person in enumerate(people):
-            await person.join()
-            for kind in (TrackType.AUDIO, TrackType.VIDEO):
-                started[f"p{i}:{kind.name}"] = time.perf_counter()
-                await person.publish(kind)
-        subscribers = [
-            edge.add_track_subscriber(t.track_id)
-            for t in connection.presence.tracks
-            if t.track_type is TrackType.VIDEO
-        ]
-        frames = 0
-
-        async def read(track: Any) -> None:
-            nonlocal frames
-            while True:
-                await track.recv()
-                frames += 1
-
-        readers = [asyncio.ensure_future(read(s)) for s in subscribers]
-        cpu = cpu_seconds()
-        clock = Stopwatch()
+        window = time.time() + 3.0 + 0.5 * n  # joins and negotiations take a while each
+        people: Any = None
+        if separate:
+            seats = [{"call": "bench", "token": edge.token("bench", f"p{i}")} for i in range(n)]
+            order = {"url": edge.url, "seats": seats, "until": window + hold}
+            people = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "benchmarks._media_people",
+                json.dumps(order),
+                stdout=asyncio.subprocess.PIPE,
+            )
+        else:
+            locals_ = [edge.participant("bench", f"p{i}") for i in range(n)]
+            for person in locals_:
+                await person.join()
+                await person.publish(TrackType.AUDIO)
+                await person.publish(TrackType.VIDEO)
+        await asyncio.sleep(max(0.0, window - time.time()))  # the window is fixed in advance
+        seen = dict(frames)
+        cpu, began = cpu_seconds(), time.time()
         await asyncio.sleep(hold)  # a measuring window of fixed length, not a wait for state
-        wall, used = clock.elapsed(), cpu_seconds() - cpu
+        wall, used = time.time() - began, cpu_seconds() - cpu
+        heard = {kind: (frames[kind] - seen[kind]) / wall / n for kind in frames}
+        if people is not None:
+            await people.communicate()
+        else:
+            for person in locals_:
+                await person.leave()
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-        for subscriber in subscribers:
-            subscriber.stop()
-        for person in people:
-            await person.leave()
     cores = used / wall
     return {
-        **summary(latencies),
         "cpu_cores": cores,
+        "cpu_ms_per_s_per_participant": cores * 1e3 / n,
         "participants_per_core": n / cores if cores else 0.0,
-        "video_fps_per_participant": frames / wall / n,
+        "audio_fps_per_participant": heard["audio"],
+        "video_fps_per_participant": heard["video"],
     }
 
 
 def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
-    """Results by implementation and size, and the headline result."""
-    by = {str(point["participants"]): result for point, result in results}
-    headline = by[max(by, key=int)] if by else {}
-    return {"results": {"edge-actors": by}, "ratios": {}, "headline": headline}
+    """Results by mode and size; the ratio at the largest size both separate modes reached."""
+    by: dict[str, dict[str, Any]] = {mode: {} for mode in MODES}
+    for point, result in results:
+        by[point["mode"]][str(point["participants"])] = result
+    both = set(by["separate audio"]) & set(by["separate +video"])
+    ratios: dict[str, float] = {}
+    headline: dict[str, Any] = {}
+    if both:
+        size = max(both, key=int)
+        listening, watching = by["separate audio"][size], by["separate +video"][size]
+        per = "cpu_ms_per_s_per_participant"
+        if watching[per]:
+            ratios["audio_only_vs_video"] = listening[per] / watching[per]
+        headline = listening
+    return {"results": by, "ratios": ratios, "headline": headline}
