@@ -71,7 +71,7 @@ def no_actor_left_behind() -> Iterator[None]:
     yield
     leaked = [ref for ref in directory.get_all() if id(ref) not in before]
     for ref in leaked:
-        actor = ref._actor_weakref()  # type: ignore[attr-defined]
+        actor = ref._actor_weakref()  # type: ignore[attr-defined]  # noqa: SLF001
         if actor is not None:
             directory.unregister(actor)
     assert not leaked, f"{len(leaked)} actors left running, e.g. {leaked[:3]}"

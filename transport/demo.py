@@ -10,7 +10,7 @@ closes the connection once the call has been idle for 5 seconds (its
 Stream emulator (``transport.stream.emulator``, not Stream's service): the
 people are getstream SDK clients, so the third one leaves instead of vanishing
 and the second shares video, not a screen (the SDK publishes audio and video).
-``--fleet`` runs ``transport.fleet.demo``: two hosts on a local Ray cluster.
+``--fleet`` runs ``transport.demo_fleet``: two hosts on a local Ray cluster.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     with contextlib.suppress(KeyboardInterrupt):
         if args.fleet:
-            from transport.fleet.demo import run as run_fleet
+            from transport.demo_fleet import run as run_fleet
 
             return asyncio.run(run_fleet(console))
         return asyncio.run(run(args.browser, console, stream_local=args.stream_local))

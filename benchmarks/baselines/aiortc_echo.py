@@ -33,7 +33,7 @@ class EchoServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
+        host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]  # noqa: SLF001
         self.url = f"http://{host}:{port}"
         return self
 

@@ -111,7 +111,7 @@ async def test_idle_lanes_cost_nothing() -> None:
     assert await bus.drain(timeout=5) is True
     assert sorted(seen) == list(range(1_000))
     assert bus.pending(on_ping) == 0
-    assert not bus._subscriptions[on_ping].lanes  # no lane kept for an idle connection
+    assert not bus._subscriptions[on_ping].lanes  # no lane kept for an idle connection  # noqa: SLF001
 
 
 async def test_a_handler_may_wait_for_another_connection_whose_events_queue_behind() -> None:

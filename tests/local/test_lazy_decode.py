@@ -36,7 +36,7 @@ async def test_video_is_decoded_only_while_subscribed(edge: LocalEdge) -> None:
     audio_id = await person.publish(TrackType.AUDIO)
     video_id = await person.publish(TrackType.VIDEO)
     clock = edge.add_track_subscriber(audio_id)  # what the agent listens to: the test's pace
-    video = edge._gates[video_id]
+    video = edge._gates[video_id]  # noqa: SLF001
     try:
         await _frames(clock, 25)
         await _quiet_decoders()
@@ -68,7 +68,7 @@ async def test_two_readers_keep_decoding_until_the_last_stops(edge: LocalEdge) -
     await person.join()
     audio_id = await person.publish(TrackType.AUDIO)
     first, second = edge.add_track_subscriber(audio_id), edge.add_track_subscriber(audio_id)
-    gate = edge._gates[audio_id]
+    gate = edge._gates[audio_id]  # noqa: SLF001
     await _frames(first, 5)
     first.stop()
     assert gate.is_open  # the second still reads

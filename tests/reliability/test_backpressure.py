@@ -31,7 +31,7 @@ async def test_a_tell_to_a_full_mailbox_raises_and_is_counted() -> None:
     gate = asyncio.Event()
     ref = Slow.start(gate)
     ref.tell(0)
-    await ref._actor_weakref().started.wait()  # type: ignore[attr-defined]  # 0 is in hand
+    await ref._actor_weakref().started.wait()  # type: ignore[attr-defined]  # 0 is in hand  # noqa: SLF001
     for n in (1, 2, 3):
         ref.tell(n)
     with pytest.raises(actors.MailboxFullError, match="3 messages"):
@@ -46,7 +46,7 @@ async def test_send_waits_for_room_and_loses_nothing() -> None:
     gate = asyncio.Event()
     ref = Slow.start(gate)
     senders = [asyncio.ensure_future(actors.send(ref, n)) for n in range(20)]
-    await ref._actor_weakref().started.wait()  # type: ignore[attr-defined]
+    await ref._actor_weakref().started.wait()  # type: ignore[attr-defined]  # noqa: SLF001
     assert sum(not s.done() for s in senders) >= 15  # at most 1 in hand + 3 queued + 1 racing
     gate.set()
     await asyncio.gather(*senders)

@@ -33,7 +33,7 @@ def reader() -> Iterator[InMemoryMetricReader]:
     reader = InMemoryMetricReader()
     metrics.enable(MeterProvider(metric_readers=[reader]))
     yield reader
-    metrics._wait_histogram = None
+    metrics._wait_histogram = None  # noqa: SLF001
 
 
 async def test_metrics_report_presence_connections_and_wait_latency(

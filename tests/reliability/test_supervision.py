@@ -44,7 +44,7 @@ class _Flaky(actors.AsyncioActor):
 
 
 def _actor(ref: Any) -> Any:
-    return ref._actor_weakref()
+    return ref._actor_weakref()  # noqa: SLF001
 
 
 async def test_failed_tell_restarts_and_the_message_is_handled_once_more() -> None:
@@ -125,7 +125,7 @@ async def test_connection_actor_restart_keeps_presence_and_tracks(
     assert [p.user_id for p in connection.participants] == ["alice"]
     assert connection.state is ConnectionState.ACTIVE
     assert _actor(connection.actor_ref).restart_count == 1
-    assert len(_actor(connection.actor_ref)._tracks) == 1
+    assert len(_actor(connection.actor_ref)._tracks) == 1  # noqa: SLF001
     await edge.close()
     assert added == ["closed"]
 

@@ -293,7 +293,7 @@ async def test_a_ref_kept_after_the_stop_keeps_no_actor_alive() -> None:
     await ref.stop(block=False)
     gc.collect()
     assert actor() is None
-    assert ref._actor_weakref() is None  # as pykka's weak reference reads then
+    assert ref._actor_weakref() is None  # as pykka's weak reference reads then  # noqa: SLF001
     with pytest.raises(pykka.ActorDeadError):
         ref.tell(1)
 
@@ -410,7 +410,7 @@ async def _await(future: Any) -> Any:
 
 
 def _actor_of(ref: Any) -> Any:
-    actor = ref._actor_weakref()
+    actor = ref._actor_weakref()  # noqa: SLF001
     assert actor is not None
     return actor
 
@@ -664,14 +664,14 @@ async def test_mail_that_comes_while_a_lone_message_is_handled_follows_it_in_ord
     await reached["second"]
     assert len(ref.actor_inbox) == 0
     assert await actors.ask(ref, "seen") == [("first", 0), ("told second", 1), ("second", 0)]
-    assert ref._actor_weakref().messages_handled == 3  # type: ignore[attr-defined]
+    assert ref._actor_weakref().messages_handled == 3  # type: ignore[attr-defined]  # noqa: SLF001
     await actors.stop_all()
 
 
 async def test_a_lone_tell_that_fails_stops_the_actor_and_drops_nothing() -> None:
     reached = _futures("boom")
     ref = _Lone.start(reached)
-    actor = ref._actor_weakref()  # type: ignore[attr-defined]
+    actor = ref._actor_weakref()  # type: ignore[attr-defined]  # noqa: SLF001
     ref.tell("boom")
     await reached["boom"]  # the turn ends with the failure: the actor is gone once we wake
     assert not ref.is_alive()
@@ -701,7 +701,7 @@ async def test_a_lone_tell_failing_again_after_its_restart_is_dropped_once() -> 
     ref.tell("poison")  # fails, restart; the retry fails too: restart, and it is dropped
     await second_try
     assert await actors.ask(ref, "tries") == 2  # not tried a third time
-    assert ref._actor_weakref().restart_count == 2  # type: ignore[attr-defined]
+    assert ref._actor_weakref().restart_count == 2  # type: ignore[attr-defined]  # noqa: SLF001
     await actors.stop_all()
 
 

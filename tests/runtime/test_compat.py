@@ -52,7 +52,7 @@ def test_stop_sends_pykkas_stop_message_in_an_envelope() -> None:
 
 def test_pykkas_get_hook_marker_is_what_its_futures_start_with() -> None:
     future: pykka.ThreadingFuture[int] = pykka.ThreadingFuture()
-    assert type(future._get_hook_result) is type(_compat.UNSET_HOOK_RESULT)
+    assert type(future._get_hook_result) is type(_compat.UNSET_HOOK_RESULT)  # noqa: SLF001
 
 
 async def test_running_loop_is_the_loop_of_this_thread_or_none() -> None:
@@ -67,10 +67,10 @@ def _loop_thread_while_running_and_after(new_loop: Any) -> tuple[int | None, int
         thread = _compat.loop_thread(loop)
 
         async def read() -> int | None:
-            return thread._thread_id
+            return thread._thread_id  # noqa: SLF001
 
         during = loop.run_until_complete(read())
-        return during, thread._thread_id
+        return during, thread._thread_id  # noqa: SLF001
     finally:
         loop.close()
 
@@ -91,8 +91,8 @@ def test_loop_thread_of_a_loop_without_the_field_asks_the_running_loop() -> None
 async def test_loop_thread_of_a_loop_running_elsewhere_is_not_this_thread() -> None:
     thread = _compat.loop_thread(asyncio.get_running_loop())
     elsewhere = await asyncio.to_thread(lambda: threading.get_ident())
-    assert thread._thread_id != elsewhere
-    assert _compat.NOWHERE._thread_id is None
+    assert thread._thread_id != elsewhere  # noqa: SLF001
+    assert _compat.NOWHERE._thread_id is None  # noqa: SLF001
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_pykka_refs_still_reach_their_actor_through_actor_weakref() -> None:
 
 def test_aiortcs_senders_still_take_the_audio_level_through_the_rtp_module() -> None:
     sender = pytest.importorskip("aiortc.rtcrtpsender")
-    code = sender.RTCRtpSender._next_encoded_frame.__code__
+    code = sender.RTCRtpSender._next_encoded_frame.__code__  # noqa: SLF001
     assert "compute_audio_level_dbov" in code.co_names, "replace_aiortc_audio_level no longer acts"
     assert callable(_compat.aiortc_audio_level())
 
@@ -138,10 +138,10 @@ def test_aiortcs_audio_senders_and_receivers_keep_what_the_inline_audio_path_rep
     source = inspect.getsource(rtcrtpreceiver)
     assert "target=decoder_worker" in source  # looked up when receive() starts the thread
     assert "self.__decoder_queue," in source
-    sender_names = RTCRtpSender._next_encoded_frame.__code__.co_names
+    sender_names = RTCRtpSender._next_encoded_frame.__code__.co_names  # noqa: SLF001
     assert "_RTCRtpSender__loop" in sender_names
     assert "run_in_executor" in sender_names
-    receiver_names = RTCRtpReceiver._handle_rtp_packet.__code__.co_names
+    receiver_names = RTCRtpReceiver._handle_rtp_packet.__code__.co_names  # noqa: SLF001
     assert "_RTCRtpReceiver__decoder_queue" in receiver_names
 
 
@@ -154,7 +154,7 @@ async def test_an_audio_sender_made_after_the_switch_encodes_on_its_loop() -> No
     try:
         audio = pc.addTransceiver("audio").sender
         video = pc.addTransceiver("video").sender
-        assert type(audio._RTCRtpSender__loop).__name__ == "_InlineExecutor"
-        assert video._RTCRtpSender__loop is asyncio.get_running_loop()
+        assert type(audio._RTCRtpSender__loop).__name__ == "_InlineExecutor"  # noqa: SLF001
+        assert video._RTCRtpSender__loop is asyncio.get_running_loop()  # noqa: SLF001
     finally:
         await pc.close()

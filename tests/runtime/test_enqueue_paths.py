@@ -33,21 +33,21 @@ class Log(actors.AsyncioActor):
 
 
 def _shape(mailbox: AsyncioActorRef) -> tuple[Any, ...]:
-    queue = mailbox._queue
+    queue = mailbox._queue  # noqa: SLF001
     if queue is None:
-        return ("idle", mailbox._head)
+        return ("idle", mailbox._head)  # noqa: SLF001
     if queue is ONE:
-        return ("one", mailbox._one, mailbox._head)
-    return ("list", list(queue), mailbox._head)
+        return ("one", mailbox._one, mailbox._head)  # noqa: SLF001
+    return ("list", list(queue), mailbox._head)  # noqa: SLF001
 
 
 def _scheduled(actor: actors.AsyncioActor) -> int:
-    return sum(1 for queued in dispatcher_for(asyncio.get_running_loop())._ready if queued is actor)
+    return sum(1 for queued in dispatcher_for(asyncio.get_running_loop())._ready if queued is actor)  # noqa: SLF001
 
 
 async def _same_steps(steps: list[int | str]) -> None:
     told, put = Log.start(), Log.start()
-    told_actor, put_actor = told._actor_weakref(), put._actor_weakref()
+    told_actor, put_actor = told._actor_weakref(), put._actor_weakref()  # noqa: SLF001
     assert told_actor is not None
     assert put_actor is not None
     sent = 0
@@ -59,7 +59,7 @@ async def _same_steps(steps: list[int | str]) -> None:
         assert isinstance(step, int)
         for _ in range(step):
             told.tell(sent)
-            put.actor_inbox._put_here(sent)  # type: ignore[attr-defined]
+            put.actor_inbox._put_here(sent)  # type: ignore[attr-defined]  # noqa: SLF001
             sent += 1
             assert _shape(told.actor_inbox) == _shape(put.actor_inbox)  # type: ignore[arg-type]
             assert _scheduled(told_actor) == _scheduled(put_actor) == 1

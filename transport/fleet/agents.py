@@ -2,7 +2,7 @@
 
 ``greeter`` is the example agent of the fleet demo and tests: it waits for
 someone to join, then for their video, then tells everyone in the call which
-host it runs on and what it saw, as a custom event (``LocalEdge`` only).
+host it runs on and what it saw, as a custom event (on edges with ``EdgeFeature.CUSTOM_EVENTS``).
 Agents are ``async def agent(connection)`` functions; a host runs one per call
 on its own loop and ends it when the connection closes.
 """

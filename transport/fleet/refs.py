@@ -58,7 +58,7 @@ class CallsLostEvent(EdgeEvent, frozen=True):
 class RemoteConnectionRef:
     """The connection to ``call_id`` on host ``host``, reachable from anywhere.
 
-    ``url`` is where people join the call: the ``LocalEdge`` of its host
+    ``url`` is where people join the call: its host's edge's ``url``
     (empty when the host's edge has no URL of its own).
     """
 
@@ -108,7 +108,7 @@ class RemoteConnectionRef:
         await self._handle.wait_closed.remote(self.call_id, timeout)
 
     async def token(self, user_id: str) -> str:
-        """A single-use join token for ``user_id``, from the call's host (its ``LocalEdge``)."""
+        """A single-use join token for ``user_id``, from the call's host's edge."""
         token: str = await self._handle.token.remote(self.call_id, user_id)
         return token
 

@@ -1,11 +1,14 @@
 """The fleet demo (``make run ARGS=--fleet``): two hosts on Ray, four calls, one host lost.
 
-A local Ray cluster starts with the presence directory and two hosts, each on
+It lives beside the fleet, not in it: the people here are the local edge's own
+(``LocalParticipant``), and ``transport.fleet`` names no particular edge.
+
+A local Ray cluster starts with the call directory and two hosts, each on
 its own ``LocalEdge`` (its own port) running the ``greeter`` agent. Four calls
 are placed within the hosts' ``max_sessions``; a Python participant joins each
 at the URL placement returned and publishes video, and the agent of each call
 answers from the host it runs on. Then one host's process is killed: the
-directory reports its calls lost, ``replace`` opens them on the other host,
+directory reports its calls lost, ``place_again`` opens them on the other host,
 and their participants join again there. Everything is closed and Ray stopped
 before the program exits 0.
 """
