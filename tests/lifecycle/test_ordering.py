@@ -1,4 +1,10 @@
-"""Ordered delivery: every handler sees a session's events in mailbox order, even slow ones."""
+"""Ordered delivery: every handler sees a session's events in mailbox order, even slow ones.
+
+The order is checked against the messages as they were sent: a small model of
+the rule table (README.md, "Odd input, one rule each") turns the script into
+the events the connection must emit, in order, and every handler must have
+seen exactly those.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,27 @@ steps = st.lists(
     min_size=1,
     max_size=40,
 )
+
+
+def _expected(script: list[tuple[str, int, int]]) -> list[tuple[str, str]]:
+    """The events the script must produce, in the order its messages were sent."""
+    present: dict[str, list[str]] = {}  # participant id -> its tracks, in order
+    events: list[tuple[str, str]] = []
+    for action, who, track in script:
+        pid, tid = f"user{who}__s", f"user{who}:t{track}"
+        if action in ("join", "add") and pid not in present:
+            present[pid] = []
+            events.append(("ParticipantJoinedEvent", pid))
+        if action == "add" and tid not in present[pid]:
+            present[pid].append(tid)
+            events.append(("TrackAddedEvent", tid))
+        elif action == "remove" and tid in present.get(pid, ()):
+            present[pid].remove(tid)
+            events.append(("TrackRemovedEvent", tid))
+        elif action == "leave" and pid in present:
+            events.extend(("TrackRemovedEvent", t) for t in present.pop(pid))
+            events.append(("ParticipantLeftEvent", pid))
+    return events
 
 
 def _signature(event: Any) -> tuple[str, str]:
@@ -66,6 +93,8 @@ async def _run(script: list[tuple[str, int, int]], delays: list[int], seed: int)
         connection.actor_ref.tell(message)
     await connection.settled()
     assert logs[0] == logs[1] == logs[2]
+    presence = [e for e in logs[0] if e[0] != "ConnectionStateEvent"]
+    assert presence == _expected(script)  # the order the messages were sent in
     for who in range(3):  # per session: joined, then its tracks, then left
         mine = [e for e in logs[0] if f"user{who}" in e[1]]
         joined = [i for i, e in enumerate(mine) if e[0] == "ParticipantJoinedEvent"]

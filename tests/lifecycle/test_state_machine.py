@@ -128,11 +128,33 @@ async def test_a_rejoin_cancels_the_idle_timeout(edge: MemoryEdge, clock: Virtua
     alice = edge.participant("c", "alice")
     await alice.join()
     await alice.leave()
+    await connection.caught_up()
+    assert clock.pending() == 1  # the idle timer
     clock.advance(20)
     await alice.join()
+    await connection.caught_up()
+    assert clock.pending() == 0  # cancelled by the rejoin, not left to find ACTIVE later
     clock.advance(60)
     await connection.settled()
     assert connection.state is ConnectionState.ACTIVE
+
+
+async def test_a_second_departure_arms_the_full_idle_timeout_again(
+    edge: MemoryEdge, clock: VirtualClock
+) -> None:
+    connection = await _join(edge, ConnectionOptions(idle_timeout=30))
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    await alice.leave()
+    clock.advance(20)
+    await alice.join()
+    await alice.leave()  # idle again at t=20: the timeout counts from here
+    clock.advance(29.9)
+    await connection.caught_up()
+    assert connection.state is ConnectionState.IDLE
+    clock.advance(0.1)
+    await connection.caught_up()
+    assert connection.state is ConnectionState.CLOSED
 
 
 async def test_ending_a_memory_call_closes_its_connections_as_call_ended() -> None:
