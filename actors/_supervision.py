@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 import msgspec
 
@@ -32,16 +33,17 @@ class RestartPolicy(msgspec.Struct, frozen=True):
 class RestartBudget:
     """The restarts one actor has used, on a monotonic clock; touched on its loop only."""
 
-    __slots__ = ("_policy", "_times", "total")
+    __slots__ = ("_clock", "_policy", "_times", "total")
 
-    def __init__(self, policy: RestartPolicy) -> None:
+    def __init__(self, policy: RestartPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self._policy = policy
+        self._clock = clock
         self._times: deque[float] = deque()
         self.total = 0
 
     def take(self) -> bool:
         """Use one restart if the policy allows it now; ``False`` once exhausted."""
-        now = time.monotonic()
+        now = self._clock()
         times = self._times
         while times and now - times[0] > self._policy.within:
             times.popleft()

@@ -32,6 +32,7 @@ from transport import (
     ConnectionOptions,
     ConnectionState,
     EdgeEvent,
+    EdgeFeature,
     EdgeTransport,
     Participant,
     TrackType,
@@ -175,7 +176,7 @@ async def _serve(edge: EdgeTransport, cast: _Cast | None, console: Console) -> N
     async def log(event: EdgeEvent) -> None:
         view.add(_describe(event))
 
-    if cast is None and isinstance(edge, LocalEdge):
+    if cast is None and EdgeFeature.JOIN_URLS in edge.features:
         url = edge.join_url("demo", "guest")
         console.print("Open this in a browser to join the call (the link admits one join):")
         print(url, flush=True)  # plain: a wrapped URL would not paste

@@ -37,7 +37,13 @@ async def run(console: Console) -> int:
     import ray
 
     console.print("Starting a local Ray cluster (2 CPUs) ...")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="edge-actors")
+    ray.init(
+        address="local",  # its own cluster, even beside another on this machine
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        namespace="edge-actors",
+    )
     try:
         async with asyncio.timeout(len(CALLS) * STEP_S):
             return await _run(console)

@@ -25,6 +25,7 @@ from transport import (
     ConnectionOptions,
     ConnectionState,
     EdgeTransport,
+    InvalidCallIdError,
     MemoryEdge,
     ParticipantJoinedEvent,
     ParticipantLeftEvent,
@@ -210,3 +211,10 @@ async def test_close_fails_waits_says_so_once_and_is_idempotent(
     assert [e.reason for e in _of(events, ConnectionClosedEvent)] == ["closed"]
     with pytest.raises(ConnectionClosedError):
         await connection.wait_for_participant(timeout=1)
+
+
+async def test_an_invalid_call_id_is_refused_before_anything_is_made(edge: Any) -> None:
+    for bad in ("", ".hidden", "a/b", "x" * 129, "spaces are not allowed"):
+        with pytest.raises(InvalidCallIdError):
+            await edge.create_call(bad)
+    assert edge.connections() == ()

@@ -18,7 +18,13 @@ import pytest
 def ray_cluster() -> Iterator[Any]:
     """The session's Ray cluster (the ``ray`` module, initialised)."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="edge-actors")
+    ray.init(
+        address="local",  # its own cluster, even beside another on this machine
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        namespace="edge-actors",
+    )
     try:
         yield ray
     finally:

@@ -129,3 +129,41 @@ async def test_a_handler_may_wait_for_another_connection_whose_events_queue_behi
         bus.send(Ping(n), "b")
     assert await bus.drain(timeout=5) is True
     assert seen == [("b", 10), ("b", 11), ("b", 12), ("a", 0)]
+
+
+async def test_a_handler_hopelessly_behind_on_a_lane_drops_and_counts_past_its_bound() -> None:
+    bus = EventBus(max_pending=5)
+    release = asyncio.Event()
+    seen: list[tuple[str, int]] = []
+
+    @bus.subscribe
+    async def slow(event: Ping) -> None:
+        await release.wait()  # stuck, as a handler waiting on an LLM
+        seen.append((_who.get(), event.n))
+
+    for n in range(12):  # in one loop turn: none is being handled yet
+        bus.send(Ping(n), "busy")
+    bus.send(Ping(100), "other")  # another connection's lane has its own bound
+    assert bus.pending(slow) == 5 + 1
+    assert bus.dropped(slow) == 12 - 5  # five queued on "busy", the rest dropped and counted
+    release.set()
+    assert await bus.drain(timeout=5) is True
+    assert sorted(n for _, n in seen) == [0, 1, 2, 3, 4, 100]
+    assert bus.dropped(slow) == 7
+
+
+async def test_an_edge_passes_max_pending_events_to_its_bus() -> None:
+    edge = MemoryEdge(max_pending_events=3)
+    release = asyncio.Event()
+
+    @edge.events.subscribe
+    async def stuck(event: ParticipantJoinedEvent) -> None:
+        await release.wait()
+
+    connection = await edge.join(User("agent"), await edge.create_call("c"))
+    for n in range(6):
+        await edge.participant("c", f"p{n}").join()
+    await connection.caught_up()
+    assert edge.events.dropped(stuck) == 6 - 1 - 3
+    release.set()
+    await edge.close()

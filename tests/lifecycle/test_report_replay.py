@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,26 @@ def test_inspect_cli_says_when_no_host_listens(
 ) -> None:
     assert inspect_main([str(tmp_path / "nobody.sock")]) == 1
     assert "cannot reach a host" in capsys.readouterr().err
+
+
+async def test_the_cli_prints_a_live_host_as_text_and_as_json(
+    edge: MemoryEdge, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await edge.join(User("agent"), await edge.create_call("listed"))
+    await edge.participant("listed", "bea").join()
+    path = str(tmp_path / "host.sock")
+    server = await serve_introspection(edge, path)
+    try:  # the CLI runs its own loop: in a thread, while this loop serves it
+        assert await asyncio.to_thread(inspect_main, [path]) == 0
+        text = capsys.readouterr().out
+        assert await asyncio.to_thread(inspect_main, [path, "--json"]) == 0
+        raw = capsys.readouterr().out
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "call=listed" in text
+    assert "bea__s" in text
+    assert [r["call_id"] for r in json.loads(raw)] == ["listed"]
 
 
 async def _session(edge: MemoryEdge, clock: VirtualClock) -> Any:

@@ -142,6 +142,23 @@ async def test_timeout_runs_on_the_edge_clock_and_leaves_no_waiter(
     assert (await connection.report()).waits == 0
 
 
+async def test_a_cancelled_wait_leaves_no_waiter_and_no_timer(
+    edge: MemoryEdge, clock: VirtualClock
+) -> None:
+    connection = await _connection(edge)
+    task = await _pending(connection, Someone(), timeout=10)
+    assert (await connection.report()).waits == 1
+    assert clock.pending() == 1  # its timeout
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await connection.settled()
+    assert (await connection.report()).waits == 0
+    assert clock.pending() == 0
+    await edge.participant("c", "late").join()  # a join after it wakes nobody, breaks nothing
+    assert [p.user_id for p in connection.participants] == ["late"]
+
+
 async def test_a_predicate_that_raises_fails_only_its_wait(edge: MemoryEdge) -> None:
     connection = await _connection(edge)
 

@@ -199,3 +199,22 @@ async def test_fifty_joins_told_at_once_reach_presence_in_order() -> None:
     await connection.settled()
     assert [p.user_id for p in connection.participants] == [f"user{n}" for n in range(50)]
     await edge.close()
+
+
+def test_restarts_older_than_the_window_no_longer_count() -> None:
+    from actors._supervision import RestartBudget
+
+    now = [0.0]
+    policy = actors.RestartPolicy(max_restarts=2, within=10.0)
+    budget = RestartBudget(policy, clock=lambda: now[0])
+    assert budget.take()
+    now[0] = 1.0
+    assert budget.take()
+    now[0] = 9.0
+    assert not budget.take()  # two within the last 10 s: exhausted
+    now[0] = 10.5  # the first has left the window, the second not yet
+    assert budget.take()
+    assert not budget.take()
+    now[0] = 21.0  # both older than 10 s
+    assert budget.take()
+    assert budget.total == 4
