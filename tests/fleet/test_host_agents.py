@@ -80,7 +80,7 @@ async def test_an_agent_busy_elsewhere_is_cancelled_when_its_call_is_closed_remo
     assert await close_call("busy-1", "closed from the driver")  # returns once the seat is back
     assert await host.agents.remote() == []
     assert (await seats_taken())[ref.host] == 0
-    assert await host.agent_failures.remote() == [("fails-1", "ValueError: the agent broke")]
+    assert "busy-1" not in dict(await host.agent_failures.remote())  # cancelled, not failed
 
 
 async def test_a_call_is_placed_on_one_host_at_a_time(fleet: dict[str, Any]) -> None:

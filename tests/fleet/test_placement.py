@@ -53,11 +53,13 @@ async def test_concurrent_places_never_exceed_any_hosts_limit(hosts: dict[str, A
     assert again.host == closed.host
     with pytest.raises(FleetFullError, match="max_sessions"):
         await place("call-one-too-many", "agent")
+    closing = [ref.call_id for ref in placed[1:]] + [again.call_id]
+    assert all(await asyncio.gather(*(close_call(call) for call in closing)))
+    assert await seats_taken() == {name: 0 for name in HOSTS}  # the next test starts empty
 
 
 async def test_tells_in_one_loop_turn_arrive_in_the_order_told(hosts: dict[str, Any]) -> None:
-    ref = await lookup("call-after-close")  # the fleet is full: reuse the previous test's call
-    assert ref is not None
+    ref = await place("ordered", "agent")
     people = [Participant(None, f"u{n}", f"u{n}__1") for n in range(100)]
     for person in people:  # one loop turn: one batch, joins before their leaves
         ref.tell(ParticipantJoined(ref.call_id, person))
@@ -67,3 +69,4 @@ async def test_tells_in_one_loop_turn_arrive_in_the_order_told(hosts: dict[str, 
     view = await ref.presence()
     assert view is not None
     assert set(view.participants) == {people[0].id, people[-1].id}
+    assert await close_call("ordered")
