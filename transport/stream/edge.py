@@ -386,4 +386,5 @@ class StreamEdge(EdgeTransport):
         if not connections:
             msg = f"no connection of this edge is in call {call_id}: join it first"
             raise NotReadyError(msg)
-        await self.sdk_call(connections[0]).send_call_event(custom=data)
+        sender = connections[0]
+        await self.sdk_call(sender).send_call_event(user_id=sender.agent_user.id, custom=data)

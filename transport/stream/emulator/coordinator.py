@@ -28,6 +28,7 @@ from getstream.models import (
     CallResponse,
     FullUserResponse,
     GetOrCreateCallResponse,
+    SendCallEventResponse,
     UpdateUsersResponse,
 )
 from getstream.video.rtc.models import Credentials, JoinCallResponse, ServerCredentials
@@ -111,6 +112,7 @@ class Coordinator:
             ("/api/v2/video/call/{type}/{id}", self._get_or_create),
             ("/video/call/{type}/{id}", self._get_or_create),  # the SDK's re-watch path
             ("/api/v2/video/call/{type}/{id}/join", self._join),
+            ("/api/v2/video/call/{type}/{id}/event", self._send_event),
         ):
             app.router.add_post(path, self._api(handler))
         app.router.add_get("/api/v2/connect", self._connect)
@@ -207,6 +209,28 @@ class Coordinator:
         except InvalidCallIdError as exc:
             raise Refusal(400, CODE_INPUT, str(exc)) from None
         return call_type, call_id
+
+    async def _send_event(self, request: web.Request, caller: Caller) -> dict[str, Any]:
+        """A custom call event (``send_call_event``) to the call's watchers, as Stream fans it out.
+
+        A user token sends as its user; a server-side token must name the
+        sender (``user_id`` or ``user``), as Stream's API requires.
+        """
+        call_type, call_id = self._call_path(request)
+        cid = f"{call_type}:{call_id}"
+        if cid not in self._calls:
+            raise Refusal(404, CODE_NOT_FOUND, f"call {cid} does not exist: create it first")
+        body = await self._body(request)
+        custom = body.get("custom")
+        if not isinstance(custom, dict):
+            raise Refusal(400, CODE_INPUT, "custom must be a JSON object")
+        user = body.get("user")
+        sender = caller.user_id or body.get("user_id") or (user or {}).get("id")
+        if not isinstance(sender, str) or not sender:
+            msg = "a server-side token must name the sender of a call event: user_id or user"
+            raise Refusal(400, CODE_INPUT, msg)
+        await self.send_custom(cid, sender, custom)
+        return api_object(SendCallEventResponse)
 
     async def _get_or_create(self, request: web.Request, caller: Caller) -> dict[str, Any]:
         call_type, call_id = self._call_path(request)
