@@ -266,6 +266,8 @@ class DecodeGate:
         self.is_open = False
         self.received = 0
         """Encoded frames that arrived, decoded or not."""
+        self.unread = 0
+        """Encoded frames dropped undecoded: nobody read the track then."""
         self.decoded = 0
         """Frames handed to the track (audio: at once; video: as its thread decodes them)."""
 
@@ -276,6 +278,7 @@ class DecodeGate:
             return
         self.received += 1
         if not self.is_open:
+            self.unread += 1
             return
         if self._inbox is not None:
             self._inbox.put(task)
@@ -305,6 +308,18 @@ class DecodeGate:
                 asking = loop.create_task(self._receiver._send_rtcp_pli(source.source))
                 self._asking.add(asking)
                 asking.add_done_callback(self._asked)
+
+    @property
+    def backlog(self) -> int:
+        """Frames decoded and not read yet, and frames waiting for the video thread (any thread)."""
+        waiting = self._inbox.qsize() if self._inbox is not None else 0
+        return self._track_queue.qsize() + waiting
+
+    @property
+    def packets_lost(self) -> int:
+        """The packets the receiver's RTP statistics count as lost, over its sources."""
+        streams = self._receiver._RTCRtpReceiver__remote_streams
+        return sum(stream.packets_lost for stream in list(streams.values()))
 
     def _asked(self, asking: asyncio.Task[None]) -> None:
         self._asking.discard(asking)

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from messages import ConnectionState, LifecycleEntry, Participant, TrackInfo
+from messages import ConnectionState, LifecycleEntry, MediaHealth, Participant, TrackInfo
 
 __all__ = [
     "CATCH_UP",
@@ -77,6 +77,8 @@ class ConnectionReport(msgspec.Struct, frozen=True):
     lifecycle: tuple[LifecycleEntry, ...]
     waits: int = 0
     """Waits pending on the connection (``wait_for`` calls not yet settled)."""
+    media: MediaHealth | None = None
+    """The call's media as the edge receives it (``EdgeTransport.media_health``), if counted."""
 
 
 # The actor's own messages, beside the protocol's five. Like those, they are

@@ -18,23 +18,38 @@ instrument                              kind         meaning
 ``edge_actors.presence.participants``   gauge        participants present, over all connections
 ``edge_actors.presence.connections``    gauge        open connections, by state
 ``edge_actors.wait.duration``           histogram    ms a ``wait_for_participant`` waited
+``edge_actors.media.packets_lost``      counter      received media packets lost, by call
+``edge_actors.media.frames_unread``     counter      frames dropped undecoded (nobody read them)
+``edge_actors.media.decode_backlog``    gauge        decoded frames not read yet, by call
 ======================================  ===========  ==========================================
+
+The media instruments read every edge made in the process (``watch_media``;
+``EdgeTransport`` registers itself) through its ``media_health()``.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from actors._actor import AsyncioActor
 from actors._directory import directory
 from actors._stopping import retired
 from actors.connection import ConnectionActor
 from actors.presence import Presence
-from messages import EdgeActorsError
+from messages import EdgeActorsError, MediaHealth
 
-__all__ = ["MetricsUnavailableError", "enable", "messages_handled", "record_wait", "recording"]
+__all__ = [
+    "MediaSource",
+    "MetricsUnavailableError",
+    "enable",
+    "messages_handled",
+    "record_wait",
+    "recording",
+    "watch_media",
+]
 
 _wait_histogram: Any = None
 _Observation: Any = None  # opentelemetry.metrics.Observation, once enabled
@@ -42,6 +57,24 @@ _Observation: Any = None  # opentelemetry.metrics.Observation, once enabled
 
 class MetricsUnavailableError(EdgeActorsError, RuntimeError):
     """``enable()`` was called but OpenTelemetry is not installed (extra ``otel``)."""
+
+
+class MediaSource(Protocol):
+    """What reports media health: an edge (``EdgeTransport.media_health``)."""
+
+    def media_health(self, call_id: str | None = None) -> tuple[MediaHealth, ...]: ...
+
+
+_media_sources: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def watch_media(source: MediaSource) -> None:
+    """Have the media instruments read ``source`` while it lives (held weakly); any thread."""
+    _media_sources.add(source)
+
+
+def _media() -> list[MediaHealth]:
+    return [health for source in list(_media_sources) for health in source.media_health()]
 
 
 def recording() -> bool:
@@ -98,6 +131,15 @@ def enable(meter_provider: Any = None) -> None:
     meter.create_observable_gauge("edge_actors.actors", callbacks=[_actors])
     meter.create_observable_gauge("edge_actors.presence.participants", callbacks=[_participants])
     meter.create_observable_gauge("edge_actors.presence.connections", callbacks=[_connections])
+    meter.create_observable_counter(
+        "edge_actors.media.packets_lost", callbacks=[_packets_lost], unit="{packet}"
+    )
+    meter.create_observable_counter(
+        "edge_actors.media.frames_unread", callbacks=[_frames_unread], unit="{frame}"
+    )
+    meter.create_observable_gauge(
+        "edge_actors.media.decode_backlog", callbacks=[_decode_backlog], unit="{frame}"
+    )
     _wait_histogram = meter.create_histogram(
         "edge_actors.wait.duration", unit="ms", description="time a wait_for_participant waited"
     )
@@ -143,3 +185,17 @@ def _connections(_options: Any) -> Iterable[Any]:
     states = Counter(p.state.value for p in _presences())
     for state, count in states.items():
         yield _Observation(count, {"state": state})
+
+
+def _packets_lost(_options: Any) -> Iterable[Any]:
+    for health in _media():
+        yield _Observation(health.packets_lost, {"call_id": health.call_id})
+
+
+def _frames_unread(_options: Any) -> Iterable[Any]:
+    yield _Observation(sum(health.frames_unread for health in _media()))
+
+
+def _decode_backlog(_options: Any) -> Iterable[Any]:
+    for health in _media():
+        yield _Observation(health.decode_backlog, {"call_id": health.call_id})

@@ -41,6 +41,7 @@ from messages._protocol import (
 from messages._types import (
     ConnectionState,
     LifecycleEntry,
+    MediaHealth,
     Participant,
     ParticipantKind,
     TrackInfo,
@@ -62,6 +63,7 @@ __all__ = [
     "ConnectionStateEvent",
     "EdgeEvent",
     "LifecycleEntry",
+    "MediaHealth",
     "Message",
     "Participant",
     "ParticipantJoined",

@@ -11,6 +11,7 @@ import msgspec
 __all__ = [
     "ConnectionState",
     "LifecycleEntry",
+    "MediaHealth",
     "Participant",
     "ParticipantKind",
     "TrackInfo",
@@ -89,6 +90,27 @@ class TrackInfo(msgspec.Struct, frozen=True):
     track_id: str
     track_type: TrackType
     participant_id: str
+
+
+class MediaHealth(msgspec.Struct, frozen=True):
+    """The media an edge receives in one call, as counted now; ``EdgeTransport.media_health``.
+
+    ``frames_received`` counts encoded frames that arrived and
+    ``frames_decoded`` those decoded for a reader; ``frames_unread`` were
+    dropped undecoded because nobody read their track. ``packets_lost`` is what
+    the receivers' RTP statistics count as lost (or late past use), and
+    ``decode_backlog`` the frames decoded or waiting to be that no reader has
+    taken yet: a backlog that grows means readers (or the decoders) fall behind.
+    """
+
+    call_id: str
+    tracks: int = 0
+    tracks_decoding: int = 0
+    frames_received: int = 0
+    frames_decoded: int = 0
+    frames_unread: int = 0
+    packets_lost: int = 0
+    decode_backlog: int = 0
 
 
 class LifecycleEntry(msgspec.Struct, frozen=True):

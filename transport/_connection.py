@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pykka
 
 import actors
@@ -202,11 +203,16 @@ class Connection(PresenceCell):
                     self.actor_ref.tell(WaitEnded(future, outcome))
 
     async def report(self) -> ConnectionReport:
-        """Presence, tracks, mailbox depth, restarts and the recent lifecycle, from the actor."""
+        """Presence, tracks, mailbox depth, restarts and the recent lifecycle, from the actor.
+
+        With the call's media as the edge receives it, where the edge counts it
+        (``media``: ``EdgeTransport.media_health``).
+        """
         if not self.actor_ref.is_alive():
             raise ConnectionClosedError.of(self.key)
         report: ConnectionReport = await actors.ask(self.actor_ref, ReportRequest())
-        return report
+        media = self.edge.media_health(self.call.id)
+        return msgspec.structs.replace(report, media=media[0]) if media else report
 
     async def caught_up(self) -> None:
         """Return once the actor has handled every message told to it before the call.

@@ -17,9 +17,11 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import pykka
 
+from actors import metrics
 from actors.clock import Clock, as_clock
 from actors.connection_interface import ConnectionOptions
 from messages import (
+    MediaHealth,
     Message,
     Participant,
     ParticipantJoined,
@@ -93,6 +95,7 @@ class EdgeTransport(abc.ABC):
         self._by_call: dict[str, Connection | tuple[Connection, ...]] = {}
         self._releasing: set[Connection] = set()  # detached, their close still running
         self._keys = itertools.count(1)
+        metrics.watch_media(self)  # read only if metrics are enabled
 
     @abc.abstractmethod
     async def authenticate(self, user: User) -> None:
@@ -275,6 +278,16 @@ class EdgeTransport(abc.ABC):
     def join_url(self, call_id: str, user_id: str) -> str:
         """A page a person opens to join ``call_id`` as ``user_id``; ``JOIN_URLS``."""
         raise EdgeFeatureError.lacking(self, EdgeFeature.JOIN_URLS)
+
+    def media_health(self, call_id: str | None = None) -> tuple[MediaHealth, ...]:
+        """How the media this edge receives fares, per call (``call_id``'s alone if given).
+
+        Frames received, decoded and dropped unread, packets lost and the
+        decode backlog (see ``MediaHealth``); empty on edges that count no
+        media. Read by ``Connection.report()`` and the OpenTelemetry metrics
+        (``actors.metrics``): a snapshot, on any thread.
+        """
+        return ()
 
     def sdk_call(self, connection: Connection) -> Any:
         """The provider SDK's call object behind ``connection``; ``SDK_CALL``."""

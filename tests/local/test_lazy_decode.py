@@ -76,3 +76,26 @@ async def test_two_readers_keep_decoding_until_the_last_stops(edge: LocalEdge) -
     second.stop()
     assert not gate.is_open
     await person.leave()
+
+
+async def test_a_report_says_how_the_calls_media_fares(edge: LocalEdge) -> None:
+    connection = await edge.join(User("agent"), await edge.create_call("health"))
+    person = edge.participant("health", "sharer")
+    await person.join()
+    audio_id = await person.publish(TrackType.AUDIO)
+    await person.publish(TrackType.VIDEO)
+    heard = edge.add_track_subscriber(audio_id)
+    try:
+        await _frames(heard, 25)
+        media = (await connection.report()).media
+    finally:
+        heard.stop()
+    assert media is not None
+    assert media.call_id == "health"
+    assert (media.tracks, media.tracks_decoding) == (2, 1)
+    assert media.frames_decoded >= 25
+    assert media.frames_unread > 0  # the video nobody watched
+    assert media.frames_received == media.frames_decoded + media.frames_unread
+    assert media.packets_lost == 0  # loopback
+    assert edge.media_health() == (edge.media_health("health")[0],)
+    await person.leave()

@@ -69,3 +69,27 @@ def test_enable_without_opentelemetry_says_how_to_install(monkeypatch: pytest.Mo
     monkeypatch.setattr(builtins, "__import__", no_otel)
     with pytest.raises(metrics.MetricsUnavailableError, match=r"edge-actors\[otel\]"):
         metrics.enable()
+
+
+async def test_media_instruments_read_every_edges_media_health(
+    reader: InMemoryMetricReader,
+) -> None:
+    pytest.importorskip("aiortc")
+    from transport import TrackType
+    from transport.local import LocalEdge
+
+    async with LocalEdge() as edge:
+        await edge.join(User("agent"), await edge.create_call("media"))
+        person = edge.participant("media", "watcher")
+        await person.join()
+        video_id = await person.publish(TrackType.VIDEO)
+        watched = edge.add_track_subscriber(video_id)
+        await asyncio.wait_for(watched.recv(), 20)
+        points = _points(reader)
+        watched.stop()
+        await person.leave()
+    backlog = {p.attributes["call_id"]: p.value for p in points["edge_actors.media.decode_backlog"]}
+    lost = {p.attributes["call_id"]: p.value for p in points["edge_actors.media.packets_lost"]}
+    assert backlog["media"] >= 0
+    assert lost == {"media": 0}
+    assert "edge_actors.media.frames_unread" in points

@@ -30,6 +30,7 @@ from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.contrib.media import MediaRelay
 
 from messages import (
+    MediaHealth,
     NotReadyError,
     Participant,
     ParticipantKind,
@@ -264,6 +265,29 @@ class LocalEdge(EdgeTransport):
         self._readers[track_id] = self._readers.get(track_id, 0) + 1
         copy = self._relay.subscribe(track, buffered=False)
         return SubscriberTrack(copy, lambda: self._unsubscribed(track_id))
+
+    def media_health(self, call_id: str | None = None) -> tuple[MediaHealth, ...]:
+        """Per call: its participants' tracks as this edge receives them (any thread)."""
+        calls = [call_id] if call_id is not None else list(self._sessions)
+        return tuple(self._call_media(call) for call in calls if call in self._sessions)
+
+    def _call_media(self, call_id: str) -> MediaHealth:
+        gates = [
+            gate
+            for session in list(self._sessions.get(call_id, {}).values())
+            for track_id in list(session.tracks)
+            if (gate := self._gates.get(track_id)) is not None
+        ]
+        return MediaHealth(
+            call_id,
+            tracks=len(gates),
+            tracks_decoding=sum(1 for gate in gates if gate.is_open),
+            frames_received=sum(gate.received for gate in gates),
+            frames_decoded=sum(gate.decoded for gate in gates),
+            frames_unread=sum(gate.unread for gate in gates),
+            packets_lost=sum(gate.packets_lost for gate in gates),
+            decode_backlog=sum(gate.backlog for gate in gates),
+        )
 
     def _unsubscribed(self, track_id: str) -> None:
         readers = self._readers.get(track_id, 0) - 1
