@@ -245,12 +245,10 @@ async def test_credentials_refused_at_join_are_a_credentials_error(
 async def test_a_slow_coordinator_join_still_joins(
     edge: StreamEdge, emulator: StreamEmulator
 ) -> None:
-    emulator.slow_joins(0.2)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    emulator.slow_joins(0.5)  # the coordinator answers the join late (the SDK's own timeouts)
     connection = await _agent_in(edge, "slow")
-    assert loop.time() - started >= 0.2
     assert connection.state is ConnectionState.WAITING
+    assert [s.user_id for s in await emulator.sessions("slow")] == [AGENT.id]
 
 
 async def test_missing_credentials_are_a_clear_error_from_authenticate(

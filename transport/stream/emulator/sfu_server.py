@@ -328,6 +328,8 @@ class EmulatedSfu:
                 await room.leave(session, payload.reason or "left", link)
                 link.finish(1000)
                 return
+            else:  # a join again, or a request this emulator does not serve (wire.REQUESTS)
+                link.send(error_event(models_pb2.ERROR_CODE_REQUEST_VALIDATION_FAILED, kind))
         if link.dropped or code not in (1000, 1001):
             room.lost(session, link)
         else:

@@ -19,6 +19,7 @@ from messages import ProtocolError
 
 __all__ = [
     "MAX_FRAME",
+    "REQUESTS",
     "RPC",
     "WireError",
     "decode",
@@ -72,6 +73,10 @@ def decode(message_type: Any, data: bytes) -> Any:
     except Exception as exc:  # DecodeError, and whatever else malformed input provokes
         raise WireError(f"not a valid {message_type.__name__}: {exc}") from None
     return message
+
+
+REQUESTS = frozenset(("join_request", "health_check_request", "leave_call_request"))
+"""The ``SfuRequest`` payloads the emulated SFU serves on its websocket."""
 
 
 def decode_request(data: bytes) -> tuple[str, Any]:
