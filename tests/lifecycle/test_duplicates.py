@@ -63,6 +63,7 @@ async def test_newest_wins_replaces_the_older_session() -> None:
     await old.publish(TrackType.AUDIO)
     second = await edge.participant("c", "alice").join()
     assert [p.id for p in connection.participants] == [second.id]
+    await connection.settled()  # every event so far has reached the handler
     assert _short(events) == [
         f"ParticipantJoined {first.id}",
         f"TrackAdded {first.id}",
@@ -83,6 +84,7 @@ async def test_oldest_wins_refuses_the_newcomer_and_ignores_it_until_it_leaves()
     assert [p.id for p in connection.participants] == [first.id]
     assert connection.presence.tracks == ()
     await newcomer.leave()
+    await connection.settled()  # every event so far has reached the handler
     assert _short(events) == [
         f"ParticipantJoined {first.id}",
         f"ParticipantLeft {second.id} duplicate",

@@ -29,6 +29,7 @@ async def test_each_transition_is_an_event(edge: MemoryEdge, names: Names) -> No
     await alice.join()
     await alice.leave()
     await connection.close()
+    await edge.events.drain()  # every event so far has reached the handler
     assert names() == [
         "ParticipantJoined",
         "State:active",
@@ -71,6 +72,7 @@ async def test_dropped_participant_keeps_its_place_during_the_grace_period(
     await comeback.join()
     assert connection.state is ConnectionState.ACTIVE
     assert [p.id for p in connection.participants] == [comeback.participant.id]  # type: ignore[union-attr]
+    await connection.settled()
     assert "ParticipantLeft:dropped" not in names()
     assert names()[-3:] == ["State:reconnecting", "ParticipantRejoined", "State:active"]
 
@@ -103,6 +105,7 @@ async def test_without_grace_a_drop_is_a_departure(edge: MemoryEdge, names: Name
     await alice.join()
     await alice.drop()
     assert connection.state is ConnectionState.IDLE
+    await connection.settled()
     assert names()[-2:] == ["ParticipantLeft:dropped", "State:idle"]
 
 

@@ -64,6 +64,7 @@ async def test_a_browser_joins_publishes_audio_and_video_and_leaves_when_closed(
         assert agent_tracks == ["audio"]
         await browser.close_page(page)
         await connection.wait_for(EmptyFor(0), timeout=30)
+        await connection.settled()  # every event so far has reached the handler
     finally:
         await browser.close()
     joined = [e for e in events if isinstance(e, ParticipantJoinedEvent)]
