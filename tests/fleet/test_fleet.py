@@ -20,7 +20,9 @@ from transport.fleet import (  # noqa: E402
 )
 
 LOST_AFTER = 2.0  # seconds without a heartbeat before a host is declared lost
-REPORT_BOUND = LOST_AFTER + LOST_AFTER / 4 + 1.0  # plus one sweep, plus slack for Ray
+HEARTBEAT_S = 0.5  # transport.fleet.host's period: a host's last beat is at most this old
+REPORT_BOUND = 5 * (LOST_AFTER + LOST_AFTER / 4)  # 5x the expected time (the cluster benchmark
+# measures it: about lost_after plus one sweep)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ async def test_placement_cross_host_close_presence_and_a_lost_host(
     assert await a.load.remote() == 0
     assert await lookup(on_a) is None
 
-    # Host B's process dies: its calls are reported lost within the bound.
+    # Host B's process dies: its calls are reported lost, not before lost_after has passed.
     started = time.monotonic()
     ray.kill(b)
     lost = await next_lost()
@@ -66,5 +68,5 @@ async def test_placement_cross_host_close_presence_and_a_lost_host(
     assert lost.host == "host-b"
     assert lost.call_ids == (on_b,)
     print(f"host loss reported after {elapsed:.2f} s (bound {REPORT_BOUND:.1f} s)")
-    assert elapsed <= REPORT_BOUND, f"reported after {elapsed:.2f} s"
+    assert LOST_AFTER - HEARTBEAT_S <= elapsed <= REPORT_BOUND, f"reported after {elapsed:.2f} s"
     assert await lookup(on_b) is None

@@ -104,7 +104,9 @@ async def test_the_launcher_closes_an_agent_once_its_visitor_left(edge: LocalEdg
 
 
 async def test_launcher_limits_refuse_sessions_past_them(edge: LocalEdge) -> None:
-    async with _launcher(edge, max_concurrent_sessions=2, max_sessions_per_call=1) as launcher:
+    async with _launcher(  # never idle-closed: the sessions must still be there when counted
+        edge, agent_idle_timeout=0, max_concurrent_sessions=2, max_sessions_per_call=1
+    ) as launcher:
         await launcher.start_session("one")
         with pytest.raises(MaxSessionsPerCallExceeded):
             await launcher.start_session("one")
