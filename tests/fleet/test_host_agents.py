@@ -112,7 +112,8 @@ async def test_a_host_declared_lost_while_alive_closes_its_calls_and_serves_agai
 ) -> None:
     ref = await place("stalled-1", "agent-s")
     stalled, other = fleet[ref.host], fleet[next(h for h in HOSTS if h != ref.host)]
-    stall = stalled.stall.remote(2 * LOST_AFTER)  # no heartbeat, no answer for that long
+    # No heartbeat and no answer until the call is placed on the other host.
+    stall = stalled.stall_until_placed_elsewhere.remote("stalled-1", WAIT)
 
     async with asyncio.timeout(WAIT):  # two watchers place its call again: only one does
         (lost, placed), (_, placed_too) = await asyncio.gather(
@@ -130,7 +131,7 @@ async def test_a_host_declared_lost_while_alive_closes_its_calls_and_serves_agai
 
     # It wakes up, learns from its next heartbeat that it was declared lost, and fences.
     assert await stalled.fences.remote(1, WAIT) == [["stalled-1"]]
-    await stall
+    assert await stall  # it woke up only once the call was served elsewhere
     assert await stalled.agents.remote() == []
     assert await stalled.load.remote() == 0
     found = await lookup("stalled-1")

@@ -2,8 +2,8 @@
 
 ``InstrumentedHost`` is a fleet ``Host`` with what a test needs and a
 production host never calls: presence injected without a participant,
-faults injected on purpose (``stall`` blocks the host's loop until the
-directory declares it lost), a wait for fences, and the local paths a
+faults injected on purpose (``stall_until_placed_elsewhere`` blocks the
+host's loop until the directory has moved its call), a wait for fences, and the local paths a
 benchmark compares the cross-host ones with. Start it as you start a
 ``Host``: ``InstrumentedHost.options(name=...).remote(host_id, ...)``. Every
 method runs on the host's own event loop.
@@ -19,6 +19,7 @@ import msgspec
 import ray
 
 from messages import Close, Participant, ParticipantJoined, ParticipantLeft
+from transport.fleet.call_directory import shard_for
 from transport.fleet.host import HostProcess
 from transport.fleet.refs import directory_presence, lookup
 
@@ -52,13 +53,22 @@ class InstrumentedHostProcess(HostProcess):
             await self._fenced.wait_for(lambda: len(self._fences) >= at_least)
         return [list(calls) for calls in self._fences]
 
-    async def stall(self, seconds: float) -> None:
-        """Block this host's loop for ``seconds``: no heartbeat, no answer.
+    async def stall_until_placed_elsewhere(self, call_id: str, limit: float) -> bool:
+        """Block this host's loop until the directory has ``call_id`` on another host.
 
-        Stands for an agent that hogs the loop or a host cut off for a while:
-        long enough and the directory declares the host lost while it lives.
+        The host sends no heartbeat and answers nothing meanwhile, so the
+        directory declares it lost and the call is placed again elsewhere; it
+        then wakes up to find out. Returns whether that happened within
+        ``limit`` seconds. The wait polls the directory from this blocked thread.
         """
-        time.sleep(seconds)  # noqa: ASYNC251 (blocking on purpose: the fault being injected)
+        shard = shard_for(call_id)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            found = ray.get(shard.lookup.remote(call_id))  # blocking on purpose, as the sleep
+            if found is not None and found[0] != self.host_id:
+                return True
+            time.sleep(0.05)  # noqa: ASYNC251 (blocking on purpose: the fault being injected)
+        return False
 
     async def participant_joins(self, call_id: str, user_id: str) -> None:
         """A participant ``user_id`` joins ``call_id``, told to its actor here, published."""
