@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pykka
 import pytest
 
 import actors
@@ -95,7 +96,7 @@ async def test_a_tell_to_a_dead_connection_says_so() -> None:
     edge = MemoryEdge()
     connection = await edge.join(User("agent"), await edge.create_call("c"))
     await connection.close()
-    with pytest.raises(Exception, match="not found"):
+    with pytest.raises(pykka.ActorDeadError, match="not found"):
         connection.actor_ref.tell(ParticipantJoined("c", _participant(1)))
     with pytest.raises(ConnectionClosedError):
         await connection.wait_for_participant(timeout=1)
