@@ -21,7 +21,6 @@ from vision_agents.core import User as VisionUser
 from vision_agents.core.agents.events import AgentJoinedCallEvent
 from vision_agents.core.edge import events as va_events
 
-from messages import Close
 from transport import ConnectionOptions, ConnectionState
 from transport.local import LocalEdge
 from transport.vision import VisionAgentsEdge
@@ -29,7 +28,7 @@ from transport.vision import VisionAgentsEdge
 LIMIT = 15.0
 
 
-@pytest.mark.parametrize("ending", ["close", "idle_timeout", "call_ended", "edge_shutdown"])
+@pytest.mark.parametrize("ending", ["close", "idle_timeout", "edge_shutdown"])
 async def test_whatever_ends_our_connection_ends_the_agent(ending: str) -> None:
     before = asyncio.all_tasks()
     edge = await LocalEdge(options=ConnectionOptions(idle_timeout=0.2)).start()
@@ -43,8 +42,6 @@ async def test_whatever_ends_our_connection_ends_the_agent(ending: str) -> None:
                 person = edge.participant("ending", "erin")
                 await person.join()
                 await person.leave()  # idle from here; the timeout closes the call
-            elif ending == "call_ended":
-                edge.deliver(Close("ending", "call_ended"))  # what StreamEdge delivers then
             else:
                 await edge.close()
             await agent.finish()  # the call ended for the agent
@@ -53,6 +50,24 @@ async def test_whatever_ends_our_connection_ends_the_agent(ending: str) -> None:
         await no_task_left(before)
         assert agent.closed
     await edge.close()
+
+
+async def test_a_call_ended_on_stream_ends_the_agent() -> None:
+    pytest.importorskip("getstream.video.rtc")
+    from transport.stream.emulator import StreamEmulator
+
+    async with StreamEmulator() as emulator, emulator.edge() as edge:
+        before = asyncio.all_tasks()
+        agent = make_agent(edge)
+        await agent.edge.authenticate(agent.agent_user)  # Stream's calls have a creator
+        call = await agent.edge.create_call("ending")
+        async with asyncio.timeout(LIMIT):
+            async with agent.join(call, participant_wait_timeout=0):
+                await emulator.end_call("ending")  # Stream's CallEnded, through the SDK
+                await agent.finish()
+            await no_task_left(before)
+        assert agent.closed
+        assert connection_of(agent).state is ConnectionState.CLOSED
 
 
 async def test_a_call_that_ends_while_the_agent_waits_for_someone_ends_its_join_quietly() -> None:
