@@ -1,0 +1,213 @@
+"""``Outbox``: the frames on their way to one participant, and the task that writes them.
+
+Two kinds of frame wait here. Frames that carry meaning once (``Joined``,
+``Answer``, ``Done``, ``Renegotiate``, ``Custom``, ``Error``) are queued and
+written in the order they were put, never merged or dropped. The roster is
+state: the queue holds at most one place for it, and what is written there is
+chosen when the writer reaches it (``CallRoster.frame_for``: the newest
+version, as a delta from what the participant has, or a snapshot). A peer
+that reads slowly therefore misses roster versions, never a frame of the other
+kind, and never its seat.
+
+A peer is cut (its transport aborted, so its session ends as ``dropped``) only
+when it reads nothing while the edge has data for it for a whole
+``send_timeout`` (checked every ``send_timeout``: a cut comes between one and
+two of them after the last byte it took), or when more than ``max_outbox``
+frames of the first kind wait for it. ``cut_reason`` names the limit.
+
+Each outbox has its own writer task, started when there is something to write
+and ended when the queue is empty, so no participant's socket ever holds up
+another's. Everything runs on the edge's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from aiohttp import WSMsgType, web
+
+from transport.local.signaling import EncodedFrame, Roster
+
+if TYPE_CHECKING:
+    from transport.local.limits import LocalLimits
+    from transport.local.roster import CallRoster
+
+__all__ = ["Outbox", "SendCounts"]
+
+logger = logging.getLogger(__name__)
+
+
+class SendCounts:
+    """What the edge's outboxes wrote, for metrics and benchmarks (one per edge)."""
+
+    __slots__ = ("bytes", "frames", "roster_bytes", "roster_frames", "snapshots")
+
+    def __init__(self) -> None:
+        self.frames = 0
+        """Frames written, of every kind."""
+        self.bytes = 0
+        """Their payload bytes."""
+        self.roster_frames = 0
+        """Roster frames written (snapshots and deltas)."""
+        self.roster_bytes = 0
+        """Their payload bytes."""
+        self.snapshots = 0
+        """Roster frames that were full snapshots."""
+
+
+class Outbox:
+    """Frames queued for one participant's websocket, written in order by its own task.
+
+    Made by the participant's ``PeerSession``; ``put`` and ``roster_changed``
+    never wait for the peer. Call everything on the edge's loop.
+    """
+
+    def __init__(
+        self,
+        socket: web.WebSocketResponse,
+        transport: asyncio.Transport | None,
+        *,
+        text: bool,
+        limits: LocalLimits,
+        counts: SendCounts,
+        name: str,
+    ) -> None:
+        self._socket = socket
+        self._transport = transport
+        self._opcode = WSMsgType.TEXT if text else WSMsgType.BINARY
+        self._text = text
+        self._limits = limits
+        self._counts = counts
+        self._name = name
+        self._queue: deque[EncodedFrame | None] = deque()  # None: the roster's place
+        self._frames = 0  # frames in the queue that cannot be conflated
+        self._roster: CallRoster | None = None
+        self._roster_queued = False
+        self.roster_version: int | None = None
+        """The roster version last written to the peer (``None``: none yet)."""
+        self._writer: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._written = 0  # frames whose write returned
+        self._seen_written = 0  # ... when the watchdog last looked
+        self._seen_buffered = 0  # the transport's buffer then
+        self.cut_reason: str | None = None
+        """The limit the peer broke (``send_timeout``, ``max_outbox`` or ``max_refused``)."""
+
+    @property
+    def writer(self) -> asyncio.Task[None] | None:
+        """The task writing now, if any (it ends when the queue is empty)."""
+        return self._writer
+
+    @property
+    def pending(self) -> int:
+        """Frames waiting that cannot be conflated (the roster's place not counted)."""
+        return self._frames
+
+    def put(self, frame: EncodedFrame) -> None:
+        """Queue a frame that must arrive, in order; cut the peer past ``max_outbox``.
+
+        Ignored once the peer is cut or its socket closed.
+        """
+        if self.cut_reason is not None or self._socket.closed:
+            return
+        if self._frames >= self._limits.max_outbox:
+            self.cut("max_outbox", f"{self._frames} frames unread")
+            return
+        self._queue.append(frame)
+        self._frames += 1
+        self._wake()
+
+    def follow(self, roster: CallRoster) -> None:
+        """From now on, keep the peer's copy of ``roster`` current (first a snapshot)."""
+        self._roster = roster
+        self.roster_changed()
+
+    def roster_changed(self) -> None:
+        """The roster changed: make sure a place for it is queued (one at most)."""
+        if self._roster is None or self._roster_queued or self.cut_reason is not None:
+            return
+        if self._socket.closed:
+            return
+        self._queue.append(None)
+        self._roster_queued = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        queue, socket, counts = self._queue, self._socket, self._counts
+        loop = asyncio.get_running_loop()
+        self._watch(loop)
+        try:
+            while queue and not socket.closed:
+                item = queue.popleft()
+                if item is None:
+                    self._roster_queued = False
+                    roster = self._roster
+                    assert roster is not None
+                    frame = roster.frame_for(self.roster_version)
+                    if frame is None:
+                        continue
+                    self.roster_version = roster.version
+                    data = frame.data(self._text)
+                    counts.roster_frames += 1
+                    counts.roster_bytes += len(data)
+                    if isinstance(frame.frame, Roster):
+                        counts.snapshots += 1
+                else:
+                    self._frames -= 1
+                    data = item.data(self._text)
+                counts.frames += 1
+                counts.bytes += len(data)
+                await socket.send_frame(data, self._opcode)
+                self._written += 1
+        except (ConnectionError, RuntimeError) as exc:
+            logger.debug("%s: send failed, the peer is going: %r", self._name, exc)
+        finally:
+            self._writer = None
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
+            if socket.closed or self.cut_reason is not None:
+                self._clear()
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._seen_written = self._written
+        transport = self._transport
+        self._seen_buffered = transport.get_write_buffer_size() if transport is not None else 0
+        self._watchdog = loop.call_later(self._limits.send_timeout, self._check, loop)
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The writer has been busy for ``send_timeout``: has the peer read anything since?"""
+        if self._writer is None:
+            return
+        transport = self._transport
+        buffered = transport.get_write_buffer_size() if transport is not None else 0
+        if self._written != self._seen_written or buffered < self._seen_buffered:
+            self._watch(loop)  # it reads, however slowly: keep going
+            return
+        self._watchdog = None
+        self.cut("send_timeout", "the peer read nothing")
+
+    def cut(self, reason: str, detail: str) -> None:
+        """Cut the peer at once (no flush): it broke the limit ``reason``.
+
+        Its websocket reader then ends and its session ends as ``dropped``.
+        """
+        if self.cut_reason is None:
+            self.cut_reason = reason
+            logger.info("%s: %s (%s); dropping the peer", self._name, detail, reason)
+        self._clear()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+    def _clear(self) -> None:
+        self._queue.clear()
+        self._frames = 0
+        self._roster_queued = False
