@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket as sockets
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -95,6 +96,11 @@ class Outbox:
         self._seen_buffered = 0  # the transport's buffer then
         self.cut_reason: str | None = None
         """The limit the peer broke (``send_timeout``, ``max_outbox`` or ``max_refused``)."""
+        if limits.send_buffer is not None and transport is not None:
+            raw = transport.get_extra_info("socket")
+            if raw is not None:
+                raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_SNDBUF, limits.send_buffer)
+            transport.set_write_buffer_limits(high=limits.send_buffer)
 
     @property
     def writer(self) -> asyncio.Task[None] | None:

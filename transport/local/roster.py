@@ -113,8 +113,6 @@ class CallRoster:
             if version <= base:
                 break
             touched[participant_id] = present_before  # the oldest change after base wins
-        if base + 1 < self.version and len(touched) > len(self.entries):
-            return None  # the snapshot is smaller
         joined: list[RosterEntry] = []
         changed: list[RosterEntry] = []
         left: list[str] = []
@@ -128,6 +126,8 @@ class CallRoster:
                 changed.append(entry)
             else:
                 joined.append(entry)
+        if base + 1 < self.version and len(joined) + len(changed) + len(left) > len(entries):
+            return None  # the snapshot is smaller
         if len(joined) > 1:  # in the roster's order, which is the order they joined in
             order = {participant_id: n for n, participant_id in enumerate(entries)}
             joined.sort(key=lambda entry: order[entry.participant_id])
