@@ -40,6 +40,7 @@ ORDER = (
     "local_media",
     "stream_local",
     "hostile_load",
+    "large_call",
     "soak",
     "cluster",
 )

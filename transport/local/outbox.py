@@ -168,6 +168,10 @@ class Outbox:
                 else:
                     self._frames -= 1
                     data = item.data(self._text)
+                    if type(item.frame) is Roster:  # a roster sent as an ordinary frame
+                        counts.roster_frames += 1
+                        counts.roster_bytes += len(data)
+                        counts.snapshots += 1
                 counts.frames += 1
                 counts.bytes += len(data)
                 await socket.send_frame(data, self._opcode)
