@@ -349,6 +349,7 @@ class LocalEdge(EdgeTransport):
         roster = self._rosters.get(call_id)
         if roster is None:
             return
+        roster.forget(session.outbox)
         roster.leave(session.participant.id)
         if not roster.entries and not sessions:
             del self._rosters[call_id]
@@ -375,8 +376,9 @@ class LocalEdge(EdgeTransport):
 
     def _announce(self, call_id: str) -> None:
         """The roster of ``call_id`` changed: every participant gets the newest, in turn."""
-        for session in self._sessions.get(call_id, {}).values():
-            session.outbox.roster_changed()
+        roster = self._rosters.get(call_id)
+        if roster is not None:
+            roster.notify()
 
     # -- HTTP handlers ---------------------------------------------------------------
 

@@ -101,6 +101,7 @@ class Outbox:
             if raw is not None:
                 raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_SNDBUF, limits.send_buffer)
             transport.set_write_buffer_limits(high=limits.send_buffer)
+        self._low = transport.get_write_buffer_limits()[0] if transport is not None else 0
 
     @property
     def writer(self) -> asyncio.Task[None] | None:
@@ -132,7 +133,10 @@ class Outbox:
         self.roster_changed()
 
     def roster_changed(self) -> None:
-        """The roster changed: make sure a place for it is queued (one at most)."""
+        """The roster changed: make sure a place for it is queued (one at most).
+
+        ``CallRoster.notify`` calls it for an outbox that has taken the previous version.
+        """
         if self._roster is None or self._roster_queued or self.cut_reason is not None:
             return
         if self._socket.closed:
@@ -148,7 +152,7 @@ class Outbox:
     async def _write(self) -> None:
         queue, socket, counts = self._queue, self._socket, self._counts
         loop = asyncio.get_running_loop()
-        self._watch(loop)
+        transport, low = self._transport, self._low
         try:
             while queue and not socket.closed:
                 item = queue.popleft()
@@ -157,6 +161,7 @@ class Outbox:
                     roster = self._roster
                     assert roster is not None
                     frame = roster.frame_for(self.roster_version)
+                    roster.wait(self)  # current once this is written: tell it the next change
                     if frame is None:
                         continue
                     self.roster_version = roster.version
@@ -174,6 +179,12 @@ class Outbox:
                         counts.snapshots += 1
                 counts.frames += 1
                 counts.bytes += len(data)
+                if self._watchdog is None and (
+                    transport is None or transport.get_write_buffer_size() + len(data) > low
+                ):
+                    # This write may have to wait for the peer: from now on it has a deadline.
+                    # (Below the low-water mark the transport is not paused and stays so.)
+                    self._watch(loop)
                 await socket.send_frame(data, self._opcode)
                 self._written += 1
         except (ConnectionError, RuntimeError) as exc:

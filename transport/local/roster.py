@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from typing import Protocol
 
 from transport.local.signaling import EncodedFrame, Roster, RosterDelta, RosterEntry
 
-__all__ = ["ROSTER_LOG", "CallRoster", "RosterView"]
+__all__ = ["ROSTER_LOG", "CallRoster", "RosterFollower", "RosterView"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +34,22 @@ ROSTER_LOG = 1024
 """Recent changes kept per call for deltas; a participant further behind gets a snapshot."""
 
 
+class RosterFollower(Protocol):
+    """What keeps one participant's copy of a roster current (its ``Outbox``)."""
+
+    def roster_changed(self) -> None:
+        """The roster changed since this follower last took it; on the edge's loop."""
+        ...
+
+
 class CallRoster:
     """The roster of one call on the edge: entries in join order, a version, recent changes.
 
-    The edge is its one writer (``join``, ``leave``, ``update``), on its loop;
-    sessions read frames from it with ``frame_for`` when their socket is ready.
+    The edge is its one writer (``join``, ``leave``, ``update``, then ``notify``),
+    on its loop; sessions read frames from it with ``frame_for`` when their socket
+    is ready, and ``wait`` for the next change once they are current. A change
+    therefore costs work only for the participants that took the previous one,
+    not for everyone in the call.
     """
 
     def __init__(self) -> None:
@@ -49,6 +61,7 @@ class CallRoster:
         self._log: deque[tuple[int, str, bool]] = deque(maxlen=ROSTER_LOG)
         self._snapshot: EncodedFrame | None = None  # of self.version
         self._deltas: dict[int, EncodedFrame | None] = {}  # base -> delta to self.version
+        self._waiting: dict[RosterFollower, None] = {}  # told at the next notify(), in order
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -79,6 +92,20 @@ class CallRoster:
             return
         self.entries[entry.participant_id] = entry
         self._changed(entry.participant_id, True)
+
+    def wait(self, follower: RosterFollower) -> None:
+        """Call ``follower.roster_changed()`` at the next ``notify()`` (once)."""
+        self._waiting[follower] = None
+
+    def forget(self, follower: RosterFollower) -> None:
+        """Do not tell ``follower`` of changes any more (its participant is gone)."""
+        self._waiting.pop(follower, None)
+
+    def notify(self) -> None:
+        """Tell the followers waiting for a change that there was one (the edge calls it)."""
+        waiting, self._waiting = self._waiting, {}
+        for follower in waiting:
+            follower.roster_changed()
 
     def snapshot(self) -> EncodedFrame:
         """The whole roster at ``version``, encoded at most once per version and format."""
