@@ -5,8 +5,11 @@ An aiohttp server (loopback by default) serves websocket signaling at
 participant gets one aiortc ``RTCPeerConnection`` on the edge. Joins need a join
 token the edge signed (``edge.token(call_id, user_id)``). What participants do
 becomes mailbox messages for every connection of the call. The agent reads
-received media with ``add_track_subscriber(track_id)``. Everything runs on the
-loop that started the edge.
+received media with ``add_track_subscriber(track_id)``. Participants are kept
+up to date with who is in the call (``roster(call_id)``): each gets the newest
+roster when its socket can take it, as a delta from the version it has or a
+snapshot (``transport.local.roster``), never a queue of stale ones. Everything
+runs on the loop that started the edge.
 """
 
 from __future__ import annotations
