@@ -42,7 +42,8 @@ from transport.local.signaling import (
 sys.path.insert(0, str(Path(__file__).parent))
 from roster_client import RosterClient, connector
 
-LIMITS = LocalLimits(send_buffer=8192, send_timeout=10.0)
+# Paused clients answer no pings: the heartbeat here is far longer than any pause.
+LIMITS = LocalLimits(send_buffer=8192, send_timeout=10.0, heartbeat=60.0)
 PAD = "x" * 15_000  # about the largest custom event (MAX_CUSTOM_EVENT)
 # Custom events sent to a client that does not read: twice what the buffers between the
 # edge and it hold (aiohttp's reader keeps 512 KiB; the sockets and the edge's writer,
@@ -191,9 +192,9 @@ async def test_a_participant_that_never_reads_is_dropped_by_the_limit_it_breaks(
     limit: str, http: aiohttp.ClientSession
 ) -> None:
     limits = (
-        LocalLimits(send_buffer=8192, send_timeout=0.5, max_outbox=10_000)
+        LocalLimits(send_buffer=8192, send_timeout=0.5, max_outbox=10_000, heartbeat=60.0)
         if limit == "send_timeout"
-        else LocalLimits(send_buffer=8192, send_timeout=30.0, max_outbox=8)
+        else LocalLimits(send_buffer=8192, send_timeout=30.0, max_outbox=8, heartbeat=60.0)
     )
     left: list[ParticipantLeftEvent] = []
     async with LocalEdge(limits=limits) as edge:
@@ -312,7 +313,7 @@ def test_any_interleaving_ends_with_every_live_roster_equal_to_the_agents_presen
 
 async def _interleaving(steps: list[tuple[str, int]]) -> None:
     sdp, mid = await _audio_offer()
-    limits = LocalLimits(send_buffer=8192, send_timeout=30.0, max_outbox=10_000)
+    limits = LocalLimits(send_buffer=8192, send_timeout=30.0, max_outbox=10_000, heartbeat=60.0)
     async with (
         LocalEdge(limits=limits) as edge,
         aiohttp.ClientSession(connector=connector()) as http,

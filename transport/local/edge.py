@@ -72,8 +72,6 @@ __all__ = ["LocalCall", "LocalEdge"]
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-HEARTBEAT = 2.0
-"""Seconds between websocket pings; a silent peer is dropped after about two."""
 
 
 class LocalCall(msgspec.Struct, frozen=True):
@@ -399,7 +397,7 @@ class LocalEdge(EdgeTransport):
         except ValueError as exc:
             return web.Response(status=400, text=str(exc))
         limits = self.limits
-        socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=16 * MAX_FRAME)
+        socket = web.WebSocketResponse(heartbeat=limits.heartbeat, max_msg_size=16 * MAX_FRAME)
         if len(self._pending) >= limits.pending_cap():
             # Make room by cutting the socket that has waited longest without joining:
             # an honest client joins within milliseconds, so it is never the oldest.

@@ -25,6 +25,13 @@ class LocalLimits(msgspec.Struct, frozen=True):
     A connection with no complete request head by then is cut; a websocket with
     no ``Join`` is closed (code 4408).
     """
+    heartbeat: float = 2.0
+    """Seconds between websocket pings to a peer that sent nothing meanwhile.
+
+    A peer that does not answer within half of it is dropped: one whose
+    machine or network vanished without closing the socket is gone within
+    about two heartbeats.
+    """
     send_timeout: float = 2.0
     """Seconds a peer may read nothing while the edge has frames for it; then it is dropped.
 
@@ -51,7 +58,7 @@ class LocalLimits(msgspec.Struct, frozen=True):
     """Frames of one participant refused (malformed, unexpected, over a cap); then it is dropped."""
 
     def __post_init__(self) -> None:
-        for name in ("join_timeout", "send_timeout"):
+        for name in ("join_timeout", "heartbeat", "send_timeout"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 msg = f"LocalLimits.{name} must be a positive, finite number of seconds"
