@@ -6,12 +6,12 @@ the edge's CPU (``time.process_time`` of the worker) is its own. A fifth of the
 participants (at most ``MAX_CHURNERS``) churn: each joins with a fresh token and
 a new user id, stays until every stable participant's roster shows it (at most
 ``CONVERGE_S``), leaves, and joins again, until the run's time is up. The others
-join once and stay. The ``calls`` points spread 200 participants over 20 calls
-and all of them churn without waiting, like the load test of issue 31.
-Implementations:
-``conflated`` (the edge as shipped: deltas, one roster place per outbox) and
-``broadcast`` (``benchmarks.baselines.broadcast_roster``: the full roster to
-everyone on every change). Figures, over the churn phase only:
+join once and stay (a point's ``churners`` overrides how many churn). The
+``calls`` points spread 200 participants over 20 calls and all of them churn
+without waiting, like the load test of issue 31. Implementations: ``conflated``
+(the edge as shipped: deltas, one roster place per outbox) and ``broadcast``
+(``benchmarks.baselines.broadcast_roster``: the full roster to everyone on every
+change). Figures, over the churn phase only:
 
 - ``joins_per_s``; ``join_p50_ms`` / ``join_p99_ms`` (socket open to ``Joined``);
 - ``p50_ms`` / ``p99_ms``: from a churner sending ``Join`` to the moment the last
@@ -262,7 +262,7 @@ async def _participants(url: str, point: dict[str, Any], pipe: Pipe) -> dict[str
     counts = {"dropped": 0}
     rooms = [_Call() for _ in range(calls)]
     spread = calls > 1  # many small calls: everyone churns, nobody waits to be seen
-    churners = n if spread else max(1, min(n // 5, MAX_CHURNERS))
+    churners = point.get("churners") or (n if spread else max(1, min(n // 5, MAX_CHURNERS)))
     join_latencies: list[float] = []
     converge: list[float] = []
     done = {"joins": 0, "leaves": 0, "unconverged": 0, "failed": 0}

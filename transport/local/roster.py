@@ -135,16 +135,17 @@ class CallRoster:
         log = self._log
         if not log or log[0][0] > base + 1 or base > self.version:
             return None  # changes after base have left the log (or base is not ours)
-        touched: dict[str, bool] = {}  # participant id -> present at base, in first-seen order
+        # participant id -> (present at base, version of its oldest change after base)
+        touched: dict[str, tuple[bool, int]] = {}
         for version, participant_id, present_before in reversed(log):
             if version <= base:
                 break
-            touched[participant_id] = present_before  # the oldest change after base wins
-        joined: list[RosterEntry] = []
+            touched[participant_id] = (present_before, version)  # the oldest one wins
+        joined: list[tuple[int, RosterEntry]] = []
         changed: list[RosterEntry] = []
         left: list[str] = []
         entries = self.entries
-        for participant_id, present_at_base in touched.items():
+        for participant_id, (present_at_base, first) in touched.items():
             entry = entries.get(participant_id)
             if entry is None:
                 if present_at_base:
@@ -152,13 +153,13 @@ class CallRoster:
             elif present_at_base:
                 changed.append(entry)
             else:
-                joined.append(entry)
+                joined.append((first, entry))  # first: the version it joined at
         if base + 1 < self.version and len(joined) + len(changed) + len(left) > len(entries):
             return None  # the snapshot is smaller
-        if len(joined) > 1:  # in the roster's order, which is the order they joined in
-            order = {participant_id: n for n, participant_id in enumerate(entries)}
-            joined.sort(key=lambda entry: order[entry.participant_id])
-        return EncodedFrame(RosterDelta(base, self.version, joined, left, changed))
+        joined.sort(key=lambda item: item[0])  # the roster's order is the order of joining
+        return EncodedFrame(
+            RosterDelta(base, self.version, [entry for _, entry in joined], left, changed)
+        )
 
 
 class RosterView:
