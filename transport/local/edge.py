@@ -45,7 +45,7 @@ from transport._edge import EdgeTransport
 from transport.local.custom import custom_frame
 from transport.local.guard import HeadGuard
 from transport.local.limits import LocalLimits
-from transport.local.outbox import SendCounts
+from transport.local.outbox import Flusher, SendCounts
 from transport.local.participant import LocalParticipant
 from transport.local.roster import CallRoster
 from transport.local.session import PeerSession
@@ -120,6 +120,7 @@ class LocalEdge(EdgeTransport):
         self._sessions: dict[str, dict[str, PeerSession]] = {}
         self._rosters: dict[str, CallRoster] = {}
         self.sent = SendCounts()
+        self._flusher = Flusher()
         """What the edge wrote to participants: frames, bytes, and how much of it was roster."""
         self.cuts: collections.Counter[str] = collections.Counter()
         """Participants dropped for breaking a limit, by the ``LocalLimits`` field that fired."""
@@ -497,6 +498,7 @@ class LocalEdge(EdgeTransport):
             text=text,
             limits=limits,
             counts=self.sent,
+            flusher=self._flusher,
             transport=transport,
         )
         participant = msgspec.structs.replace(participant, original=session)

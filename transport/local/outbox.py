@@ -15,9 +15,11 @@ when it reads nothing while the edge has data for it for a whole
 two of them after the last byte it took), or when more than ``max_outbox``
 frames of the first kind wait for it. ``cut_reason`` names the limit.
 
-Each outbox has its own writer task, started when there is something to write
-and ended when the queue is empty, so no participant's socket ever holds up
-another's. Everything runs on the edge's loop.
+What a socket takes at once is written by the edge's ``Flusher``, one task for
+every outbox with something to write in that loop turn; from the first frame
+that may have to wait for its peer, an outbox has a writer task of its own
+until its queue is empty. So no participant's socket ever holds up another's.
+Everything runs on the edge's loop.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from transport.local.limits import LocalLimits
     from transport.local.roster import CallRoster
 
-__all__ = ["Outbox", "SendCounts"]
+__all__ = ["Flusher", "Outbox", "SendCounts"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +61,49 @@ class SendCounts:
         """Roster frames that were full snapshots."""
 
 
+class Flusher:
+    """Writes what many outboxes have queued, in one task, as long as no write can wait.
+
+    One per edge. An outbox with something to write joins the flusher's batch;
+    the flusher writes its frames while its transport takes them without
+    waiting for the peer (the buffer stays under the low-water mark, so the
+    transport is not paused and the write returns at once), and hands the
+    outbox to a writer task of its own at the first frame that might wait. A
+    change that reaches a thousand participants thus costs one task, not a
+    thousand, and still no participant's socket holds up another's. On the
+    edge's loop.
+    """
+
+    def __init__(self) -> None:
+        self._batch: list[Outbox] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, outbox: Outbox) -> None:
+        """Write ``outbox``'s queued frames soon (in this loop turn's batch)."""
+        self._batch.append(outbox)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                for outbox in batch:
+                    try:
+                        await outbox.write_ready()
+                    except Exception:  # a bug in one outbox must not strand the others
+                        logger.exception("%s: writing failed", outbox)
+        finally:
+            self._task = None
+
+
 class Outbox:
-    """Frames queued for one participant's websocket, written in order by its own task.
+    """Frames queued for one participant's websocket, written in order.
 
     Made by the participant's ``PeerSession``; ``put`` and ``roster_changed``
-    never wait for the peer. Call everything on the edge's loop.
+    never wait for the peer. What the transport takes at once is written by the
+    edge's ``Flusher``; a write that may wait for the peer, and all after it,
+    by the outbox's own writer task. Call everything on the edge's loop.
     """
 
     def __init__(
@@ -74,6 +114,7 @@ class Outbox:
         text: bool,
         limits: LocalLimits,
         counts: SendCounts,
+        flusher: Flusher,
         name: str,
     ) -> None:
         self._socket = socket
@@ -90,6 +131,9 @@ class Outbox:
         self.roster_version: int | None = None
         """The roster version last written to the peer (``None``: none yet)."""
         self._writer: asyncio.Task[None] | None = None
+        self._flusher = flusher
+        self._flushing = False  # in the flusher's batch
+        self._carry: bytes | None = None  # taken by the flusher, for the writer to send first
         self._watchdog: asyncio.TimerHandle | None = None
         self._written = 0  # frames whose write returned
         self._seen_written = 0  # ... when the watchdog last looked
@@ -146,39 +190,83 @@ class Outbox:
         self._wake()
 
     def _wake(self) -> None:
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+        if self._writer is None and not self._flushing:
+            self._flushing = True
+            self._flusher.add(self)
 
-    async def _write(self) -> None:
-        queue, socket, counts = self._queue, self._socket, self._counts
-        loop = asyncio.get_running_loop()
-        transport, low = self._transport, self._low
+    def _take(self) -> bytes | None:
+        """The next frame's bytes, off the queue (``None``: the roster was current)."""
+        item = self._queue.popleft()
+        counts = self._counts
+        if item is None:
+            self._roster_queued = False
+            roster = self._roster
+            assert roster is not None
+            frame = roster.frame_for(self.roster_version)
+            roster.wait(self)  # current once this is written: tell it the next change
+            if frame is None:
+                return None
+            self.roster_version = roster.version
+            data = frame.data(self._text)
+            counts.roster_frames += 1
+            counts.roster_bytes += len(data)
+            if isinstance(frame.frame, Roster):
+                counts.snapshots += 1
+        else:
+            self._frames -= 1
+            data = item.data(self._text)
+            if type(item.frame) is Roster:  # a roster sent as an ordinary frame
+                counts.roster_frames += 1
+                counts.roster_bytes += len(data)
+                counts.snapshots += 1
+        counts.frames += 1
+        counts.bytes += len(data)
+        return data
+
+    async def write_ready(self) -> None:
+        """Write the queued frames the transport takes at once; the rest goes to a writer task.
+
+        The ``Flusher`` calls it; it never waits for the peer.
+        """
+        self._flushing = False
+        if self._writer is not None:
+            return
+        queue, socket, transport, low = self._queue, self._socket, self._transport, self._low
         try:
             while queue and not socket.closed:
-                item = queue.popleft()
-                if item is None:
-                    self._roster_queued = False
-                    roster = self._roster
-                    assert roster is not None
-                    frame = roster.frame_for(self.roster_version)
-                    roster.wait(self)  # current once this is written: tell it the next change
-                    if frame is None:
+                data = self._take()
+                if data is None:
+                    continue
+                if transport is None or transport.get_write_buffer_size() + len(data) > low:
+                    self._carry = data  # this one may wait for the peer: its own task sends it
+                    self._writer = asyncio.get_running_loop().create_task(self._write())
+                    return
+                await socket.send_frame(data, self._opcode)  # returns at once: not paused
+                self._written += 1
+        except (ConnectionError, RuntimeError) as exc:
+            logger.debug("%s: send failed, the peer is going: %r", self._name, exc)
+        if socket.closed or self.cut_reason is not None:
+            self._clear()
+
+    async def flush(self) -> None:
+        """Return once everything queued now is written (for closing the socket after it)."""
+        if self._writer is None and self._queue:
+            await self.write_ready()
+        writer = self._writer
+        if writer is not None:
+            await asyncio.shield(writer)
+
+    async def _write(self) -> None:
+        queue, socket = self._queue, self._socket
+        loop = asyncio.get_running_loop()
+        transport, low = self._transport, self._low
+        data, self._carry = self._carry, None
+        try:
+            while data is not None or (queue and not socket.closed):
+                if data is None:
+                    data = self._take()
+                    if data is None:
                         continue
-                    self.roster_version = roster.version
-                    data = frame.data(self._text)
-                    counts.roster_frames += 1
-                    counts.roster_bytes += len(data)
-                    if isinstance(frame.frame, Roster):
-                        counts.snapshots += 1
-                else:
-                    self._frames -= 1
-                    data = item.data(self._text)
-                    if type(item.frame) is Roster:  # a roster sent as an ordinary frame
-                        counts.roster_frames += 1
-                        counts.roster_bytes += len(data)
-                        counts.snapshots += 1
-                counts.frames += 1
-                counts.bytes += len(data)
                 if self._watchdog is None and (
                     transport is None or transport.get_write_buffer_size() + len(data) > low
                 ):
@@ -187,6 +275,7 @@ class Outbox:
                     self._watch(loop)
                 await socket.send_frame(data, self._opcode)
                 self._written += 1
+                data = None
         except (ConnectionError, RuntimeError) as exc:
             logger.debug("%s: send failed, the peer is going: %r", self._name, exc)
         finally:
@@ -230,5 +319,6 @@ class Outbox:
 
     def _clear(self) -> None:
         self._queue.clear()
+        self._carry = None
         self._frames = 0
         self._roster_queued = False

@@ -28,7 +28,7 @@ from messages import (
     TrackRemoved,
     TrackType,
 )
-from transport.local.outbox import Outbox, SendCounts
+from transport.local.outbox import Flusher, Outbox, SendCounts
 from transport.local.signaling import (
     Answer,
     Done,
@@ -101,6 +101,7 @@ class PeerSession:
         text: bool,
         limits: LocalLimits,
         counts: SendCounts,
+        flusher: Flusher,
         transport: asyncio.Transport | None = None,
     ) -> None:
         self.edge = edge
@@ -115,7 +116,13 @@ class PeerSession:
         self._sending: list[MediaStreamTrack] = []  # the agent's tracks, relayed to this one
         self._receive_mids: set[str] = set()  # transceivers carrying the agent's tracks
         self.outbox = Outbox(
-            socket, transport, text=text, limits=limits, counts=counts, name=repr(self)
+            socket,
+            transport,
+            text=text,
+            limits=limits,
+            counts=counts,
+            flusher=flusher,
+            name=repr(self),
         )
         """The frames on their way to this participant (see ``transport.local.outbox``)."""
         self._refused = 0
@@ -290,9 +297,7 @@ class PeerSession:
         """Close the websocket after what is queued, within ``send_timeout``; else cut it."""
         try:
             async with asyncio.timeout(self.limits.send_timeout):
-                writer = self.outbox.writer
-                if writer is not None:
-                    await asyncio.shield(writer)
+                await self.outbox.flush()
                 await self._socket.close()
         except Exception:  # the peer does not take its last frames or the close
             self.abort("send_timeout", "the peer does not take its last frames")
