@@ -180,7 +180,8 @@ async def test_conflation_never_reorders_or_drops_frames_that_carry_meaning_once
     assert roster is not None
     assert slow.view.participants == list(roster.entries.values())
     rosters = sum(kind.startswith("Roster") for kind in slow.kinds)
-    assert rosters < 2 * len(range(0, FLOOD, 2))  # fewer roster frames than changes
+    changes = FLOOD // 4 * 2  # a join and a leave in every four custom events
+    assert rosters < changes  # it lagged: changes were merged
     for other in others:
         await other.leave()
     await slow.leave()
