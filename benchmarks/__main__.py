@@ -93,6 +93,12 @@ _COLUMNS = (
     "tasks_after",
     "slow_events_waiting",
     "hops_per_change",
+    "dropped",
+    "cpu_ms_per_join",
+    "token_ms_per_join",
+    "roster_frames_per_change_per_participant",
+    "roster_bytes_per_change_per_participant",
+    "client_cpu_share",
     "error",
 )
 

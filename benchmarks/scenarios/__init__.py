@@ -41,6 +41,7 @@ ORDER = (
     "voice_density",
     "stream_local",
     "hostile_load",
+    "large_call",
     "soak",
     "cluster",
 )

@@ -82,7 +82,7 @@ async def _run(honest: int, hostile: int, seconds: float) -> dict[str, Any]:
 
     from transport import User
     from transport.local import LocalEdge
-    from transport.local.signaling import Join, Leave, decode_edge, encode
+    from transport.local.signaling import SIGNALING_VERSION, Join, Leave, decode_edge, encode
 
     fds_before, tasks_before = _fds(), len(asyncio.all_tasks())
     edge = await LocalEdge().start()
@@ -98,7 +98,7 @@ async def _run(honest: int, hostile: int, seconds: float) -> dict[str, Any]:
             started = time.perf_counter()
             try:
                 async with http.ws_connect(url) as socket:
-                    await socket.send_bytes(encode(Join(token, 1)))
+                    await socket.send_bytes(encode(Join(token, 1, SIGNALING_VERSION)))
                     while type(decode_edge(await socket.receive_bytes())).__name__ != "Joined":
                         pass
                     latencies.append(time.perf_counter() - started)

@@ -103,3 +103,47 @@ async def test_the_page_shows_the_agents_last_custom_event(
         await browser.close_page(page)
     finally:
         await browser.close()
+
+
+# In the page: the roster list once it shows version `want`, as [participant id, track types].
+_ROSTER_AT = """
+(want) => new Promise((resolve, reject) => {
+  const started = Date.now();
+  const look = () => {
+    const list = document.getElementById("roster");
+    if (list.dataset.version === String(want)) {
+      return resolve([...list.querySelectorAll("li[data-participant]")].map(
+        (item) => [item.dataset.participant, item.dataset.tracks]));
+    }
+    if (Date.now() - started > 20000) return reject(new Error("roster " + list.dataset.version));
+    requestAnimationFrame(look);
+  };
+  look();
+})
+"""
+
+
+async def test_the_page_and_a_python_participant_end_with_the_same_roster(
+    edge: LocalEdge, connection: Connection
+) -> None:
+    browser = Browser()
+    await browser.start()
+    try:
+        page = await browser.open(edge.join_url("room", "hana"))
+        await connection.wait_for(TrackPublished(TrackType.VIDEO, user_id="hana"), timeout=60)
+        ivan = edge.participant("room", "ivan")
+        await ivan.join()
+        passing = edge.participant("room", "jo")  # a snapshot, then deltas: joined, left
+        await passing.join()
+        await passing.leave()
+        roster = edge.roster("room")
+        assert roster is not None
+        seen = await ivan.wait_for_roster(lambda _: ivan.roster_view.version == roster.version)
+        expected = [[e.participant_id, ",".join(str(int(t)) for t in e.tracks)] for e in seen]
+        shown = await browser.evaluate(page, f"({_ROSTER_AT})({roster.version})")
+        assert shown == expected
+        assert [e.user_id for e in seen] == ["hana", "ivan"]
+        await ivan.leave()
+        await browser.close_page(page)
+    finally:
+        await browser.close()

@@ -22,7 +22,7 @@ from transport import (
     User,
 )
 from transport.local import MAX_FRAME, FrameRefusedError, LocalEdge, LocalParticipant
-from transport.local.signaling import ErrorFrame, decode_edge
+from transport.local.signaling import SIGNALING_VERSION, ErrorFrame, decode_edge
 from transport.replay import event_signature, replay
 
 
@@ -129,7 +129,7 @@ async def test_malformed_and_oversized_frames_are_refused_without_harming_others
             await socket.send_str('{"type": "Join", "token": "' + "x" * (MAX_FRAME + 10) + '"}')
             assert "over the" in await socket.receive_str()
         async with http.ws_connect(f"{edge.url}/ws/room") as socket:
-            join = '{"type": "Join", "token": "' + edge.token("room", "bob") + '"}'
+            join = '{"type": "Join", "version": 2, "token": "' + edge.token("room", "bob") + '"}'
             await socket.send_str(join)
             assert '"Joined"' in await socket.receive_str()
             await socket.send_str('{"type": "Nope"}')  # a joined peer's bad frame: refused only
@@ -196,7 +196,7 @@ async def test_a_peer_that_vanishes_without_closing_is_dropped_by_the_heartbeat(
     async with aiohttp.ClientSession() as http:
         # A client that never answers pings: as if its machine lost power.
         socket = await http.ws_connect(f"{edge.url}/ws/room", autoping=False, heartbeat=None)
-        await socket.send_bytes(encode(Join(edge.token("room", "ghost"), 1)))
+        await socket.send_bytes(encode(Join(edge.token("room", "ghost"), 1, SIGNALING_VERSION)))
         assert isinstance(decode_edge(await socket.receive_bytes()), Joined)
         await connection.wait_for_participant(timeout=10)
         await connection.wait_for(EmptyFor(0), timeout=15)  # no ping answered: dropped

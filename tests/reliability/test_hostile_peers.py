@@ -28,6 +28,7 @@ from transport import Connection, ConnectionOptions, MemoryEdge, User, VirtualCl
 from transport.local import LocalEdge, LocalParticipant
 from transport.local.limits import LocalLimits
 from transport.local.signaling import (
+    SIGNALING_VERSION,
     ErrorFrame,
     Join,
     Offer,
@@ -64,7 +65,7 @@ async def _joined_socket(
     http: aiohttp.ClientSession, edge: LocalEdge, user: str
 ) -> aiohttp.ClientWebSocketResponse:
     socket = await http.ws_connect(f"{edge.url}/ws/room")
-    await socket.send_bytes(encode(Join(edge.token("room", user), 1)))
+    await socket.send_bytes(encode(Join(edge.token("room", user), 1, SIGNALING_VERSION)))
     while type(decode_edge(await socket.receive_bytes())).__name__ != "Joined":
         pass
     return socket
@@ -104,7 +105,7 @@ def _deaf_peer(host: str, port: int, token: str, frames: int) -> None:
                 "Sec-WebSocket-Version: 13\r\n\r\n"
             ).encode()
         )
-        raw.sendall(_masked(encode(Join(token, 1))))
+        raw.sendall(_masked(encode(Join(token, 1, SIGNALING_VERSION))))
         raw.settimeout(LIMIT)
         try:
             for _ in range(frames):  # each one earns an Error frame it will never read
@@ -190,7 +191,7 @@ async def test_past_the_cap_the_oldest_unjoined_socket_makes_room_for_an_honest_
 async def test_mutated_and_deeply_nested_frames_get_an_error_frame_and_no_error_log(
     edge: LocalEdge, connection: Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
-    valid = encode(Join(edge.token("room", "x"), 3))
+    valid = encode(Join(edge.token("room", "x"), 3, SIGNALING_VERSION))
     hostile = [
         valid.replace(b"Join", b"J\xffin"),  # invalid UTF-8 in a string
         b"\x91" * 5_000 + b"\xc0",  # nested 5,000 deep

@@ -7,7 +7,7 @@
 from transport.local.custom import CustomEventError
 from transport.local.edge import LocalCall, LocalEdge
 from transport.local.participant import FrameRefusedError, LocalParticipant
-from transport.local.signaling import MAX_FRAME, SignalingError
+from transport.local.signaling import MAX_FRAME, SignalingError, SignalingVersionError
 from transport.local.tokens import JoinTokens, TokenError
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "LocalEdge",
     "LocalParticipant",
     "SignalingError",
+    "SignalingVersionError",
     "TokenError",
 ]

@@ -5,13 +5,17 @@ An aiohttp server (loopback by default) serves websocket signaling at
 participant gets one aiortc ``RTCPeerConnection`` on the edge. Joins need a join
 token the edge signed (``edge.token(call_id, user_id)``). What participants do
 becomes mailbox messages for every connection of the call. The agent reads
-received media with ``add_track_subscriber(track_id)``. Everything runs on the
-loop that started the edge.
+received media with ``add_track_subscriber(track_id)``. Participants are kept
+up to date with who is in the call (``roster(call_id)``): each gets the newest
+roster when its socket can take it, as a delta from the version it has or a
+snapshot (``transport.local.roster``), never a queue of stale ones. Everything
+runs on the loop that started the edge.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -45,20 +49,24 @@ from transport.local import media_path
 from transport.local.custom import custom_frame
 from transport.local.guard import HeadGuard
 from transport.local.limits import LocalLimits
+from transport.local.outbox import Flusher, SendCounts
 from transport.local.participant import LocalParticipant
+from transport.local.roster import CallRoster
 from transport.local.session import PeerSession
 from transport.local.signaling import (
     MAX_FRAME,
+    SIGNALING_VERSION,
+    VERSION_REFUSED,
     AgentTrack,
+    EncodedFrame,
     ErrorFrame,
     Join,
     Joined,
     Renegotiate,
-    Roster,
-    RosterEntry,
     SignalingError,
     decode_client,
     encode,
+    version_mismatch,
 )
 from transport.local.tokens import JoinTokens, TokenError
 from transport.local.tracks import Drain, EncoderSafeTrack, SubscriberTrack
@@ -68,8 +76,6 @@ __all__ = ["LocalCall", "LocalEdge"]
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-HEARTBEAT = 2.0
-"""Seconds between websocket pings; a silent peer is dropped after about two."""
 
 
 class LocalCall(msgspec.Struct, frozen=True):
@@ -127,6 +133,12 @@ class LocalEdge(EdgeTransport):
         self.guard: HeadGuard | None = None
         """Deadline and cap on connections that have sent no request yet (once started)."""
         self._sessions: dict[str, dict[str, PeerSession]] = {}
+        self._rosters: dict[str, CallRoster] = {}
+        self.sent = SendCounts()
+        self._flusher = Flusher()
+        """What the edge wrote to participants: frames, bytes, and how much of it was roster."""
+        self.cuts: collections.Counter[str] = collections.Counter()
+        """Participants dropped for breaking a limit, by the ``LocalLimits`` field that fired."""
         self._sockets: set[web.WebSocketResponse] = set()
         self._relay = MediaRelay()
         self._tracks: dict[str, MediaStreamTrack] = {}
@@ -312,8 +324,9 @@ class LocalEdge(EdgeTransport):
         track_id = f"agent:{call_id}:{next(self._agent_numbers)}"
         spec = AgentTrack(track_id, track.kind, track_type)
         self._agent_tracks.setdefault(call_id, {})[track_id] = (track, spec)
+        frame = EncodedFrame(Renegotiate([spec]))
         for session in self.sessions(call_id):
-            await session.send(Renegotiate([spec]))
+            session.send(frame)
         return track_id
 
     async def unpublish_track(self, call_id: str, track_id: str) -> None:
@@ -357,10 +370,10 @@ class LocalEdge(EdgeTransport):
         not a JSON object of at most ``MAX_CUSTOM_EVENT`` bytes. Never waits for
         a peer: a participant that stops reading is dropped, as for any frame.
         """
-        frame = custom_frame(data)
+        frame = EncodedFrame(custom_frame(data))
         sessions = self.sessions(call_id)
         for session in sessions:
-            await session.send(frame)
+            session.send(frame)
         return len(sessions)
 
     def sessions(self, call_id: str) -> tuple[PeerSession, ...]:
@@ -407,23 +420,47 @@ class LocalEdge(EdgeTransport):
 
     async def session_ended(self, session: PeerSession, reason: str) -> None:
         """``session`` is over (``reason``: left or dropped): forget it, tell the others."""
-        sessions = self._sessions.get(session.call_id, {})
+        call_id = session.call_id
+        cut = session.outbox.cut_reason
+        if cut is not None:
+            self.cuts[cut] += 1
+        sessions = self._sessions.get(call_id, {})
         sessions.pop(session.participant.id, None)
         if not sessions:
-            self._sessions.pop(session.call_id, None)
-        await self.roster_changed(session.call_id)
+            self._sessions.pop(call_id, None)
+        roster = self._rosters.get(call_id)
+        if roster is None:
+            return
+        roster.forget(session.outbox)
+        roster.leave(session.participant.id)
+        if not roster.entries and not sessions:
+            del self._rosters[call_id]
+            return
+        self._announce(call_id)
 
-    async def roster_changed(self, call_id: str) -> None:
-        """Send every participant of ``call_id`` who is in the call now."""
-        sessions = self.sessions(call_id)
-        roster = Roster(
-            [
-                RosterEntry(s.participant.user_id, s.participant.id, s.track_types())
-                for s in sessions
-            ]
-        )
-        for session in sessions:
-            await session.send(roster)
+    def roster_changed(self, session: PeerSession) -> None:
+        """``session``'s tracks changed: update its roster entry and tell the call.
+
+        Never waits: each participant's outbox gets the newest roster when its
+        socket takes it. On the edge's loop.
+        """
+        roster = self._rosters.get(session.call_id)
+        if roster is None or session.participant.id not in roster.entries:
+            return
+        version = roster.version
+        roster.update(session.entry())
+        if roster.version != version:
+            self._announce(session.call_id)
+
+    def roster(self, call_id: str) -> CallRoster | None:
+        """The roster participants of ``call_id`` are kept up to date with (read only)."""
+        return self._rosters.get(call_id)
+
+    def _announce(self, call_id: str) -> None:
+        """The roster of ``call_id`` changed: every participant gets the newest, in turn."""
+        roster = self._rosters.get(call_id)
+        if roster is not None:
+            roster.notify()
 
     # -- HTTP handlers ---------------------------------------------------------------
 
@@ -441,7 +478,7 @@ class LocalEdge(EdgeTransport):
         except ValueError as exc:
             return web.Response(status=400, text=str(exc))
         limits = self.limits
-        socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=16 * MAX_FRAME)
+        socket = web.WebSocketResponse(heartbeat=limits.heartbeat, max_msg_size=16 * MAX_FRAME)
         if len(self._pending) >= limits.pending_cap():
             # Make room by cutting the socket that has waited longest without joining:
             # an honest client joins within milliseconds, so it is never the oldest.
@@ -484,7 +521,7 @@ class LocalEdge(EdgeTransport):
                     frame = decode_client(message.data)
                 except SignalingError as exc:
                     logger.debug("signaling: %s sent a bad frame: %s", session, exc)
-                    await session.send(ErrorFrame(f"refused frame: {exc}"))
+                    session.send(ErrorFrame(f"refused frame: {exc}"))
                     if session.cut:
                         break
                     continue
@@ -492,7 +529,7 @@ class LocalEdge(EdgeTransport):
                     await session.handle(frame)
                 except Exception as exc:  # a frame we could not act on: the peer hears why
                     logger.info("signaling: %s: %r failed: %r", session, frame, exc)
-                    await session.send(ErrorFrame(f"could not act on the frame: {exc}"))
+                    session.send(ErrorFrame(f"could not act on the frame: {exc}"))
                 if session.gone or session.cut:
                     break
         except (ConnectionError, asyncio.CancelledError) as exc:
@@ -521,6 +558,10 @@ class LocalEdge(EdgeTransport):
             )
             await _close(socket, 4400, b"join first", limits)
             return None
+        if frame.version != SIGNALING_VERSION:
+            await _refuse(socket, version_mismatch(frame.version), text, frame.seq, limits=limits)
+            await _close(socket, VERSION_REFUSED, b"signaling version", limits)
+            return None
         try:
             claims = self.tokens.redeem(frame.token, call_id)
         except TokenError as exc:
@@ -530,17 +571,32 @@ class LocalEdge(EdgeTransport):
         participant_id = f"{claims.user}__{secrets.token_hex(4)}{next(self._session_ids)}"
         participant = Participant(None, claims.user, participant_id, claims.kind)
         session = PeerSession(
-            self, call_id, participant, socket, text=text, limits=limits, transport=transport
+            self,
+            call_id,
+            participant,
+            socket,
+            text=text,
+            limits=limits,
+            counts=self.sent,
+            flusher=self._flusher,
+            transport=transport,
         )
         participant = msgspec.structs.replace(participant, original=session)
         session.participant = participant
         self._sessions.setdefault(call_id, {})[participant_id] = session
         await session.start()
-        await session.send(Joined(participant_id, call_id, frame.seq))
+        session.send(Joined(participant_id, call_id, frame.seq, SIGNALING_VERSION))
         agent_tracks = [spec for _, spec in self._agent_tracks.get(call_id, {}).values()]
         if agent_tracks:
-            await session.send(Renegotiate(agent_tracks))
-        await self.roster_changed(call_id)
+            session.send(Renegotiate(agent_tracks))
+        if session.gone or session.cut:
+            return session
+        roster = self._rosters.get(call_id)
+        if roster is None:
+            roster = self._rosters[call_id] = CallRoster()
+        roster.join(session.entry())
+        session.follow(roster)  # its first roster is a snapshot, after Joined
+        self._announce(call_id)
         return session
 
 

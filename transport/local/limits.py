@@ -25,8 +25,19 @@ class LocalLimits(msgspec.Struct, frozen=True):
     A connection with no complete request head by then is cut; a websocket with
     no ``Join`` is closed (code 4408).
     """
+    heartbeat: float = 2.0
+    """Seconds between websocket pings to a peer that sent nothing meanwhile.
+
+    A peer that does not answer within half of it is dropped: one whose
+    machine or network vanished without closing the socket is gone within
+    about two heartbeats.
+    """
     send_timeout: float = 2.0
-    """Seconds a frame may wait to be written to a peer; a peer that stops reading is dropped."""
+    """Seconds a peer may read nothing while the edge has frames for it; then it is dropped.
+
+    A peer that reads, however slowly, keeps its seat: it misses roster versions
+    (it gets the newest when it can take it), never a frame of another kind.
+    """
     max_pending: int | None = None
     """Sockets connected but not joined yet, at once; past it the one waiting longest is cut.
 
@@ -37,17 +48,29 @@ class LocalLimits(msgspec.Struct, frozen=True):
     max_receive: int = 16
     """Agent tracks one participant may receive at once."""
     max_outbox: int = 256
-    """Frames queued for one peer; a peer that lets more pile up is dropped."""
+    """Frames that cannot be conflated (all but the roster) queued for one peer; past it, cut."""
+    send_buffer: int | None = None
+    """Bytes buffered for one peer (its socket's send buffer, and as much again above it).
+
+    Past that the peer's writer waits for it to read. ``None``: the system's defaults.
+    """
     max_refused: int = 32
     """Frames of one participant refused (malformed, unexpected, over a cap); then it is dropped."""
 
     def __post_init__(self) -> None:
-        for name in ("join_timeout", "send_timeout"):
+        for name in ("join_timeout", "heartbeat", "send_timeout"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 msg = f"LocalLimits.{name} must be a positive, finite number of seconds"
                 raise ValueError(msg)
-        for name in ("max_pending", "max_tracks", "max_receive", "max_outbox", "max_refused"):
+        for name in (
+            "max_pending",
+            "max_tracks",
+            "max_receive",
+            "max_outbox",
+            "max_refused",
+            "send_buffer",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 msg = f"LocalLimits.{name} must be at least 1"

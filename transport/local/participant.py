@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +27,9 @@ from aiortc.contrib.media import MediaRelay
 from actors.clock import check_seconds
 from messages import EdgeActorsError, NotReadyError, Participant, TrackType
 from transport.local import media_path
+from transport.local.roster import RosterView
 from transport.local.signaling import (
+    SIGNALING_VERSION,
     AgentTrack,
     Answer,
     Custom,
@@ -39,7 +42,10 @@ from transport.local.signaling import (
     ReceiveSpec,
     Renegotiate,
     Roster,
+    RosterDelta,
+    RosterEntry,
     SignalingError,
+    SignalingVersionError,
     TrackSpec,
     Unpublish,
     decode_edge,
@@ -71,7 +77,9 @@ class LocalParticipant:
         self.call_id = call_id
         self.token = token
         self.participant_id: str | None = None
-        self.roster: list[Any] = []
+        self.roster_view = RosterView()
+        """The call's roster as this participant last heard it (the edge's, at its version)."""
+        self._roster_changed = asyncio.Event()
         self.tracks: dict[str, TrackType] = {}
         self._sources: dict[str, MediaStreamTrack] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -97,6 +105,25 @@ class LocalParticipant:
         participant = cls(url, call_id, token)
         await participant.join()
         return participant
+
+    @property
+    def roster(self) -> list[RosterEntry]:
+        """Who is in the call, in the order they joined, as this participant last heard."""
+        return self.roster_view.participants
+
+    async def wait_for_roster(
+        self, predicate: Callable[[list[RosterEntry]], bool], timeout: float | None = None
+    ) -> list[RosterEntry]:
+        """The roster once ``predicate(roster)`` holds, waiting for roster frames until then.
+
+        ``TimeoutError`` past ``timeout`` seconds (default ``reply_timeout``). On
+        the participant's loop; its reader must be running (joined).
+        """
+        async with asyncio.timeout(self.reply_timeout if timeout is None else timeout):
+            while not predicate(roster := self.roster):
+                self._roster_changed.clear()
+                await self._roster_changed.wait()
+        return roster
 
     async def _request(self, frame: Any) -> Any:
         if self._socket is None or self._socket.closed:
@@ -130,8 +157,9 @@ class LocalParticipant:
                 except SignalingError:
                     logger.warning("%s: unreadable frame from the edge", self)
                     continue
-                if isinstance(frame, Roster):
-                    self.roster = list(frame.participants)
+                if isinstance(frame, Roster | RosterDelta):
+                    if self.roster_view.apply(frame):
+                        self._roster_changed.set()
                     continue
                 if isinstance(frame, Custom):
                     if self._custom.full():
@@ -172,7 +200,15 @@ class LocalParticipant:
                     f"{self.url}/ws/{quote(self.call_id)}", heartbeat=2.0
                 )
             self._reader = asyncio.get_running_loop().create_task(self._read())
-            joined: Joined = await self._request(Join(self.token, next(self._seq)))
+            joined: Joined = await self._request(
+                Join(self.token, next(self._seq), SIGNALING_VERSION)
+            )
+            if joined.version != SIGNALING_VERSION:
+                msg = (
+                    f"the edge speaks signaling version {joined.version} and this client "
+                    f"{SIGNALING_VERSION}: upgrade edge-actors on one side"
+                )
+                raise SignalingVersionError(msg)
         except BaseException:
             await self._close()
             raise

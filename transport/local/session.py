@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -35,20 +34,23 @@ from messages import (
     TrackRemoved,
     TrackType,
 )
+from transport.local.outbox import Flusher, Outbox, SendCounts
 from transport.local.signaling import (
     Answer,
     Done,
     EdgeFrame,
+    EncodedFrame,
     ErrorFrame,
     Leave,
     Offer,
+    RosterEntry,
     TrackSpec,
     Unpublish,
-    encode,
 )
 
 if TYPE_CHECKING:
     from transport.local.limits import LocalLimits
+    from transport.local.roster import CallRoster
 
 
 class PeerSessionHost(Protocol):
@@ -74,8 +76,8 @@ class PeerSessionHost(Protocol):
         """The session is over."""
         ...
 
-    async def roster_changed(self, call_id: str) -> None:
-        """Tell the call's participants who is there."""
+    def roster_changed(self, session: PeerSession) -> None:
+        """``session``'s tracks changed: update its roster entry and tell the call."""
         ...
 
 
@@ -104,6 +106,8 @@ class PeerSession:
         *,
         text: bool,
         limits: LocalLimits,
+        counts: SendCounts,
+        flusher: Flusher,
         transport: asyncio.Transport | None = None,
     ) -> None:
         self.edge = edge
@@ -117,71 +121,60 @@ class PeerSession:
         self._pc: RTCPeerConnection | None = None
         self._sending: list[MediaStreamTrack] = []  # the agent's tracks, relayed to this one
         self._receive_mids: set[str] = set()  # transceivers carrying the agent's tracks
-        self._outbox: deque[bytes] = deque()
-        self._writer: asyncio.Task[None] | None = None
+        self.outbox = Outbox(
+            socket,
+            transport,
+            text=text,
+            limits=limits,
+            counts=counts,
+            flusher=flusher,
+            name=repr(self),
+        )
+        """The frames on their way to this participant (see ``transport.local.outbox``)."""
         self._refused = 0
         self.gone = False
-        self.cut = False  # aborted: the peer missed a deadline or a cap
 
     def __repr__(self) -> str:
         return f"<PeerSession {self.participant.id} in {self.call_id}>"
 
-    async def send(self, frame: EdgeFrame) -> None:
-        """Queue a frame for this participant; it never waits for the peer.
+    @property
+    def cut(self) -> bool:
+        """The peer was cut for breaking a limit (``outbox.cut_reason`` says which)."""
+        return self.outbox.cut_reason is not None
+
+    def send(self, frame: EdgeFrame | EncodedFrame) -> None:
+        """Queue a frame that must arrive (not a roster: see ``follow``); never waits.
 
         Frames go out in order from the session's own writer task. A peer that
-        lets ``max_outbox`` frames pile up, or does not take one within
-        ``send_timeout``, has stopped reading: it is dropped. Ignored once the
-        socket is closed.
+        lets ``max_outbox`` of them pile up, or reads nothing for ``send_timeout``,
+        is dropped; so is one that had more than ``max_refused`` frames refused.
+        Ignored once the socket is closed.
         """
         if self._socket.closed or self.cut:
             return
-        if isinstance(frame, ErrorFrame):
+        encoded = frame if isinstance(frame, EncodedFrame) else EncodedFrame(frame)
+        if isinstance(encoded.frame, ErrorFrame):
             self._refused += 1
             if self._refused > self.limits.max_refused:
-                logger.info("%s: %d frames refused; dropping the peer", self, self._refused - 1)
-                self.abort()
+                self.abort("max_refused", f"{self._refused - 1} frames refused")
                 return
-        if len(self._outbox) >= self.limits.max_outbox:
-            logger.info("%s: %d frames unread; dropping the peer", self, len(self._outbox))
-            self.abort()
-            return
-        self._outbox.append(encode(frame, text=self._text))
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+        self.outbox.put(encoded)
 
-    async def _write(self) -> None:
-        outbox, socket = self._outbox, self._socket
-        try:
-            while outbox and not socket.closed:
-                data = outbox.popleft()
-                try:
-                    async with asyncio.timeout(self.limits.send_timeout):
-                        if self._text:
-                            await socket.send_str(data.decode())
-                        else:
-                            await socket.send_bytes(data)
-                except TimeoutError:
-                    logger.info("%s: the peer stopped reading; dropping it", self)
-                    self.abort()
-                    return
-                except (ConnectionError, RuntimeError) as exc:
-                    logger.debug("%s: send failed, the peer is going: %r", self, exc)
-                    return
-        finally:
-            self._writer = None
-            outbox.clear()
+    def follow(self, roster: CallRoster) -> None:
+        """Keep this participant's copy of ``roster`` current, from a snapshot on."""
+        self.outbox.follow(roster)
 
-    def abort(self) -> None:
-        """Cut the peer's connection at once (no flush): it has missed a deadline or a cap.
+    def entry(self) -> RosterEntry:
+        """This participant's roster entry: who it is and the types of its tracks."""
+        participant = self.participant
+        return RosterEntry(participant.user_id, participant.id, self.track_types())
+
+    def abort(self, reason: str = "send_timeout", detail: str = "the peer is stuck") -> None:
+        """Cut the peer's connection at once (no flush): it broke the limit ``reason``.
 
         Its websocket reader then ends and the session ends as ``dropped``.
         """
-        self.cut = True
-        self._outbox.clear()
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.abort()
+        self.outbox.cut(reason, detail)
 
     async def start(self) -> None:
         """Announce the participant to the call."""
@@ -195,10 +188,10 @@ class PeerSession:
             await self._unpublish(frame)
         elif isinstance(frame, Leave):
             await self.end("left")
-            await self.send(Done(frame.seq))
+            self.send(Done(frame.seq))
             await self.close_socket()
         else:
-            await self.send(
+            self.send(
                 ErrorFrame(f"unexpected {type(frame).__name__} frame", getattr(frame, "seq", 0))
             )
 
@@ -232,7 +225,7 @@ class PeerSession:
         refusal = self._refusal(frame)
         if refusal is not None:
             logger.info("%s: offer refused: %s", self, refusal)
-            await self.send(ErrorFrame(f"offer refused: {refusal}", frame.seq))
+            self.send(ErrorFrame(f"offer refused: {refusal}", frame.seq))
             return
         if self._pc is None:
             self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -257,33 +250,33 @@ class PeerSession:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             logger.info("%s: offer refused: %s", self, exc)
-            await self.send(ErrorFrame(f"offer refused: {exc}", frame.seq))
+            self.send(ErrorFrame(f"offer refused: {exc}", frame.seq))
             return
         receivers = {t.mid: t.receiver for t in pc.getTransceivers()}
         for spec in frame.publish:
             receiver = receivers.get(spec.mid)
             if receiver is None:
-                await self.send(ErrorFrame(f"no transceiver with mid {spec.mid!r}", frame.seq))
+                self.send(ErrorFrame(f"no transceiver with mid {spec.mid!r}", frame.seq))
                 continue
             self.tracks[spec.track_id] = spec
             self.edge.track_arrived(spec.track_id, receiver)
             await self.edge.apply(
                 TrackAdded(self.call_id, self.participant, spec.track_id, spec.track_type)
             )
-        await self.send(Answer(pc.localDescription.sdp, frame.seq))
-        await self.edge.roster_changed(self.call_id)
+        self.send(Answer(pc.localDescription.sdp, frame.seq))
+        self.edge.roster_changed(self)
 
     async def _unpublish(self, frame: Unpublish) -> None:
         spec = self.tracks.pop(frame.track_id, None)
         if spec is None:
-            await self.send(ErrorFrame(f"unknown track {frame.track_id!r}", frame.seq))
+            self.send(ErrorFrame(f"unknown track {frame.track_id!r}", frame.seq))
             return
         await self.edge.track_gone(spec.track_id)
         await self.edge.apply(
             TrackRemoved(self.call_id, self.participant, spec.track_id, spec.track_type)
         )
-        await self.send(Done(frame.seq))
-        await self.edge.roster_changed(self.call_id)
+        self.send(Done(frame.seq))
+        self.edge.roster_changed(self)
 
     async def end(self, reason: str) -> None:
         """The participant is gone (``left`` or ``dropped``): tell the call, release media."""
@@ -310,9 +303,7 @@ class PeerSession:
         """Close the websocket after what is queued, within ``send_timeout``; else cut it."""
         try:
             async with asyncio.timeout(self.limits.send_timeout):
-                writer = self._writer
-                if writer is not None:
-                    await asyncio.shield(writer)
+                await self.outbox.flush()
                 await self._socket.close()
         except Exception:  # the peer does not take its last frames or the close
-            self.abort()
+            self.abort("send_timeout", "the peer does not take its last frames")

@@ -9,10 +9,24 @@ nobody else in the call is affected.
 Client to edge: ``Join``, ``Offer`` (with the tracks it publishes and the
 agent tracks it wants to receive, by mid), ``Unpublish``, ``Leave``. Edge to
 client: ``Joined``, ``Answer``, ``Done`` (the edge has acted on a frame:
-presence is updated), ``Roster`` (who is in the call), ``Renegotiate`` (the
-agent publishes tracks: offer to receive them), ``Custom`` (a custom event the
-agent sends, at most ``MAX_CUSTOM_EVENT`` bytes of JSON), ``Error``. Only the client
-makes offers, so the two sides never offer at once.
+presence is updated), ``Roster`` (who is in the call: a full snapshot) and
+``RosterDelta`` (who joined, left or changed tracks since a roster version the
+client has), ``Renegotiate`` (the agent publishes tracks: offer to receive
+them), ``Custom`` (a custom event the agent sends, at most ``MAX_CUSTOM_EVENT``
+bytes of JSON), ``Error``. Only the client makes offers, so the two sides never
+offer at once.
+
+The roster is state, not a stream of events: a client that reads slowly gets
+the newest roster (a delta from the version it has, or a snapshot), never every
+version in between; ``RosterView`` applies both (the browser page does the same
+in ``call.js``). The other edge frames carry meaning once and arrive in the
+order they were sent.
+
+The wire is versioned (``SIGNALING_VERSION``): ``Join`` and ``Joined`` carry
+the version each side speaks, a frame without one is version 1 (the full
+roster on every change), and an edge refuses a client of another version with an
+``Error`` frame that says so and close code ``4426``; a client refuses an edge
+whose ``Joined`` names another version.
 """
 
 from __future__ import annotations
@@ -26,12 +40,15 @@ from messages import ProtocolError, TrackType, strict_decode
 __all__ = [
     "MAX_CUSTOM_EVENT",
     "MAX_FRAME",
+    "SIGNALING_VERSION",
+    "VERSION_REFUSED",
     "AgentTrack",
     "Answer",
     "ClientFrame",
     "Custom",
     "Done",
     "EdgeFrame",
+    "EncodedFrame",
     "ErrorFrame",
     "Join",
     "Joined",
@@ -40,13 +57,16 @@ __all__ = [
     "ReceiveSpec",
     "Renegotiate",
     "Roster",
+    "RosterDelta",
     "RosterEntry",
     "SignalingError",
+    "SignalingVersionError",
     "TrackSpec",
     "Unpublish",
     "decode_client",
     "decode_edge",
     "encode",
+    "version_mismatch",
 ]
 
 MAX_FRAME = 64 * 1024
@@ -56,8 +76,19 @@ MAX_CUSTOM_EVENT = 16 * 1024
 """Largest custom event the agent may send to participants, in bytes of JSON."""
 
 
+SIGNALING_VERSION = 2
+"""The signaling version this edge and its clients speak (2: conflated, versioned rosters)."""
+
+VERSION_REFUSED = 4426
+"""Close code of a socket whose client speaks another signaling version."""
+
+
 class SignalingError(ProtocolError):
     """A signaling frame was refused; the text says why."""
+
+
+class SignalingVersionError(SignalingError):
+    """The two ends of a signaling socket speak different versions; the text says which."""
 
 
 class _Frame(msgspec.Struct, frozen=True, tag=True, tag_field="type"):
@@ -65,8 +96,11 @@ class _Frame(msgspec.Struct, frozen=True, tag=True, tag_field="type"):
 
 
 class Join(_Frame, frozen=True):
+    """Join with ``token``; ``version`` is the signaling version the client speaks."""
+
     token: str
     seq: int = 0
+    version: int = 1
 
 
 class TrackSpec(msgspec.Struct, frozen=True):
@@ -101,9 +135,12 @@ class Leave(_Frame, frozen=True):
 
 
 class Joined(_Frame, frozen=True):
+    """The join is done; ``version`` is the signaling version the edge speaks."""
+
     participant_id: str
     call_id: str
     seq: int = 0
+    version: int = 1
 
 
 class Answer(_Frame, frozen=True):
@@ -122,7 +159,24 @@ class RosterEntry(msgspec.Struct, frozen=True):
 
 
 class Roster(_Frame, frozen=True):
+    """Everyone in the call at roster ``version``, in the order they joined."""
+
     participants: list[RosterEntry]
+    version: int = 0
+
+
+class RosterDelta(_Frame, frozen=True):
+    """From roster ``base`` to ``version``: who ``joined`` (appended in that order),
+    who ``left`` (by participant id), whose tracks ``changed`` (replaced in place).
+
+    The edge sends one only to a client it knows has roster ``base``.
+    """
+
+    base: int
+    version: int
+    joined: list[RosterEntry] = []
+    left: list[str] = []
+    changed: list[RosterEntry] = []
 
 
 class AgentTrack(msgspec.Struct, frozen=True):
@@ -153,7 +207,7 @@ class ErrorFrame(_Frame, frozen=True, tag="Error"):
 
 
 ClientFrame = Join | Offer | Unpublish | Leave
-EdgeFrame = Joined | Answer | Done | Roster | Renegotiate | Custom | ErrorFrame
+EdgeFrame = Joined | Answer | Done | Roster | RosterDelta | Renegotiate | Custom | ErrorFrame
 
 _client_msgpack = msgspec.msgpack.Decoder(ClientFrame)
 _client_json = msgspec.json.Decoder(ClientFrame)
@@ -191,3 +245,40 @@ def decode_edge(data: bytes | str) -> EdgeFrame:
 def encode(frame: _Frame, *, text: bool = False) -> bytes:
     """Encode a frame as msgpack (or JSON with ``text=True``)."""
     return _json.encode(frame) if text else _msgpack.encode(frame)
+
+
+def version_mismatch(client: int) -> str:
+    """Why a client of signaling version ``client`` is refused, in words a user can act on."""
+    return (
+        f"this client speaks signaling version {client} and the edge speaks "
+        f"{SIGNALING_VERSION}: reload the page (or upgrade edge-actors) to join"
+    )
+
+
+class EncodedFrame:
+    """An edge frame with its encodings, each made at most once, for any number of recipients.
+
+    A frame sent to many participants (a custom event, the agent's new tracks,
+    a roster version) is wrapped once and each session takes the bytes for its
+    wire format (``data(text)``). Immutable once made; any loop.
+    """
+
+    __slots__ = ("_binary", "_text", "frame")
+
+    def __init__(self, frame: _Frame) -> None:
+        self.frame = frame
+        self._binary: bytes | None = None
+        self._text: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"EncodedFrame({self.frame!r})"
+
+    def data(self, text: bool) -> bytes:
+        """The frame as JSON (``text``) or msgpack bytes, encoded on first use."""
+        if text:
+            if self._text is None:
+                self._text = _json.encode(self.frame)
+            return self._text
+        if self._binary is None:
+            self._binary = _msgpack.encode(self.frame)
+        return self._binary

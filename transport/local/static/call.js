@@ -1,7 +1,11 @@
 // The browser side of a local call: join with the token in the URL, publish the
 // camera and microphone (and the screen on request), show who is in the call.
 // Signaling frames are JSON text; the edge answers each with a frame of the same seq.
+// The roster comes as a snapshot (Roster) or as a delta from the version the page has
+// (RosterDelta); applying them gives the edge's roster, in the order people joined.
 "use strict";
+
+const SIGNALING_VERSION = 2; // transport/local/signaling.py SIGNALING_VERSION
 
 const TRACK = { AUDIO: 1, VIDEO: 2, SCREEN_SHARE: 3, SCREEN_SHARE_AUDIO: 4 };
 const KIND_NAMES = { 1: "audio", 2: "video", 3: "screen", 4: "screen audio" };
@@ -20,6 +24,8 @@ let seq = 0;
 let trackNumber = 0;
 let participantId = null;
 let socket = null;
+const roster = new Map(); // participant id -> entry, in the order they joined
+let rosterVersion = null;
 
 function showStatus(text, isError = false) {
   statusLine.textContent = text;
@@ -41,8 +47,24 @@ function showCustom(data) {
   box.classList.remove("empty");
 }
 
+// The same rules as RosterView.apply (transport/local/roster.py).
+function applyRoster(frame) {
+  if (frame.type === "Roster") {
+    roster.clear();
+    for (const entry of frame.participants) roster.set(entry.participant_id, entry);
+  } else {
+    if (frame.base !== rosterVersion) return; // the edge sends deltas from the version we have
+    for (const id of frame.left) roster.delete(id);
+    for (const entry of frame.changed) roster.set(entry.participant_id, entry);
+    for (const entry of frame.joined) roster.set(entry.participant_id, entry);
+  }
+  rosterVersion = frame.version;
+  showRoster([...roster.values()]);
+}
+
 function showRoster(entries) {
   const list = document.getElementById("roster");
+  list.dataset.version = String(rosterVersion);
   list.replaceChildren();
   if (entries.length === 0) {
     const empty = document.createElement("li");
@@ -52,6 +74,8 @@ function showRoster(entries) {
   }
   for (const entry of entries) {
     const item = document.createElement("li");
+    item.dataset.participant = entry.participant_id;
+    item.dataset.tracks = entry.tracks.join(",");
     const kinds = entry.tracks.map((t) => KIND_NAMES[t] || "track").join(", ");
     item.textContent = entry.user_id + (entry.participant_id === participantId ? " (you)" : "");
     const detail = document.createElement("span");
@@ -119,7 +143,7 @@ async function start() {
   socket = new WebSocket(`${scheme}://${location.host}/ws/${encodeURIComponent(callId)}`);
   socket.onmessage = (event) => {
     const frame = JSON.parse(event.data);
-    if (frame.type === "Roster") return showRoster(frame.participants);
+    if (frame.type === "Roster" || frame.type === "RosterDelta") return applyRoster(frame);
     if (frame.type === "Custom") return showCustom(frame.data);
     if (frame.type === "Renegotiate") return receive(frame.tracks);
     const reply = replies.get(frame.seq);
@@ -139,7 +163,13 @@ async function start() {
     socket.onopen = resolve;
     socket.onerror = () => reject(new Error("cannot reach the edge"));
   });
-  const joined = await request({ type: "Join", token });
+  const joined = await request({ type: "Join", token, version: SIGNALING_VERSION });
+  if (joined.version !== SIGNALING_VERSION) {
+    socket.close();
+    throw new Error(
+      `The edge speaks signaling version ${joined.version} and this page ${SIGNALING_VERSION}: reload the page.`,
+    );
+  }
   participantId = joined.participant_id;
   showStatus("Joined. Starting camera and microphone…");
   const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
