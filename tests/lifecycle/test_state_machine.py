@@ -205,6 +205,9 @@ async def test_closing_the_edge_waits_for_a_close_the_call_began() -> None:
     closing = asyncio.ensure_future(edge.close())
     released_by_then: list[list[str]] = []
     closing.add_done_callback(lambda _: released_by_then.append(list(edge.released)))
+    for _ in range(100):  # loop turns, not time: a close that does not wait ends within these
+        await asyncio.sleep(0)
+    assert not closing.done(), "edge.close() returned while a connection was still releasing"
     edge.let_go.set()
     await closing
     assert released_by_then == [[connection.key]]  # close() returned after the release, not before
