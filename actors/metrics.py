@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from actors._actor import AsyncioActor
@@ -132,13 +132,13 @@ def enable(meter_provider: Any = None) -> None:
     meter.create_observable_gauge("edge_actors.presence.participants", callbacks=[_participants])
     meter.create_observable_gauge("edge_actors.presence.connections", callbacks=[_connections])
     meter.create_observable_counter(
-        "edge_actors.media.packets_lost", callbacks=[_packets_lost], unit="{packet}"
+        "edge_actors.media.packets_lost", callbacks=[_per_call("packets_lost")], unit="{packet}"
     )
     meter.create_observable_counter(
         "edge_actors.media.frames_unread", callbacks=[_frames_unread], unit="{frame}"
     )
     meter.create_observable_gauge(
-        "edge_actors.media.decode_backlog", callbacks=[_decode_backlog], unit="{frame}"
+        "edge_actors.media.decode_backlog", callbacks=[_per_call("decode_backlog")], unit="{frame}"
     )
     _wait_histogram = meter.create_histogram(
         "edge_actors.wait.duration", unit="ms", description="time a wait_for_participant waited"
@@ -187,15 +187,15 @@ def _connections(_options: Any) -> Iterable[Any]:
         yield _Observation(count, {"state": state})
 
 
-def _packets_lost(_options: Any) -> Iterable[Any]:
-    for health in _media():
-        yield _Observation(health.packets_lost, {"call_id": health.call_id})
+def _per_call(field: str) -> Callable[[Any], Iterable[Any]]:
+    """An instrument callback: ``field`` of each call's ``MediaHealth``, by call."""
+
+    def observe(_options: Any) -> Iterable[Any]:
+        for health in _media():
+            yield _Observation(getattr(health, field), {"call_id": health.call_id})
+
+    return observe
 
 
 def _frames_unread(_options: Any) -> Iterable[Any]:
     yield _Observation(sum(health.frames_unread for health in _media()))
-
-
-def _decode_backlog(_options: Any) -> Iterable[Any]:
-    for health in _media():
-        yield _Observation(health.decode_backlog, {"call_id": health.call_id})

@@ -113,3 +113,12 @@ def missing(module: str) -> str | None:
     if found:
         return None
     return f"{module} does not exist yet; this scenario runs once it does"
+
+
+def local_edge_missing() -> str | None:
+    """Why the local edge cannot run here (its extra is not installed), or ``None``."""
+    try:
+        import aiortc  # noqa: F401
+    except ImportError:
+        return "the local edge is not installed (pip install 'edge-actors[local]')"
+    return None

@@ -37,13 +37,9 @@ async def run(console: Console) -> int:
     import ray
 
     console.print("Starting a local Ray cluster (2 CPUs) ...")
-    ray.init(
-        address="local",  # its own cluster, even beside another on this machine
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        namespace="edge-actors",
-    )
+    from transport.fleet import start_local_cluster
+
+    start_local_cluster()
     try:
         async with asyncio.timeout(len(CALLS) * STEP_S):
             return await _run(console)

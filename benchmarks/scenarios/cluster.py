@@ -75,13 +75,9 @@ def run(point: dict[str, Any]) -> dict[str, Any]:
     """Measure in this worker process, which also drives the Ray cluster."""
     import ray
 
-    ray.init(
-        address="local",  # its own cluster, even beside another on this machine
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        namespace="edge-actors",
-    )
+    from transport.fleet import start_local_cluster
+
+    start_local_cluster()
     try:
         return asyncio.run(_run(point["tells"], point["asks"], point["places"]))
     finally:

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks._measure import cpu_seconds
+from benchmarks._measure import cpu_seconds, local_edge_missing
 
 NAME = "local_media"
 TARGETS: dict[str, tuple[str, str, float]] = {
@@ -36,11 +36,8 @@ MODES = ("separate audio", "separate +video", "one-process +video")
 
 
 def available() -> str | None:
-    try:
-        import aiortc  # noqa: F401
-    except ImportError:
-        return "the local edge is not installed (pip install 'edge-actors[local]')"
-    return None
+    """Why this scenario cannot run here, or ``None``."""
+    return local_edge_missing()
 
 
 def points(quick: bool) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks._measure import cpu_seconds, percentile, rss_bytes
+from benchmarks._measure import cpu_seconds, local_edge_missing, percentile, rss_bytes
 from benchmarks._voice_people import FRAMES_PER_S
 
 NAME = "voice_density"
@@ -47,11 +47,8 @@ WARM_S = 4.0  # after the last person joined, before the window
 
 
 def available() -> str | None:
-    try:
-        import aiortc  # noqa: F401
-    except ImportError:
-        return "the local edge is not installed (pip install 'edge-actors[local]')"
-    return None
+    """Why this scenario cannot run here, or ``None``."""
+    return local_edge_missing()
 
 
 def points(quick: bool) -> list[dict[str, Any]]:

@@ -18,13 +18,9 @@ import pytest
 def ray_cluster() -> Iterator[Any]:
     """The session's Ray cluster (the ``ray`` module, initialised)."""
     ray = pytest.importorskip("ray")
-    ray.init(
-        address="local",  # its own cluster, even beside another on this machine
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        namespace="edge-actors",
-    )
+    from transport.fleet import start_local_cluster
+
+    start_local_cluster()
     try:
         yield ray
     finally:

@@ -14,7 +14,7 @@ stops answering is reported by ``next_lost`` as a ``CallsLostEvent``;
 does it for every loss); a lost host found alive closes its calls (fencing).
 """
 
-from transport.fleet.call_directory import CallDirectory, start_directory
+from transport.fleet.call_directory import CallDirectory, start_directory, start_local_cluster
 from transport.fleet.host import Agent, EdgeFactory, Host, PresenceView, local_edge
 from transport.fleet.refs import (
     AlreadyPlacedError,
@@ -51,4 +51,5 @@ __all__ = [
     "place_again",
     "seats_taken",
     "start_directory",
+    "start_local_cluster",
 ]

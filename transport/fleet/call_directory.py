@@ -29,6 +29,7 @@ __all__ = [
     "placement_shard",
     "shard_for",
     "start_directory",
+    "start_local_cluster",
 ]
 
 DIRECTORY_SHARDS = 2
@@ -234,6 +235,22 @@ class CallDirectory:
             await self._lost.wait_for(lambda: len(self.losses) > after)
         host, calls = self.losses[after]
         return after, host, calls
+
+
+def start_local_cluster(num_cpus: int = 2) -> None:
+    """Start a Ray cluster of this machine's own for the fleet (a new one, even beside another).
+
+    For demos, tests and benchmarks on one machine; a real fleet connects to
+    its cluster with ``ray.init(address=...)`` instead. Stop it with
+    ``ray.shutdown()``.
+    """
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        namespace=NAMESPACE,
+    )
 
 
 def start_directory(lost_after: float = 2.0, shards: int = DIRECTORY_SHARDS) -> list[Any]:
