@@ -53,7 +53,7 @@ def available() -> str | None:
 
 def points(quick: bool) -> list[dict[str, Any]]:
     """Every size for each implementation; shorter windows when ``quick``."""
-    sizes = [2, 6] if quick else [2, 4, 6, 8, 12]
+    sizes = [2, 6] if quick else [2, 4, 6, 8, 12, 16]
     hold = 4.0 if quick else 8.0
     return [{"impl": impl, "calls": n, "hold_s": hold} for n in sizes for impl in IMPLEMENTATIONS]
 
