@@ -58,8 +58,12 @@ async def test_concurrent_places_never_exceed_any_hosts_limit(hosts: dict[str, A
     assert await seats_taken() == {name: 0 for name in HOSTS}  # the next test starts empty
 
 
-async def test_tells_in_one_loop_turn_arrive_in_the_order_told(hosts: dict[str, Any]) -> None:
+async def test_tells_and_an_ask_of_one_loop_turn_travel_in_one_ray_call_in_order(
+    hosts: dict[str, Any],
+) -> None:
     ref = await place("ordered", "agent")
+    host = hosts[ref.host]
+    calls_before = await host.ray_calls.remote()
     people = [Participant(None, f"u{n}", f"u{n}__1") for n in range(100)]
     for person in people:  # one loop turn: one batch, joins before their leaves
         ref.tell(ParticipantJoined(ref.call_id, person))
@@ -69,4 +73,5 @@ async def test_tells_in_one_loop_turn_arrive_in_the_order_told(hosts: dict[str, 
     view = await ref.presence()
     assert view is not None
     assert set(view.participants) == {people[0].id, people[-1].id}
+    assert await host.ray_calls.remote() == calls_before + 1  # 202 messages, one Ray call
     assert await close_call("ordered")

@@ -37,6 +37,19 @@ class InstrumentedHostProcess(HostProcess):
         super().__init__(*args, **kwargs)
         self._fences: list[list[str]] = []  # the calls closed each time this host was fenced
         self._fenced = asyncio.Condition()
+        self.ray_calls_in = 0  # deliver_batch and exchange calls received
+
+    async def deliver_batch(self, batch: list[tuple[str, bytes]]) -> None:
+        self.ray_calls_in += 1
+        await super().deliver_batch(batch)
+
+    async def exchange(self, batch: list[tuple[str, bytes]], asked: list[int]) -> list[str]:
+        self.ray_calls_in += 1
+        return await super().exchange(batch, asked)
+
+    async def ray_calls(self) -> int:
+        """How many batches of tells and asks (one Ray call each) this host has received."""
+        return self.ray_calls_in
 
     async def on_fenced(self, calls: list[str]) -> None:
         async with self._fenced:
