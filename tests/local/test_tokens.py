@@ -1,0 +1,120 @@
+"""Join tokens are standard HS256 JWTs: what any backend mints is admitted once, and
+every refusal says why."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+import pytest
+
+from messages import ParticipantKind
+from transport.local.tokens import JoinTokens, TokenError
+
+SECRET = b"s" * 32
+
+
+class Clock:
+    """A clock a test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _minted(**claims: Any) -> str:
+    """A token as another backend would mint it, with its own JWT library."""
+    base: dict[str, Any] = {
+        "sub": "alice",
+        "call": "room",
+        "exp": time.time() + 60,
+        "jti": uuid.uuid4().hex,
+    }
+    base.update(claims)
+    return jwt.encode({k: v for k, v in base.items() if v is not None}, SECRET, "HS256")
+
+
+def test_an_issued_token_is_a_standard_jwt() -> None:
+    token = JoinTokens(SECRET).issue("room", "alice", kind=ParticipantKind.AGENT)
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "alice"
+    assert claims["call"] == "room"
+    assert claims["kind"] == ParticipantKind.AGENT.value
+    assert claims["jti"]
+    assert claims["exp"] > time.time()
+
+
+def test_a_token_minted_elsewhere_is_admitted_once() -> None:
+    tokens = JoinTokens(SECRET)
+    token = _minted()
+    claims = tokens.redeem(token, "room")
+    assert (claims.user, claims.call, claims.kind) == ("alice", "room", ParticipantKind.HUMAN)
+    with pytest.raises(TokenError, match="already used"):
+        tokens.redeem(token, "room")
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (_minted(exp=time.time() - 1), "expired"),
+        (_minted(call="other"), "for call 'other'"),
+        (jwt.encode({"sub": "a", "call": "room", "exp": 2e9, "jti": "x"}, b"o" * 32), "forged"),
+        (_minted(jti=None), "no 'jti' claim"),
+        (_minted(sub=None), "no 'sub' claim"),
+        (_minted(kind="robot"), "malformed join token claims"),
+        ("not.a.jwt", "malformed join token"),
+        ("", "malformed join token"),
+    ],
+)
+def test_refusals_say_why(token: str, reason: str) -> None:
+    with pytest.raises(TokenError, match=reason):
+        JoinTokens(SECRET).redeem(token, "room")
+
+
+def test_another_algorithm_is_refused() -> None:
+    token = jwt.encode(
+        {"sub": "a", "call": "room", "exp": 2e9, "jti": "x"}, SECRET * 2, algorithm="HS512"
+    )
+    with pytest.raises(TokenError, match="malformed join token"):
+        JoinTokens(SECRET * 2).redeem(token, "room")
+
+
+def test_a_reused_token_is_refused_among_many_spent_ones() -> None:
+    clock = Clock()
+    tokens = JoinTokens(SECRET, clock=clock)
+    first = tokens.issue("room", "u0", ttl=600)
+    tokens.redeem(first, "room")
+    for n in range(3000):  # past any pruning threshold
+        tokens.redeem(tokens.issue("room", f"u{n}", ttl=60), "room")
+        clock.now += 0.01
+    with pytest.raises(TokenError, match="already used"):
+        tokens.redeem(first, "room")
+
+
+def test_spent_tokens_are_forgotten_once_expired() -> None:
+    clock = Clock()
+    tokens = JoinTokens(SECRET, clock=clock)
+    for n in range(100):
+        tokens.redeem(tokens.issue("room", f"u{n}", ttl=10), "room")
+    assert tokens.spent == 100
+    clock.now += 11
+    tokens.redeem(tokens.issue("room", "late", ttl=10), "room")
+    assert tokens.spent == 1
+
+
+def test_at_the_cap_joins_are_refused_rather_than_a_spent_token_forgotten() -> None:
+    clock = Clock()
+    tokens = JoinTokens(SECRET, clock=clock, max_spent=3)
+    spent = [tokens.issue("room", f"u{n}", ttl=10) for n in range(3)]
+    for token in spent:
+        tokens.redeem(token, "room")
+    with pytest.raises(TokenError, match="cap"):
+        tokens.redeem(tokens.issue("room", "d", ttl=10), "room")
+    with pytest.raises(TokenError, match="already used"):
+        tokens.redeem(spent[0], "room")
+    clock.now += 11  # the spent ones expired: room again
+    tokens.redeem(tokens.issue("room", "e", ttl=10), "room")
