@@ -23,6 +23,7 @@ from actors.presence import ConnectionState, Presence
 from messages import (
     ConnectionClosedError,
     EdgeActorsError,
+    EdgeClosedError,
     InvalidCallIdError,
     LifecycleEntry,
     NotReadyError,
@@ -52,6 +53,7 @@ from transport.memory import MemoryCall, MemoryEdge, MemoryParticipant
 
 __all__ = [
     "EdgeActorsError",
+    "EdgeClosedError",
     "InvalidCallIdError",
     "NotReadyError",
     "ProtocolError",

@@ -64,7 +64,14 @@ from vision_agents.core.edge import events as va_events
 from vision_agents.core.edge import types as va_types
 
 from actors.presence import ConnectionState
-from messages import ConnectionClosedError, NotReadyError, Participant, TrackType, User
+from messages import (
+    ConnectionClosedError,
+    EdgeClosedError,
+    NotReadyError,
+    Participant,
+    TrackType,
+    User,
+)
 from transport._connection import Connection
 from transport._edge import EdgeTransport
 from transport.bus import (
@@ -168,15 +175,18 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
     # -- Component ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the wrapped edge's server (the local edge's) if this adapter owns the edge.
+        """Start the wrapped edge (the local edge's server) if this adapter owns the edge.
 
         The agent calls it as it joins; ``create_call`` calls it too, as the
         agent's host calls that first. A shared edge is its host's to start.
-        Idempotent.
+        Idempotent and safe to call concurrently. ``EdgeClosedError`` once
+        ``close()`` has begun, also for a start that a close overtook: the
+        agent's join then ends quietly, and nothing is left listening.
         """
-        start = getattr(self.edge, "start", None)
-        if self.owns_edge and start is not None:
-            await start()
+        if self._closing:
+            raise EdgeClosedError(_CLOSED_BEFORE_START)
+        if self.owns_edge:
+            await self.edge.start()
 
     async def close(self) -> None:
         """Stop reading audio, take back the agent's tracks, close its connection.
@@ -448,6 +458,7 @@ class _Router:
 
 
 _CLOSED_BEFORE_JOIN = "the agent was closed before it joined the call: create a new agent"
+_CLOSED_BEFORE_START = "this VisionAgentsEdge is closed: create a new agent with a new edge"
 
 _ROUTERS: weakref.WeakKeyDictionary[EdgeTransport, _Router] = weakref.WeakKeyDictionary()
 

@@ -23,6 +23,7 @@ from transport import (
     ConnectionClosedEvent,
     ConnectionOptions,
     ConnectionState,
+    EdgeClosedError,
     EdgeTransport,
     MemoryEdge,
     ParticipantJoinedEvent,
@@ -200,3 +201,35 @@ async def test_close_fails_waits_says_so_once_and_is_idempotent(
     assert [e.reason for e in _of(events, ConnectionClosedEvent)] == ["closed"]
     with pytest.raises(ConnectionClosedError):
         await connection.wait_for_participant(timeout=1)
+
+
+async def test_a_second_start_is_a_no_op(edge: Any) -> None:
+    assert await asyncio.gather(edge.start(), edge.start()) == [edge, edge]
+    connection = await edge.join(AGENT, await edge.create_call("twice"))
+    assert await edge.start() is edge
+    assert connection.state is ConnectionState.WAITING
+
+
+async def test_start_and_join_after_close_are_refused_saying_what_to_do(edge: Any) -> None:
+    call = await edge.create_call("after")
+    await asyncio.gather(edge.close(), edge.close())  # concurrent closes share one
+    await edge.close()
+    with pytest.raises(EdgeClosedError, match="make a new edge"):
+        await edge.start()
+    with pytest.raises(EdgeClosedError, match="make a new edge"):
+        await edge.join(AGENT, call)
+    assert edge.connections() == ()
+
+
+async def test_a_close_during_a_join_closes_that_connection(edge: Any) -> None:
+    call = await edge.create_call("overtaken")
+    before = asyncio.all_tasks()
+    joining = asyncio.ensure_future(edge.join(AGENT, call))
+    # join() runs to its first wait (the edge's on_join) before close() begins
+    await asyncio.sleep(0)  # one turn of the loop, whose ready queue is FIFO
+    assert edge.connections("overtaken") != ()
+    await asyncio.wait_for(edge.close(), LIMIT)
+    with pytest.raises(EdgeClosedError, match="closed while the agent joined"):
+        await asyncio.wait_for(joining, LIMIT)
+    assert edge.connections() == ()
+    assert asyncio.all_tasks() <= before  # nothing of the join is left running

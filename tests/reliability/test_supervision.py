@@ -11,7 +11,7 @@ import pytest
 
 import actors
 from actors.connection import ConnectionActor
-from messages import ParticipantJoined, TrackAdded
+from messages import ConnectionClosedError, ParticipantJoined, TrackAdded
 from transport import (
     ConnectionClosedEvent,
     ConnectionState,
@@ -152,7 +152,7 @@ async def test_connection_out_of_restarts_closes_with_the_reason(
     waiter = asyncio.ensure_future(connection.wait_for_participant())
     for n in range(3):
         edge.deliver(ParticipantJoined("c", _participant(f"u{n}")))
-    with pytest.raises(actors.ConnectionClosedError):
+    with pytest.raises(ConnectionClosedError):
         await waiter
     await edge.events.drain()
     assert connection.state is ConnectionState.CLOSED
@@ -179,7 +179,7 @@ async def test_a_connection_actor_stopped_by_someone_else_closes_its_connection(
     waiter = asyncio.ensure_future(connection.wait_for(lambda presence: False))
     await connection.caught_up()  # the wait is pending in the actor
     assert await connection.actor_ref.stop(block=False) is True
-    with pytest.raises(actors.ConnectionClosedError):
+    with pytest.raises(ConnectionClosedError):
         await waiter
     await connection.close()  # the close the stop began; nothing is left to do
     assert connection.state is ConnectionState.CLOSED

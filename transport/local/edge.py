@@ -152,29 +152,32 @@ class LocalEdge(EdgeTransport):
         if url is not None:
             self._url = url.rstrip("/")
 
-    async def start(self) -> LocalEdge:
-        """Start the server (on the running loop); returns the edge."""
-        if self._runner is not None:
-            return self
+    async def on_start(self) -> None:
+        """Serve on ``host:port``; ``start()`` (or ``async with``) calls it once.
+
+        Runs on the loop that starts the edge. The server is kept on the edge
+        as soon as it exists, and each step checks ``closing``: a ``close()``
+        that began meanwhile finds it and closes it, so nothing is left listening.
+        """
         app = web.Application()
         self.mount(app)
         _report_accept_errors_once(asyncio.get_running_loop())
         runner = web.AppRunner(app, handle_signals=False, access_log=None)  # URLs carry tokens
+        self._runner = runner
         await runner.setup()
+        if self.closing:
+            return
         assert runner.server is not None
         # Our own listener, so a connection that sends no request head has a deadline too.
         self.guard = HeadGuard(runner.server, self.limits.join_timeout, self.limits.pending_cap)
         self._listener = await asyncio.get_running_loop().create_server(
             self.guard, self.host, self.port, reuse_address=True
         )
-        self._runner = runner
+        if self.closing:
+            return
         host, port = self._listener.sockets[0].getsockname()[:2]
         self._url = f"http://{host}:{port}"
         logger.info("local edge listening on %s", self._url)
-        return self
-
-    async def __aenter__(self) -> LocalEdge:
-        return await self.start()
 
     async def on_shutdown(self) -> None:
         for sessions in list(self._sessions.values()):
