@@ -40,7 +40,11 @@ class MediaEdge(Protocol):
         ...
 
     def add_track_subscriber(self, track_id: str) -> Any:
-        """A new track yielding the frames of the received track ``track_id``."""
+        """A new track yielding the frames of the received track ``track_id``.
+
+        ``None`` if no participant publishes ``track_id`` now (unknown, or
+        unpublished already).
+        """
         ...
 
     async def send_custom_event(self, call_id: str, data: dict[str, Any]) -> int:

@@ -47,7 +47,6 @@ no track (``add_track_subscriber`` returns ``None``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import weakref
@@ -291,7 +290,12 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
                 await self.edge.unpublish_track(self._own_call.id, track_id)
 
     def add_track_subscriber(self, track_id: str) -> Any:
-        """A new track of the frames of ``track_id``; ``None`` on an edge without media."""
+        """A new track of the frames of ``track_id``, read on the agent's loop.
+
+        ``None`` for a track nobody publishes now (unknown, or unpublished
+        before the agent subscribed: the agent logs it and goes on), and on an
+        edge without media.
+        """
         if not isinstance(self.edge, MediaEdge):
             return None
         return self.edge.add_track_subscriber(track_id)
@@ -403,11 +407,10 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
             or self._closing
         ):
             return
-        with contextlib.suppress(KeyError):  # unpublished meanwhile
-            track = self.add_track_subscriber(track_id)
-            if track is not None:
-                task = asyncio.get_running_loop().create_task(self._read_audio(track, owner))
-                self._listeners[track_id] = task
+        track = self.add_track_subscriber(track_id)
+        if track is not None:  # None: unpublished meanwhile
+            task = asyncio.get_running_loop().create_task(self._read_audio(track, owner))
+            self._listeners[track_id] = task
 
     async def _read_audio(self, track: MediaStreamTrack, owner: Participant | None) -> None:
         participant = _maybe_participant(owner)

@@ -64,6 +64,8 @@ __all__ = ["LocalCall", "LocalEdge"]
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+PAGE_FILES = frozenset({"call.html", "call.css", "call.js"})
+"""The browser page's files in ``STATIC``: the only ones ``/static/{name}`` serves."""
 HEARTBEAT = 2.0
 """Seconds between websocket pings; a silent peer is dropped after about two."""
 
@@ -146,7 +148,9 @@ class LocalEdge(EdgeTransport):
             [
                 web.get("/ws/{call_id}", self._websocket),
                 web.get("/call/{call_id}", self._page),
-                web.static("/static", STATIC),
+                # Not web.static(): it resolves the folder on the caller's thread (the loop)
+                # and serves whatever is in it; these are the page's files, by name.
+                web.get("/static/{name}", self._static),
             ]
         )
         if url is not None:
@@ -237,16 +241,17 @@ class LocalEdge(EdgeTransport):
         """A Python participant (aiortc) for ``call_id``, with a token; call ``join()``."""
         return LocalParticipant(self.url, call_id, self.token(call_id, user_id, kind=kind))
 
-    def add_track_subscriber(self, track_id: str) -> MediaStreamTrack:
+    def add_track_subscriber(self, track_id: str) -> MediaStreamTrack | None:
         """A track that yields the frames of the received track ``track_id`` (relayed).
 
-        Each call gives a new subscription; read it or stop it. ``KeyError``
-        if no participant publishes ``track_id`` now.
+        Each call gives a new subscription; read it or stop it. ``None`` if no
+        participant publishes ``track_id`` now (never published, or unpublished
+        or gone already), as vision-agents' ``EdgeTransport`` contract has it.
+        Call it on the edge's loop.
         """
         track = self._tracks.get(track_id)
         if track is None:
-            msg = f"no track {track_id!r} is published on this edge"
-            raise KeyError(msg)
+            return None
         return self._relay.subscribe(track, buffered=False)
 
     async def publish_track(
@@ -356,6 +361,12 @@ class LocalEdge(EdgeTransport):
         except ValueError as exc:
             return web.Response(status=400, text=str(exc))
         return web.FileResponse(STATIC / "call.html")
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in PAGE_FILES:
+            raise web.HTTPNotFound
+        return web.FileResponse(STATIC / name)  # it reads the file off the loop
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         call_id = request.match_info["call_id"]
