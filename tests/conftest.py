@@ -53,6 +53,13 @@ def _bounded(
     return run
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move what exists once the tests are collected (modules, their data) out of the
+    collector's sight: each test's own collection then scans only what tests made."""
+    gc.collect()
+    gc.freeze()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Put each ``async`` test under its deadline (hypothesis tests keep their own)."""
     for item in items:

@@ -25,7 +25,7 @@ from minimal_agent import ListeningLLM, PassThrough, no_task_left
 from vision_agents.core import Agent
 from vision_agents.core import User as VisionUser
 
-from transport import EventBus, TrackAddedEvent, TrackRemovedEvent, TrackType
+from transport import EdgeClosedError, EventBus, TrackAddedEvent, TrackRemovedEvent, TrackType
 from transport.local import LocalCall, LocalEdge
 from transport.vision import VisionAgentsEdge
 
@@ -174,3 +174,16 @@ async def test_an_agent_starts_its_own_edge_and_serves_the_page_without_blocking
                 assert reply.status == 404
         await agent.close()
         await no_task_left(before)
+
+
+async def test_an_adapter_that_owns_its_edge_starts_it_once_and_not_after_close() -> None:
+    edge = LocalEdge()
+    adapter = VisionAgentsEdge(edge)
+    await asyncio.gather(adapter.start(), adapter.start())  # one server for both
+    url = edge.url
+    await adapter.start()
+    assert edge.url == url
+    await adapter.close()
+    with pytest.raises(EdgeClosedError, match="create a new agent with a new edge"):
+        await adapter.start()
+    assert edge.closing
