@@ -161,8 +161,12 @@ class EdgeTransport(abc.ABC):
         self._by_call[call.id] = connection if present is None else (*_members(present), connection)
         try:
             await self.on_join(connection, **kwargs)
-        except BaseException:
+        except BaseException as exc:
             await connection.close()
+            if self._closing is not None and isinstance(exc, Exception):
+                # the edge shut down under the join (an SDK client closed, say): say that
+                msg = f"the edge was closed while the agent joined: {_CLOSED_EDGE}"
+                raise EdgeClosedError(msg) from exc
             raise
         if self._closing is not None:  # close() began meanwhile: it closes this connection too
             await connection.close()
