@@ -130,3 +130,37 @@ def test_at_the_cap_joins_are_refused_rather_than_a_spent_token_forgotten() -> N
         tokens.redeem(spent[0], "room")
     clock.now += 11  # the spent ones expired: room again
     tokens.redeem(tokens.issue("room", "e", ttl=10), "room")
+
+
+@pytest.mark.parametrize("why", ["reused", "expired", "wrong call", "forged"])
+async def test_a_refused_token_closes_the_socket_with_4401_saying_why(why: str) -> None:
+    import aiohttp
+
+    from transport.local import LocalEdge
+    from transport.local.signaling import ErrorFrame, Join, decode_edge, encode
+
+    async with LocalEdge() as edge, aiohttp.ClientSession() as http:
+        token = {
+            "reused": edge.token("room", "eve"),
+            "expired": edge.token("room", "eve", ttl=-1),
+            "wrong call": edge.token("other", "eve"),
+            "forged": edge.token("room", "eve") + "x",
+        }[why]
+        if why == "reused":
+            async with http.ws_connect(f"{edge.url}/ws/room") as first:
+                await first.send_bytes(encode(Join(token, 1)))
+                assert not isinstance(decode_edge(await first.receive_bytes()), ErrorFrame)
+        async with http.ws_connect(f"{edge.url}/ws/room") as socket:
+            await socket.send_bytes(encode(Join(token, 1)))
+            refusal = decode_edge(await socket.receive_bytes())
+            assert isinstance(refusal, ErrorFrame)
+            reason = {
+                "reused": "already used",
+                "expired": "expired",
+                "wrong call": "for call 'other'",
+                "forged": "signature does not match",
+            }[why]
+            assert reason in refusal.reason
+            closing = await socket.receive()
+            assert closing.type is aiohttp.WSMsgType.CLOSE
+            assert closing.data == 4401
