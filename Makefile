@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test bench lint typecheck clean
+.PHONY: run test bench lint typecheck installed clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(STAMP): setup.cfg pyproject.toml | $(PY)
 run: $(STAMP)
 	$(PY) -m transport.demo $(ARGS)
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck installed
 	$(PY) -m pytest $(ARGS)
 
 lint: $(STAMP)
@@ -28,6 +28,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy --strict actors messages transport
+
+# The wheel as users get it: built from a clean copy, installed (not editable) with the
+# `local` extra into a fresh virtualenv, run from outside the checkout (.ci/installed).
+installed: $(STAMP)
+	PY=$(abspath $(PY)) bash .ci/installed
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(ARGS)

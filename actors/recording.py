@@ -8,13 +8,18 @@ its predicate and timeout) and ``RecordedWaitEnd`` (how it ended: ``met``,
 connection closes. Participants' provider objects are
 left out, as on the wire. ``transport.replay`` plays a recording back on a
 virtual clock. A ``Recorder`` is written only by its connection actor, on the
-actor's loop.
+actor's loop; the file itself is created, written and closed on one writer
+thread shared by every recorder of the process, so no file I/O runs on a loop.
+``written()`` returns once everything recorded so far is in its file.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,7 +44,10 @@ __all__ = [
     "Recorder",
     "RecordingHeader",
     "read_recording",
+    "written",
 ]
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 ReplayablePredicate = Someone | UserPresent | KindPresent | TrackPublished | AtLeast | EmptyFor
@@ -97,25 +105,67 @@ _decoder = msgspec.msgpack.Decoder(Frame)
 _length = struct.Struct(">I")
 
 
+_writer: ThreadPoolExecutor | None = None  # one worker: the order of submission is kept
+
+
+def _submit(work: Callable[..., None], *args: Any) -> Future[None]:
+    global _writer  # made on first use: most processes record nothing
+    if _writer is None:
+        _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-actors-recorder")
+    return _writer.submit(work, *args)
+
+
+def _nothing() -> None:
+    return None
+
+
+async def written() -> None:
+    """Return once every frame recorded so far (by any recorder) is in its file, closed
+    files closed. Await it on any loop; ``Connection.close()`` does, for a recorded one."""
+    if _writer is not None:
+        await asyncio.wrap_future(_submit(_nothing))
+
+
 class Recorder:
-    """Appends frames to a recording file; flushed after every frame."""
+    """Appends frames to a recording file, each flushed in turn, off the loop.
+
+    Frames are encoded on the caller's thread and written in order on the
+    writer thread. A file that cannot be created is logged once and its frames
+    are dropped: a recording is a diagnostic, never a reason to fail a call.
+    """
 
     def __init__(self, path: str | Path, header: RecordingHeader) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] | None = self.path.open("wb")
+        self._file: IO[bytes] | None = None  # the writer thread's alone
+        self._open = True
         self._seq = 0
         self._waits: dict[Any, int] = {}  # the open waits: wait number by the wait's future
         self._wait_count = 0
+        _submit(self._create)
         self._write(header)
 
+    def _create(self) -> None:  # on the writer thread
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("wb")
+        except OSError:
+            logger.exception("cannot record to %s; this connection is not recorded", self.path)
+
+    def _append(self, data: bytes) -> None:  # on the writer thread
+        if self._file is not None:
+            self._file.write(data)
+            self._file.flush()
+
+    def _close_file(self) -> None:  # on the writer thread
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
     def _write(self, frame: Frame) -> None:
-        if self._file is None:
+        if not self._open:
             return
         data = _encoder.encode(frame)
-        self._file.write(_length.pack(len(data)))
-        self._file.write(data)
-        self._file.flush()
+        _submit(self._append, _length.pack(len(data)) + data)
 
     def _next(self) -> int:
         self._seq += 1
@@ -148,14 +198,18 @@ class Recorder:
         self.close()
 
     def close(self) -> None:
-        """Close the file; later frames are ignored."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Close the file (once what was recorded is written); later frames are ignored."""
+        if self._open:
+            self._open = False
+            _submit(self._close_file)
 
 
 def read_recording(path: str | Path) -> Iterator[Frame]:
-    """Yield the frames of a recording in order (the header first)."""
+    """Yield the frames of a recording in order (the header first).
+
+    It reads the file as it goes: iterate it off the loop (``transport.replay``
+    reads it in a worker thread).
+    """
     with Path(path).open("rb") as file:
         while True:
             prefix = file.read(_length.size)

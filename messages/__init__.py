@@ -16,7 +16,12 @@ from messages._codec import (
     strict_decode,
     wire_form,
 )
-from messages._errors import ConnectionClosedError, EdgeActorsError, NotReadyError
+from messages._errors import (
+    ConnectionClosedError,
+    EdgeActorsError,
+    EdgeClosedError,
+    NotReadyError,
+)
 from messages._events import (
     CallEndedEvent,
     ConnectionClosedEvent,
@@ -52,6 +57,7 @@ from messages._types import (
 __all__ = [
     "ConnectionClosedError",
     "EdgeActorsError",
+    "EdgeClosedError",
     "NotReadyError",
     "CALL_ID_PATTERN",
     "InvalidCallIdError",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConnectionClosedError", "EdgeActorsError", "NotReadyError"]
+__all__ = ["ConnectionClosedError", "EdgeActorsError", "EdgeClosedError", "NotReadyError"]
 
 
 class EdgeActorsError(Exception):
@@ -20,6 +20,14 @@ class NotReadyError(EdgeActorsError, RuntimeError):
 
     For example a participant that has not joined yet, or an edge that was not
     started: the message names what to call first.
+    """
+
+
+class EdgeClosedError(NotReadyError):
+    """The edge was used (started, joined) after its ``close()`` began.
+
+    An edge is started at most once and closed once: the message says to make
+    a new edge.
     """
 
 

@@ -23,6 +23,7 @@ from actors.presence import ConnectionState, Presence
 from messages import (
     ConnectionClosedError,
     EdgeActorsError,
+    EdgeClosedError,
     InvalidCallIdError,
     LifecycleEntry,
     NotReadyError,
@@ -55,6 +56,7 @@ from transport.memory import MemoryCall, MemoryEdge, MemoryParticipant
 __all__ = [
     "CustomEventError",
     "EdgeActorsError",
+    "EdgeClosedError",
     "EdgeFeature",
     "EdgeFeatureError",
     "InvalidCallIdError",

@@ -31,6 +31,7 @@ from actors.connection_interface import (
 )
 from actors.predicates import Predicate, Someone, UserPresent, as_predicate
 from actors.presence import ConnectionState, Presence, PresenceCell
+from actors.recording import written
 from actors.waits import AddWaiter, RemoveWaiter
 from messages import Close, ConnectionClosedError, Participant, User
 
@@ -288,6 +289,8 @@ class Connection(PresenceCell):
             logger.exception("closing %s did not finish cleanly", self.key)
         finally:
             try:
+                if self.options.record is not None:
+                    await written()  # the recording is complete once close() returns
                 await self.edge.events.settled(self.key, timeout=self.edge.handler_grace)
             finally:
                 self.edge.release_done(self)

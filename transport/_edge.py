@@ -10,6 +10,7 @@ to the connections of that call. All of it runs on one event loop, the edge's.
 from __future__ import annotations
 
 import abc
+import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from actors import metrics
 from actors.clock import Clock, as_clock
 from actors.connection_interface import ConnectionOptions
 from messages import (
+    EdgeClosedError,
     MediaHealth,
     Message,
     Participant,
@@ -95,6 +97,10 @@ class EdgeTransport(abc.ABC):
         self._by_call: dict[str, Connection | tuple[Connection, ...]] = {}
         self._releasing: set[Connection] = set()  # detached, their close still running
         self._keys = itertools.count(1)
+        # The one start and the one close, as tasks: a caller cancelled while it waits
+        # does not cut them short (a half-bound server would be nobody's to close).
+        self._starting: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
         metrics.watch_media(self)  # read only if metrics are enabled
 
     @abc.abstractmethod
@@ -109,6 +115,31 @@ class EdgeTransport(abc.ABC):
         is an ``InvalidCallIdError`` here, before anything is created.
         """
 
+    @property
+    def closing(self) -> bool:
+        """Whether ``close()`` has begun (it stays true once the edge is closed)."""
+        return self._closing is not None
+
+    async def start(self) -> Self:
+        """Start what the edge serves (``LocalEdge``: its server), on the running loop.
+
+        Returns the edge. Idempotent and safe to call concurrently: every caller
+        waits for the one start (``on_start``), which a cancelled caller does not
+        cut short. ``EdgeClosedError`` once ``close()`` has begun, also for a
+        start that a ``close()`` overtook: that close releases whatever the start
+        had made, and nothing is left listening.
+        """
+        if self._closing is not None:
+            raise EdgeClosedError(_CLOSED_EDGE)
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self.on_start())
+            self._starting.add_done_callback(_retrieve)  # each caller gets the failure
+        await asyncio.shield(self._starting)
+        if self._closing is not None:
+            msg = f"the edge was closed while it started: {_CLOSED_EDGE}"
+            raise EdgeClosedError(msg)
+        return self
+
     async def join(
         self, agent: Any, call: Call, *, options: ConnectionOptions | None = None, **kwargs: Any
     ) -> Connection:
@@ -117,9 +148,13 @@ class EdgeTransport(abc.ABC):
         ``agent`` is a ``User`` or an object with an ``agent_user`` attribute
         (a vision-agents ``Agent``). ``options`` replace the edge's defaults for
         this connection. Extra keyword arguments go to the edge.
+        ``EdgeClosedError`` once the edge's ``close()`` has begun, also for a
+        join that a ``close()`` overtook (its connection is closed).
         """
         agent_user = _agent_user(agent)
         check_call_id(call.id)
+        if self._closing is not None:
+            raise EdgeClosedError(_CLOSED_EDGE)
         key = f"{call.id}#{next(self._keys)}"
         connection = Connection(
             edge=self,
@@ -133,9 +168,17 @@ class EdgeTransport(abc.ABC):
         self._by_call[call.id] = connection if present is None else (*_members(present), connection)
         try:
             await self.on_join(connection, **kwargs)
-        except BaseException:
+        except BaseException as exc:
             await connection.close()
+            if self._closing is not None and isinstance(exc, Exception):
+                # the edge shut down under the join (an SDK client closed, say): say that
+                msg = f"the edge was closed while the agent joined: {_CLOSED_EDGE}"
+                raise EdgeClosedError(msg) from exc
             raise
+        if self._closing is not None:  # close() began meanwhile: it closes this connection too
+            await connection.close()
+            msg = f"the edge was closed while the agent joined: {_CLOSED_EDGE}"
+            raise EdgeClosedError(msg)
         return connection
 
     def connections(self, call_id: str | None = None) -> tuple[Connection, ...]:
@@ -194,12 +237,23 @@ class EdgeTransport(abc.ABC):
     async def close(self) -> None:
         """Close every connection, shut the edge down, then let the handlers finish.
 
-        Closes that began elsewhere (an idle timeout, the call's end) are
-        waited for too, so nothing of a connection outlives the edge.
+        Idempotent and safe to call concurrently, and in any order with
+        ``start()``: every caller waits for the one close, which a cancelled
+        caller does not cut short. A start under way is waited for first, so
+        ``on_shutdown`` releases what it made. Closes that began elsewhere (an
+        idle timeout, the call's end) are waited for too, so nothing of a
+        connection outlives the edge.
 
         Handlers get ``handler_grace`` seconds to handle what is queued for
         them; deliveries still running then are cancelled (and logged).
         """
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        if self._starting is not None:
+            await asyncio.wait([self._starting])  # its outcome is start()'s to report
         connections = (*self.connections(), *self._releasing)  # closes already under way too
         for start in range(0, len(connections), _CLOSE_BATCH):
             batch = connections[start : start + _CLOSE_BATCH]
@@ -217,14 +271,6 @@ class EdgeTransport(abc.ABC):
                 cancelled,
                 self.handler_grace,
             )
-
-    async def start(self) -> Self:
-        """Make the edge ready to join calls (servers listening, clients made); returns it.
-
-        ``join()`` does not need it on edges with nothing to start (the
-        default does nothing); ``async with edge`` calls it. On the edge's loop.
-        """
-        return self
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -297,8 +343,17 @@ class EdgeTransport(abc.ABC):
     #
     # An edge subclasses EdgeTransport and overrides these hooks; everything else
     # (join, deliver, close, the connections) is shared. They run on the edge's
-    # loop. A Connection calls on_release, on_evict, detach and release_done; join() and close()
-    # call on_join and on_shutdown.
+    # loop. A Connection calls on_release, on_evict, detach and release_done; start(), join() and
+    # close() call on_start, on_join and on_shutdown.
+
+    async def on_start(self) -> None:  # noqa: B027
+        """Start serving (a server, a client), on the edge's loop; called once by ``start()``.
+
+        ``close()`` may begin while this runs (it waits for it): check
+        ``closing`` after each step and stop early; keep on ``self`` whatever
+        is made as soon as it is made, so ``on_shutdown`` releases it. The
+        default does nothing.
+        """
 
     async def on_join(self, connection: Connection, **kwargs: Any) -> None:  # noqa: B027
         """Attach the transport for a new connection (on the edge's loop).
@@ -335,6 +390,15 @@ class EdgeTransport(abc.ABC):
     def release_done(self, connection: Connection) -> None:
         """``connection`` has closed and released everything (called by ``Connection`` once)."""
         self._releasing.discard(connection)
+
+
+_CLOSED_EDGE = "this edge is closed; make a new edge to start or join again"
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a start's failure as seen: ``start()`` raises it to each of its callers."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _members(entry: Connection | tuple[Connection, ...] | None) -> tuple[Connection, ...]:

@@ -29,6 +29,7 @@ from actors.recording import (
     RecordedWaitEnd,
     RecordingHeader,
     read_recording,
+    written,
 )
 from messages import ConnectionClosedError, EdgeEvent, Participant, ProtocolError, User
 from transport.memory import MemoryEdge
@@ -64,7 +65,8 @@ def event_signature(event: Any) -> tuple[Any, ...]:
 
 async def replay(path: str | Path) -> Replay:
     """Play the recording at ``path`` back; call it on a running loop."""
-    frames = iter(read_recording(path))
+    await written()  # a recording still being written here is complete first
+    frames = iter(await asyncio.to_thread(lambda: list(read_recording(path))))
     header = next(frames, None)
     if not isinstance(header, RecordingHeader):
         msg = f"{path} does not start with a recording header"

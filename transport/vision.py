@@ -47,7 +47,6 @@ no track (``add_track_subscriber`` returns ``None``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import weakref
@@ -64,7 +63,14 @@ from vision_agents.core.edge import events as va_events
 from vision_agents.core.edge import types as va_types
 
 from actors.presence import ConnectionState
-from messages import ConnectionClosedError, NotReadyError, Participant, TrackType, User
+from messages import (
+    ConnectionClosedError,
+    EdgeClosedError,
+    NotReadyError,
+    Participant,
+    TrackType,
+    User,
+)
 from transport._connection import Connection
 from transport._edge import EdgeTransport
 from transport.bus import (
@@ -168,12 +174,16 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
     # -- Component ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the wrapped edge's server (the local edge's) if this adapter owns the edge.
+        """Start the wrapped edge (the local edge's server) if this adapter owns the edge.
 
         The agent calls it as it joins; ``create_call`` calls it too, as the
         agent's host calls that first. A shared edge is its host's to start.
-        Idempotent.
+        Idempotent and safe to call concurrently. ``EdgeClosedError`` once
+        ``close()`` has begun, also for a start that a close overtook: the
+        agent's join then ends quietly, and nothing is left listening.
         """
+        if self._closing:
+            raise EdgeClosedError(_CLOSED_BEFORE_START)
         if self.owns_edge:
             await self.edge.start()
 
@@ -274,7 +284,12 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
             await self.edge.unpublish_tracks(self._connection, published)
 
     def add_track_subscriber(self, track_id: str) -> Any:
-        """A new track of the frames of ``track_id``; ``None`` on an edge without media."""
+        """A new track of the frames of ``track_id``, read on the agent's loop.
+
+        ``None`` for a track nobody publishes now (unknown, or unpublished
+        before the agent subscribed: the agent logs it and goes on), and on an
+        edge without media (no ``EdgeFeature.SUBSCRIBE``).
+        """
         if EdgeFeature.SUBSCRIBE not in self.edge.features:
             return None
         return self.edge.add_track_subscriber(track_id)
@@ -374,11 +389,10 @@ class VisionAgentsEdge(VisionEdgeTransport[Any]):
             or self._closing
         ):
             return
-        with contextlib.suppress(KeyError):  # unpublished meanwhile
-            track = self.add_track_subscriber(track_id)
-            if track is not None:
-                task = asyncio.get_running_loop().create_task(self._read_audio(track, owner))
-                self._listeners[track_id] = task
+        track = self.add_track_subscriber(track_id)
+        if track is not None:  # None: unpublished meanwhile
+            task = asyncio.get_running_loop().create_task(self._read_audio(track, owner))
+            self._listeners[track_id] = task
 
     async def _read_audio(self, track: MediaStreamTrack, owner: Participant | None) -> None:
         participant = _maybe_participant(owner)
@@ -429,6 +443,7 @@ class _Router:
 
 
 _CLOSED_BEFORE_JOIN = "the agent was closed before it joined the call: create a new agent"
+_CLOSED_BEFORE_START = "this VisionAgentsEdge is closed: create a new agent with a new edge"
 
 _ROUTERS: weakref.WeakKeyDictionary[EdgeTransport, _Router] = weakref.WeakKeyDictionary()
 

@@ -24,6 +24,7 @@ from transport import (
     ConnectionClosedEvent,
     ConnectionOptions,
     ConnectionState,
+    EdgeClosedError,
     EdgeTransport,
     InvalidCallIdError,
     MemoryEdge,
@@ -218,3 +219,40 @@ async def test_an_invalid_call_id_is_refused_before_anything_is_made(edge: Any) 
         with pytest.raises(InvalidCallIdError):
             await edge.create_call(bad)
     assert edge.connections() == ()
+
+
+async def test_a_second_start_is_a_no_op(edge: Any) -> None:
+    assert await asyncio.gather(edge.start(), edge.start()) == [edge, edge]
+    connection = await edge.join(AGENT, await edge.create_call("twice"))
+    assert await edge.start() is edge
+    assert connection.state is ConnectionState.WAITING
+
+
+async def test_start_and_join_after_close_are_refused_saying_what_to_do(edge: Any) -> None:
+    call = await edge.create_call("after")
+    await asyncio.gather(edge.close(), edge.close())  # concurrent closes share one
+    await edge.close()
+    with pytest.raises(EdgeClosedError, match="make a new edge"):
+        await edge.start()
+    with pytest.raises(EdgeClosedError, match="make a new edge"):
+        await edge.join(AGENT, call)
+    assert edge.connections() == ()
+
+
+async def test_a_close_during_a_join_closes_that_connection(edge: Any) -> None:
+    call = await edge.create_call("overtaken")
+    before = asyncio.all_tasks()
+    joining = asyncio.ensure_future(edge.join(AGENT, call))
+    # join() runs to its first wait (the edge's on_join) before close() begins
+    await asyncio.sleep(0)  # one turn of the loop, whose ready queue is FIFO
+    assert edge.connections("overtaken") != ()
+    await asyncio.wait_for(edge.close(), LIMIT)
+    with pytest.raises(EdgeClosedError, match="closed while the agent joined"):
+        await asyncio.wait_for(joining, LIMIT)
+    assert edge.connections() == ()
+    # nothing of the join is left running: what it started ends by itself (an SDK's
+    # cancelled tasks take their last turn), and does not keep running
+    left = asyncio.all_tasks() - before - {asyncio.current_task()}
+    if left:
+        _, running = await asyncio.wait(left, timeout=LIMIT)
+        assert not running, f"still running {LIMIT} s after the close: {running}"

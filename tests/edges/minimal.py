@@ -3,7 +3,7 @@
 It proves that an edge plugs in through the contract: the contract suite,
 ``VisionAgentsEdge`` and a fleet ``Host`` run it unchanged. Its "network" is a
 queue: people put what they do on it, and the edge's own reader task (started
-by ``start()``, stopped by ``on_shutdown``) turns each into a protocol message
+by ``on_start``, stopped by ``on_shutdown``) turns each into a protocol message
 for the call's connections, as a real edge's socket reader would. It declares
 one feature, ``PEOPLE``; everything else raises ``EdgeFeatureError``.
 """
@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-from typing import Any, Self
+from typing import Any
 
 from messages import (
     Message,
@@ -83,10 +83,8 @@ class MinimalEdge(EdgeTransport):
         )
         self._reader: asyncio.Task[None] | None = None
 
-    async def start(self) -> Self:
-        if self._reader is None:
-            self._reader = asyncio.get_running_loop().create_task(self._read())
-        return self
+    async def on_start(self) -> None:
+        self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def authenticate(self, user: User) -> None:
         pass
@@ -99,7 +97,7 @@ class MinimalEdge(EdgeTransport):
 
     async def receive(self, person: MinimalPerson, message: Message) -> None:
         """What a person's client sends; returns once the call's connections handled it."""
-        await self.start()
+        await self.start()  # people may come before the agent: the edge starts once either way
         done = asyncio.get_running_loop().create_future()
         self._wire.put_nowait((person, message, done))
         await done

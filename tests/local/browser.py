@@ -39,7 +39,7 @@ class Browser:
 
     def __init__(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
-        self._profile = tempfile.TemporaryDirectory(prefix="edge-actors-chromium-")
+        self._profile: tempfile.TemporaryDirectory[str] | None = None  # made off the loop
         self._http: aiohttp.ClientSession | None = None
         self._socket: aiohttp.ClientWebSocketResponse | None = None
         self._ids = itertools.count(1)
@@ -48,6 +48,9 @@ class Browser:
 
     async def start(self) -> None:
         assert CHROMIUM is not None
+        self._profile = await asyncio.to_thread(
+            tempfile.TemporaryDirectory, prefix="edge-actors-chromium-"
+        )
         self._process = await asyncio.create_subprocess_exec(
             CHROMIUM,
             f"--user-data-dir={self._profile.name}",
@@ -128,4 +131,5 @@ class Browser:
             with contextlib.suppress(ProcessLookupError):
                 self._process.kill()
             await self._process.wait()
-        self._profile.cleanup()
+        if self._profile is not None:
+            await asyncio.to_thread(self._profile.cleanup)

@@ -57,6 +57,7 @@ async def test_a_browser_joins_publishes_audio_and_video_and_leaves_when_closed(
         await connection.wait_for(TrackPublished(TrackType.VIDEO, user_id="carol"), timeout=60)
         video = next(t for t in connection.presence.tracks if t.track_type is TrackType.VIDEO)
         subscriber = edge.add_track_subscriber(video.track_id)
+        assert subscriber is not None
         frame = await asyncio.wait_for(subscriber.recv(), timeout=30)
         assert frame.width > 0
         subscriber.stop()

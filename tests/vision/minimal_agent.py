@@ -81,8 +81,24 @@ def connection_of(agent: Agent) -> Any:
     return adapter.connection
 
 
+def _consent_of_a_closed_ice_connection(task: asyncio.Task[Any]) -> bool:
+    """aioice's race, not ours: an ICE connect whose checks complete as its connection
+    closes still starts consent checks (``Connection.query_consent``) on the closed
+    connection; they end by themselves once consent fails, later than a test waits."""
+    coro: Any = task.get_coro()
+    if getattr(coro, "__qualname__", "") != "Connection.query_consent":
+        return False
+    frame = getattr(coro, "cr_frame", None)
+    ice = frame.f_locals.get("self") if frame is not None else None
+    return bool(getattr(ice, "_closing", False))
+
+
 async def no_task_left(before: set[asyncio.Task[Any]]) -> None:
     """Return once every task started since ``before`` has ended by itself (put a timeout on it)."""
-    left = asyncio.all_tasks() - before - {asyncio.current_task()}
+    left = {
+        task
+        for task in asyncio.all_tasks() - before - {asyncio.current_task()}
+        if not _consent_of_a_closed_ice_connection(task)
+    }
     if left:
         await asyncio.wait(left)

@@ -142,10 +142,11 @@ async def test_a_cancelled_session_is_cleaned_up(edge: LocalEdge) -> None:
     async with _launcher(edge, registry=registry, agent_idle_timeout=0) as launcher:
         session = await launcher.start_session("cancelled")
         async with asyncio.timeout(LIMIT):
-            await _someone_joins_and_the_agent_is_in(edge, session.agent, "cancelled")
+            guest = await _someone_joins_and_the_agent_is_in(edge, session.agent, "cancelled")
             session.task.cancel()  # as a host would
             await asyncio.wait({session.task})
             await registry.removed[session.id].wait()
+            await guest.leave()
         assert session.task.cancelled()
         assert session.agent.closed
         assert launcher.get_session(session.id) is None

@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import msgspec
@@ -76,6 +76,8 @@ __all__ = ["LocalCall", "LocalEdge"]
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+PAGE_FILES = frozenset({"call.html", "call.css", "call.js"})
+"""The browser page's files in ``STATIC``: the only ones ``/static/{name}`` serves."""
 
 
 class LocalCall(msgspec.Struct, frozen=True):
@@ -175,32 +177,40 @@ class LocalEdge(EdgeTransport):
             [
                 web.get("/ws/{call_id}", self._websocket),
                 web.get("/call/{call_id}", self._page),
-                web.static("/static", STATIC),
+                # Not web.static(): it resolves the folder on the caller's thread (the loop)
+                # and serves whatever is in it; these are the page's files, by name.
+                web.get("/static/{name}", self._static),
             ]
         )
         if url is not None:
             self._url = url.rstrip("/")
 
-    async def start(self) -> Self:
-        """Start the server (on the running loop); returns the edge."""
-        if self._runner is not None:
-            return self
+    async def on_start(self) -> None:
+        """Serve on ``host:port``; ``start()`` (or ``async with``) calls it once.
+
+        Runs on the loop that starts the edge. The server is kept on the edge
+        as soon as it exists, and each step checks ``closing``: a ``close()``
+        that began meanwhile finds it and closes it, so nothing is left listening.
+        """
         app = web.Application()
         self.mount(app)
         _report_accept_errors_once(asyncio.get_running_loop())
         runner = web.AppRunner(app, handle_signals=False, access_log=None)  # URLs carry tokens
+        self._runner = runner
         await runner.setup()
+        if self.closing:
+            return
         assert runner.server is not None
         # Our own listener, so a connection that sends no request head has a deadline too.
         self.guard = HeadGuard(runner.server, self.limits.join_timeout, self.limits.pending_cap)
         self._listener = await asyncio.get_running_loop().create_server(
             self.guard, self.host, self.port, reuse_address=True
         )
-        self._runner = runner
+        if self.closing:
+            return
         host, port = self._listener.sockets[0].getsockname()[:2]
         self._url = f"http://{host}:{port}"
         logger.info("local edge listening on %s", self._url)
-        return self
 
     async def on_shutdown(self) -> None:
         for sessions in list(self._sessions.values()):
@@ -260,17 +270,18 @@ class LocalEdge(EdgeTransport):
         """A Python participant (aiortc) for ``call_id``, with a token; call ``join()``."""
         return LocalParticipant(self.url, call_id, self.token(call_id, user_id, kind=kind))
 
-    def add_track_subscriber(self, track_id: str) -> MediaStreamTrack:
+    def add_track_subscriber(self, track_id: str) -> MediaStreamTrack | None:
         """A track that yields the frames of the received track ``track_id`` (relayed).
 
         Each call gives a new subscription; read it or stop it. The track is
         decoded only while at least one subscription is live (video restarts
-        from a keyframe). ``KeyError`` if no participant publishes ``track_id`` now.
+        from a keyframe). ``None`` if no participant publishes ``track_id`` now
+        (never published, or unpublished or gone already), as vision-agents'
+        ``EdgeTransport`` contract has it. Call it on the edge's loop.
         """
         track = self._tracks.get(track_id)
         if track is None:
-            msg = f"no track {track_id!r} is published on this edge"
-            raise KeyError(msg)
+            return None
         gate = self._gates.get(track_id)
         if gate is not None:
             gate.open()  # decoding starts with the first reader (video: from a keyframe)
@@ -470,6 +481,12 @@ class LocalEdge(EdgeTransport):
         except ValueError as exc:
             return web.Response(status=400, text=str(exc))
         return web.FileResponse(STATIC / "call.html")
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in PAGE_FILES:
+            raise web.HTTPNotFound
+        return web.FileResponse(STATIC / name)  # it reads the file off the loop
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         call_id = request.match_info["call_id"]

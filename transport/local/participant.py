@@ -23,6 +23,7 @@ from urllib.parse import quote
 import aiohttp
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
+from aiortc.exceptions import InvalidStateError
 
 from actors.clock import check_seconds
 from messages import EdgeActorsError, NotReadyError, Participant, TrackType
@@ -66,7 +67,10 @@ class LocalParticipant:
     """One participant session of a local call, driven from Python.
 
     ``reply_timeout`` bounds each wait on the edge (the connection, then each
-    answer to a request): past it the call raises ``TimeoutError``.
+    answer to a request): past it the call raises ``TimeoutError``. When the
+    edge closes the signaling socket (the session was replaced, cut or the edge
+    shut down), the participant releases its peer connection and HTTP session
+    by itself, on its loop; ``leave()`` and ``drop()`` then only wait for that.
     """
 
     def __init__(self, url: str, call_id: str, token: str, *, reply_timeout: float = 10.0) -> None:
@@ -94,6 +98,8 @@ class LocalParticipant:
         self._received: dict[str, asyncio.Future[MediaStreamTrack]] = {}
         self._drains: list[Drain] = []
         self._receiving: set[asyncio.Task[None]] = set()
+        self._closing = False  # once set, no new negotiation starts (a closed pc stays closed)
+        self._closed: asyncio.Task[None] | None = None  # the one close, once begun
         self._custom: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=256)
 
     def __repr__(self) -> str:
@@ -167,6 +173,8 @@ class LocalParticipant:
                     self._custom.put_nowait(frame.data)
                     continue
                 if isinstance(frame, Renegotiate):
+                    if self._closing:
+                        continue  # leaving: there is nothing to receive into
                     task = asyncio.get_running_loop().create_task(self._receive(frame.tracks))
                     self._receiving.add(task)
                     task.add_done_callback(self._receiving.discard)
@@ -180,6 +188,8 @@ class LocalParticipant:
                 if not reply.done():
                     reply.set_exception(closed)
             self._replies.clear()
+            if self._closed is None:  # the edge ended the session: release what is ours
+                self._closed = asyncio.get_running_loop().create_task(self._release())
 
     async def custom_event(self) -> dict[str, Any]:
         """The next custom event the agent sent (``send_custom_event``), waiting for one.
@@ -251,6 +261,8 @@ class LocalParticipant:
             self._received.setdefault(wanted.track_id, asyncio.get_running_loop().create_future())
         try:
             async with self._negotiation:
+                if self._closing:
+                    return
                 pc = self._peer()
                 added = [(pc.addTransceiver(t.kind, direction="recvonly"), t) for t in tracks]
                 await pc.setLocalDescription(await pc.createOffer())
@@ -259,8 +271,10 @@ class LocalParticipant:
                     Offer(pc.localDescription.sdp, [], specs, next(self._seq))
                 )
                 await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
-        except (FrameRefusedError, ConnectionResetError, RuntimeError) as exc:
-            logger.warning("%s: cannot receive the agent's tracks: %s", self, exc)
+        except (FrameRefusedError, ConnectionResetError, RuntimeError, InvalidStateError) as exc:
+            # InvalidStateError: the peer connection closed under the negotiation.
+            log = logger.debug if self._closing else logger.warning
+            log("%s: cannot receive the agent's tracks: %r", self, exc)
             return
         for transceiver, wanted in added:
             drain = Drain(self._relay, transceiver.receiver.track)
@@ -298,8 +312,18 @@ class LocalParticipant:
         await self._close()
 
     async def _close(self) -> None:
-        for task in list(self._receiving):
+        """Release everything (once; a second caller waits for the first close)."""
+        if self._closed is None:
+            self._closed = asyncio.get_running_loop().create_task(self._release())
+        await asyncio.shield(self._closed)
+
+    async def _release(self) -> None:
+        self._closing = True
+        receiving = list(self._receiving)
+        for task in receiving:
             task.cancel()
+        # Ended before the peer connection closes: none may make a new one after.
+        await asyncio.gather(*receiving, return_exceptions=True)
         for drain in self._drains:
             await drain.stop()
         self._drains.clear()

@@ -207,6 +207,14 @@ def _refused(exc: BaseException, doing: str) -> Exception:
     return StreamRequestError(f"{doing} failed: {exc!r}")
 
 
+async def _leave(manager: Any, connection: Connection) -> None:
+    """Leave the SDK's call for ``connection``; a failure is logged, never raised."""
+    try:
+        await manager.close()
+    except Exception:
+        logger.exception("leaving %s did not finish cleanly", connection.key)
+
+
 class StreamEdge(EdgeTransport):
     """Stream's edge network as an ``EdgeTransport`` (extra ``stream``).
 
@@ -312,6 +320,10 @@ class StreamEdge(EdgeTransport):
                 raise error from None
             msg = f"could not join call {connection.call.id} through Stream: {exc}"
             raise StreamJoinError(msg) from exc
+        if connection.closed:  # closed while the SDK joined: on_release found no link to close
+            link.detach()
+            await _leave(manager, connection)
+            return
         self._links[connection.key] = link
         link.sync_roster()
         await connection.caught_up()
@@ -321,10 +333,7 @@ class StreamEdge(EdgeTransport):
         if link is None:
             return
         link.detach()
-        try:
-            await link.manager.close()
-        except Exception:
-            logger.exception("leaving %s did not finish cleanly", connection.key)
+        await _leave(link.manager, connection)
 
     async def on_shutdown(self) -> None:
         people = list(self._people)

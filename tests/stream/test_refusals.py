@@ -1,4 +1,4 @@
-"""What Stream refuses reaches the caller as our errors, with Stream's reason (against the emulator).
+"""What Stream refuses reaches the caller as our errors, with Stream's reason (emulated).
 
 The emulator stands in for Stream's servers, which cannot run here: it refuses
 what Stream's API refuses, with the same status codes.
