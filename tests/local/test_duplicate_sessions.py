@@ -21,15 +21,21 @@ async def _refused(person: Any) -> None:
             return
 
 
+def _departures(edge: LocalEdge) -> list[ParticipantLeftEvent]:
+    """Every ``ParticipantLeftEvent`` of ``edge`` from now on, in order."""
+    left: list[ParticipantLeftEvent] = []
+
+    @edge.events.subscribe
+    async def record(event: ParticipantLeftEvent) -> None:
+        left.append(event)
+
+    return left
+
+
 async def test_oldest_wins_and_the_newcomer_is_disconnected() -> None:
     options = ConnectionOptions(duplicate_sessions="oldest")
     async with LocalEdge(options=options) as edge:
-        left: list[ParticipantLeftEvent] = []
-
-        @edge.events.subscribe
-        async def record(event: ParticipantLeftEvent) -> None:
-            left.append(event)
-
+        left = _departures(edge)
         connection = await edge.join(User("agent"), await edge.create_call("dup"))
         older = await edge.participant("dup", "erin").join()
         newcomer = edge.participant("dup", "erin")
@@ -47,12 +53,7 @@ async def test_oldest_wins_and_the_newcomer_is_disconnected() -> None:
 async def test_newest_wins_and_the_older_session_is_disconnected() -> None:
     options = ConnectionOptions(duplicate_sessions="newest")
     async with LocalEdge(options=options) as edge:
-        left: list[ParticipantLeftEvent] = []
-
-        @edge.events.subscribe
-        async def record(event: ParticipantLeftEvent) -> None:
-            left.append(event)
-
+        left = _departures(edge)
         connection = await edge.join(User("agent"), await edge.create_call("dup"))
         first = edge.participant("dup", "erin")
         older = await first.join()
