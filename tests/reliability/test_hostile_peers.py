@@ -24,8 +24,15 @@ pytest.importorskip("aiortc")
 
 from actors.predicates import EmptyFor, Someone
 from messages import InvalidCallIdError
-from transport import Connection, ConnectionOptions, MemoryEdge, User, VirtualClock
-from transport.local import LocalEdge, LocalParticipant
+from transport import (
+    Connection,
+    ConnectionOptions,
+    MemoryEdge,
+    ParticipantLeftEvent,
+    User,
+    VirtualClock,
+)
+from transport.local import FrameRefusedError, LocalEdge, LocalParticipant
 from transport.local.limits import LocalLimits
 from transport.local.signaling import (
     SIGNALING_VERSION,
@@ -115,15 +122,23 @@ def _deaf_peer(host: str, port: int, token: str, frames: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "limits",
+    ("limits", "limit_fired"),
     [
-        msgspec.structs.replace(LIMITS, max_refused=10**9),  # cut when its outbox fills
-        LIMITS,  # cut when it has had max_refused frames refused
+        (msgspec.structs.replace(LIMITS, max_refused=10**9), "max_outbox"),  # its outbox fills
+        (LIMITS, "max_refused"),  # it has had max_refused frames refused
     ],
     ids=["unread-frames", "refused-frames"],
 )
-async def test_a_peer_that_stops_reading_is_dropped_and_close_returns(limits: LocalLimits) -> None:
+async def test_a_peer_that_stops_reading_is_dropped_and_close_returns(
+    limits: LocalLimits, limit_fired: str
+) -> None:
     edge = await LocalEdge(limits=limits).start()
+    left: list[ParticipantLeftEvent] = []
+
+    @edge.events.subscribe
+    async def record(event: ParticipantLeftEvent) -> None:
+        left.append(event)
+
     connection = await edge.join(User("agent"), await edge.create_call("room"))
     host, port = edge.url.removeprefix("http://").split(":")
     flood = asyncio.ensure_future(
@@ -133,6 +148,8 @@ async def test_a_peer_that_stops_reading_is_dropped_and_close_returns(limits: Lo
         await connection.wait_for(Someone())
         await connection.wait_for(EmptyFor(0))  # dropped: it let its frames pile up unread
         await connection.settled()
+        assert dict(edge.cuts) == {limit_fired: 1}  # which limit fired
+        assert [(e.participant.user_id, e.reason) for e in left] == [("deaf", "dropped")]
         await edge.close()  # and closing the edge does not hang on it
         await flood
 
@@ -174,10 +191,11 @@ async def test_sockets_that_never_join_are_closed_at_the_deadline(edge: LocalEdg
         assert message.data == 4408
 
 
-async def test_past_the_cap_the_oldest_unjoined_socket_makes_room_for_an_honest_join(
-    edge: LocalEdge, connection: Connection
-) -> None:
-    async with aiohttp.ClientSession() as http:
+async def test_past_the_cap_the_oldest_unjoined_socket_makes_room_for_an_honest_join() -> None:
+    # No join deadline to speak of here: only the cap may cut a socket.
+    limits = msgspec.structs.replace(LIMITS, join_timeout=LIMIT)
+    async with LocalEdge(limits=limits) as edge, aiohttp.ClientSession() as http:
+        connection = await edge.join(User("agent"), await edge.create_call("room"))
         idle = [await http.ws_connect(f"{edge.url}/ws/room") for _ in range(LIMITS.max_pending)]
         honest = await _joined_socket(http, edge, "honest")  # joins despite the idle ones
         assert [p.user_id for p in connection.participants] == ["honest"]
@@ -215,11 +233,11 @@ async def test_a_join_token_admits_one_join(edge: LocalEdge, connection: Connect
     first = LocalParticipant(edge.url, "room", token)
     await first.join()
     again = LocalParticipant(edge.url, "room", token)
-    with pytest.raises(Exception, match="already used"):
+    with pytest.raises(FrameRefusedError, match="already used"):
         await again.join()
     await first.leave()
     after = LocalParticipant(edge.url, "room", token)  # not even once its session ended
-    with pytest.raises(Exception, match="already used"):
+    with pytest.raises(FrameRefusedError, match="already used"):
         await after.join()
 
 
