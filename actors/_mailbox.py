@@ -2,9 +2,12 @@
 
 The mailbox has three states: idle (no inbox), one item (held in a field, so
 an actor told one message at a time allocates nothing per message), and a list
-(from the second item on, until a turn has handled them all). Only this module
-reads the states; ``put_here`` is the one way an item goes in, and the actor's
-turn takes items out through ``take``/``turn_items``.
+(from the second item on, until a turn has handled them all). This module
+reads and changes the states: ``put_here`` is the one way an item goes in
+(``tell`` writes it out once more, tested to match), and ``hold``/``release``
+and ``retry_current`` serve the actor. The one reader outside is the actor's
+turn (``_actor.AsyncioActor._run_turn``), which takes the items out where it
+handles them.
 """
 
 from __future__ import annotations
