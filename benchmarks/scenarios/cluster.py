@@ -150,7 +150,7 @@ async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
     for message in churn("r", asks):
         data = encode(message)
         began = time.perf_counter()
-        await handle.ask.remote("bench-call", data)
+        await handle.handle_and_report_state.remote("bench-call", data)
         bare.append(time.perf_counter() - began)
     local_asks = await handle.local_asks.remote("bench-call", asks)  # the same load
 
@@ -173,7 +173,7 @@ async def _run(tells: int, asks: int, places: int) -> dict[str, Any]:
     for r in range(rounds):
         data = [encode(m) for m in churn(f"c{r}-", BATCH)]
         began = time.perf_counter()
-        replies = [handle.ask.remote("bench-call", d) for d in data]
+        replies = [handle.handle_and_report_state.remote("bench-call", d) for d in data]
         await asyncio.gather(*(timed(reply, began, unbatched) for reply in replies))
     unbatched_seconds = time.perf_counter() - started
 

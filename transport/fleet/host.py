@@ -380,7 +380,7 @@ class HostProcess:
             if connection is not None:  # a call closed meanwhile misses it
                 connection.actor_ref.tell(decode(message))
 
-    async def ask(self, call_id: str, message: bytes) -> str:
+    async def handle_and_report_state(self, call_id: str, message: bytes) -> str:
         """Deliver and wait until handled; returns the connection's state after it."""
         [state] = await self.exchange([(call_id, message)], [0])
         return state

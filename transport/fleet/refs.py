@@ -144,7 +144,9 @@ class RemoteConnectionRef:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            reply: Awaitable[str] = self._handle.ask.remote(self.call_id, encode(message))
+            reply: Awaitable[str] = self._handle.handle_and_report_state.remote(
+                self.call_id, encode(message)
+            )
             return reply
         outbox = _outbox(loop, self.host, self._handle)
         answer: asyncio.Future[str] = loop.create_future()
