@@ -21,13 +21,16 @@ from transport.stream.emulator import StreamEmulator
 
 
 async def test_an_agents_custom_event_reaches_another_sdk_connection_in_the_call(
-    edge: StreamEdge,
+    edge: StreamEdge, emulator: StreamEmulator
 ) -> None:
     assert EdgeFeature.CUSTOM_EVENTS in edge.features
     await edge.authenticate(AGENT)
     call = await edge.create_call("events")
     await edge.join(AGENT, call)
     listener = await edge.join(User("listener"), call)
+    # The SDK may subscribe its event websocket to the call after join() returns: Stream
+    # sends a call's events to whoever watches it when they are sent.
+    await asyncio.wait_for(emulator.watching("events", "listener"), LIMIT)
     heard: asyncio.Queue[Any] = asyncio.Queue()
     loop = asyncio.get_running_loop()  # the SDK's websocket client reads in a thread of its own
     edge.manager(listener).on("custom", lambda e: loop.call_soon_threadsafe(heard.put_nowait, e))

@@ -101,6 +101,7 @@ class Coordinator:
         self._calls: dict[str, dict[str, Any]] = {}
         self._sockets: dict[str, tuple[str, web.WebSocketResponse]] = {}
         self._watchers: dict[str, set[str]] = {}
+        self._watch_changed: asyncio.Condition | None = None  # made on the emulator's loop
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -130,6 +131,18 @@ class Coordinator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def until_watching(self, cid: str, user_id: str) -> None:
+        """Return once an event websocket of ``user_id`` watches ``cid`` (its events reach it)."""
+        if self._watch_changed is None:
+            self._watch_changed = asyncio.Condition()
+        async with self._watch_changed:
+            await self._watch_changed.wait_for(
+                lambda: any(
+                    self._sockets.get(connection, ("", None))[0] == user_id
+                    for connection in self._watchers.get(cid, ())
+                )
+            )
 
     async def send_custom(self, cid: str, user_id: str, custom: dict[str, Any]) -> int:
         """Send a ``custom`` event to the event websockets watching ``cid``; how many got it."""
@@ -250,6 +263,9 @@ class Coordinator:
         connection_id = request.query.get("connection_id")
         if connection_id and connection_id in self._sockets:
             self._watchers.setdefault(cid, set()).add(connection_id)
+            if self._watch_changed is not None:
+                async with self._watch_changed:
+                    self._watch_changed.notify_all()
         return api_object(
             GetOrCreateCallResponse, call=self._call_response(call_type, call_id), created=created
         )

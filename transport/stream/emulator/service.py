@@ -259,6 +259,10 @@ class StreamEmulator:
             sfu.holds[user_id] = hold
         return hold
 
+    async def watching(self, call_id: str, user_id: str, call_type: str = "default") -> None:
+        """Return once ``user_id``'s SDK client watches the call: its events reach it now on."""
+        await self._on_loop(self._coordinator.until_watching(f"{call_type}:{call_id}", user_id))
+
     async def send_custom_event(
         self, call_id: str, data: dict[str, Any], user_id: str, call_type: str = "default"
     ) -> int:
