@@ -67,15 +67,24 @@ class AsyncioFuture(pykka.Future[T]):
         "_waiter_thread",
     )
 
-    def __init__(self) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None = None, thread: LoopThread = NOWHERE
+    ) -> None:
+        """A pending future; with ``loop`` (and its ``thread``), awaitable there at no lookup.
+
+        Given the loop its tasks will await it on, the waiter they await is made
+        now, so neither ``await`` nor the answer has to find the running loop.
+        ``thread`` is ``loop_thread(loop)``. Any thread.
+        """
         # pykka's Future.__init__ allocates a sentinel per future; share one.
         self._get_hook: Callable[[float | None], T] | None = None
         self._state = _PENDING
         self._value: Any = None
         self._exc_info: OptExcInfo | None = None
         self._callbacks: list[Callable[[AsyncioFuture[T]], None]] | None = None
-        self._waiter: asyncio.Future[Any] | None = None  # tasks of one loop await this
-        self._waiter_thread: LoopThread = NOWHERE  # loop_thread() of the waiter's loop
+        # Tasks of one loop await the waiter; _waiter_thread is loop_thread() of its loop.
+        self._waiter: asyncio.Future[Any] | None = None if loop is None else loop.create_future()
+        self._waiter_thread: LoopThread = NOWHERE if loop is None else thread
 
     def __repr__(self) -> str:
         state = ("pending", "done", "failed")[self._state]
@@ -307,22 +316,10 @@ class AskFuture(AsyncioFuture[Any]):
     ) -> None:
         """An ask of ``message``, to be awaited on ``loop`` if one is given.
 
-        Give ``loop`` when asking on the actor's own loop, the usual case: the
-        waiter its tasks await is made now, so neither ``await`` nor the answer
-        has to find the running loop. ``thread`` is ``loop_thread(loop)``.
+        Give ``loop`` when asking on the actor's own loop, the usual case (see
+        ``AsyncioFuture.__init__``).
         """
-        # AsyncioFuture.__init__, written out: this runs once per ask.
-        self._get_hook = None
-        self._state = _PENDING
-        self._value = None
-        self._exc_info = None
-        self._callbacks = None
-        if loop is None:
-            self._waiter = None
-            self._waiter_thread = NOWHERE
-        else:
-            self._waiter = loop.create_future()
-            self._waiter_thread = thread
+        AsyncioFuture.__init__(self, loop, thread)
         self.message = message
 
 
