@@ -32,3 +32,21 @@ async def test_refused_credentials_are_a_credentials_error_not_a_request_error(
                 await edge.create_call("refused")
     finally:
         emulator.refuse_credentials(None)
+
+
+async def test_closing_the_sdks_sfu_client_wakes_a_connect_still_waiting() -> None:
+    # A cancelled SDK join closes its client while connect() waits for the SFU's first
+    # message in an executor thread; unwoken, that thread would hold the loop's shutdown.
+    import asyncio
+
+    from getstream.video.rtc.pb.stream.video.sfu.event import events_pb2
+    from getstream.video.rtc.signaling import WebSocketClient
+
+    import transport.stream.sdk  # noqa: F401  (it wraps the SDK's close)
+
+    client = WebSocketClient(
+        "ws://127.0.0.1:9/none", events_pb2.JoinRequest(), asyncio.get_running_loop()
+    )
+    waiting = asyncio.get_running_loop().run_in_executor(None, client.first_message_event.wait)
+    client.close()
+    assert await asyncio.wait_for(waiting, 10) is True

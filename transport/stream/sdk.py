@@ -61,6 +61,33 @@ warnings.filterwarnings(
     category=RuntimeWarning,
 )
 
+
+def _wake_connect_on_close() -> None:
+    """Make the SDK's SFU websocket client wake a ``connect()`` still waiting when it closes.
+
+    ``WebSocketClient.connect()`` waits for the SFU's first message in a thread
+    of the default executor (``first_message_event.wait()``, no timeout). When
+    the join is cancelled (the agent's connection closed while it joined), the
+    SDK closes the client but never sets the event, so that thread waits
+    forever and the loop's executor cannot shut down. Closing now sets it; a
+    connect still waiting then ends (its caller is gone already). The class is
+    the SDK's, so this holds for every client in the process; idempotent.
+    """
+    from getstream.video.rtc.signaling import WebSocketClient
+
+    close = WebSocketClient.close
+    if close.__name__ == "close_and_wake":
+        return
+
+    def close_and_wake(self: Any) -> None:
+        close(self)
+        self.first_message_event.set()
+
+    WebSocketClient.close = close_and_wake
+
+
+_wake_connect_on_close()
+
 _STRATEGIES = {
     2: ReconnectionStrategy.FAST,  # WEBSOCKET_RECONNECT_STRATEGY_FAST
     3: ReconnectionStrategy.REJOIN,
