@@ -1,5 +1,10 @@
 """The pykka and asyncio internals edge-actors relies on, and where each is used.
 
+The aiortc internals the local edge's media path uses are here too, each in
+the function or class that uses it (``aiortc_audio_level``,
+``encode_and_decode_audio_on_the_loop``, ``DecodeGate``, ``gate_decoding``),
+checked the same way.
+
 Names taken from pykka's or asyncio's private modules are taken here, once,
 each with what it is for: ``Envelope``, ``ActorStop``, ``UNSET_HOOK_RESULT``
 and asyncio's ``_get_running_loop`` (``running_loop``). Beyond those names the
@@ -304,8 +309,10 @@ class DecodeGate:
                 name="video-decoder",
                 daemon=True,
             ).start()
-            for source in self._receiver.getSynchronizationSources():
-                asking = loop.create_task(self._receiver._send_rtcp_pli(source.source))
+            # Every source the track ever had (aiortc lists only the last 10 s'):
+            # a paused sender has sent nothing for a while and needs it most.
+            for ssrc in list(self._receiver._RTCRtpReceiver__remote_streams):
+                asking = loop.create_task(self._receiver._send_rtcp_pli(ssrc))
                 self._asking.add(asking)
                 asking.add_done_callback(self._asked)
 
@@ -353,11 +360,15 @@ class DecodeGate:
 def gate_decoding(receiver: Any) -> DecodeGate | None:
     """Put a closed ``DecodeGate`` in place of ``receiver``'s decoder; ``None`` if too late.
 
+    Returns the gate put there earlier, if any (so it is safe to call twice).
     Call it before the receiver starts receiving (before the peer connection
     connects that transceiver): aiortc then starts no decoder for it.
     ``encode_and_decode_audio_on_the_loop()`` must have run (it makes aiortc's
     decoder thread end at once for a gate). On the receiver's loop.
     """
+    gate = receiver._RTCRtpReceiver__decoder_queue
+    if isinstance(gate, DecodeGate):
+        return gate  # gated already
     if receiver._RTCRtpReceiver__started:
         return None
     gate = DecodeGate(receiver)

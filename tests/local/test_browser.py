@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,20 @@ new Promise((resolve, reject) => {
 })
 """
 
+# In the page: wait (up to 20 s) until the page's paused tracks include `id` or not (`paused`).
+_PAUSED = """
+(id, paused) => new Promise((resolve, reject) => {
+  const started = Date.now();
+  const look = () => {
+    const now = (document.body.dataset.paused || "").split(",").includes(id);
+    if (now === paused) return resolve(now);
+    if (Date.now() - started > 20000) return reject(new Error("paused: " + now));
+    requestAnimationFrame(look);
+  };
+  look();
+})
+"""
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
@@ -56,11 +71,15 @@ async def test_a_browser_joins_publishes_audio_and_video_and_leaves_when_closed(
         await connection.wait_for(TrackPublished(TrackType.AUDIO, user_id="carol"), timeout=60)
         await connection.wait_for(TrackPublished(TrackType.VIDEO, user_id="carol"), timeout=60)
         video = next(t for t in connection.presence.tracks if t.track_type is TrackType.VIDEO)
+        paused = f"({_PAUSED})({json.dumps(video.track_id)}, %s)"
+        assert await browser.evaluate(page, paused % "true")  # nobody watches: not sent
         subscriber = edge.add_track_subscriber(video.track_id)
         assert subscriber is not None
-        frame = await asyncio.wait_for(subscriber.recv(), timeout=30)
+        frame = await asyncio.wait_for(subscriber.recv(), timeout=30)  # sent again, decodable
         assert frame.width > 0
+        assert not await browser.evaluate(page, paused % "false")
         subscriber.stop()
+        assert await browser.evaluate(page, paused % "true")  # and paused again
         agent_tracks = await browser.evaluate(page, _AGENT_TRACKS_ARRIVE)
         assert agent_tracks == ["audio"]
         await browser.close_page(page)

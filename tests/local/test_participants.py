@@ -130,7 +130,8 @@ async def test_malformed_and_oversized_frames_are_refused_without_harming_others
             await socket.send_str('{"type": "Join", "token": "' + "x" * (MAX_FRAME + 10) + '"}')
             assert "over the" in await socket.receive_str()
         async with http.ws_connect(f"{edge.url}/ws/room") as socket:
-            join = '{"type": "Join", "version": 2, "token": "' + edge.token("room", "bob") + '"}'
+            join = f'{{"type": "Join", "version": {SIGNALING_VERSION}, "token": "'
+            join += edge.token("room", "bob") + '"}'
             await socket.send_str(join)
             assert '"Joined"' in await socket.receive_str()
             await socket.send_str('{"type": "Nope"}')  # a joined peer's bad frame: refused only

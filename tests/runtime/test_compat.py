@@ -159,3 +159,22 @@ async def test_an_audio_sender_made_after_the_switch_encodes_on_its_loop() -> No
         assert video._RTCRtpSender__loop is asyncio.get_running_loop()  # noqa: SLF001
     finally:
         await pc.close()
+
+
+async def test_aiortcs_receivers_keep_what_a_decode_gate_reads() -> None:
+    pytest.importorskip("aiortc")
+    from aiortc import RTCPeerConnection
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video").receiver
+        assert receiver._RTCRtpReceiver__kind == "video"  # noqa: SLF001
+        assert receiver._RTCRtpReceiver__started is False  # noqa: SLF001
+        assert receiver._RTCRtpReceiver__remote_streams == {}  # noqa: SLF001  # SSRC: stats
+        assert receiver._track is None  # noqa: SLF001  # a RemoteStreamTrack once negotiated
+        assert isinstance(RemoteStreamTrack(kind="video")._queue, asyncio.Queue)  # noqa: SLF001
+        assert inspect.iscoroutinefunction(receiver._send_rtcp_pli)  # noqa: SLF001
+        assert list(inspect.signature(receiver._send_rtcp_pli).parameters) == ["media_ssrc"]  # noqa: SLF001
+    finally:
+        await pc.close()

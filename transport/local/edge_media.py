@@ -4,8 +4,11 @@ A mixin of ``LocalEdge`` (it needs the edge's sessions), apart so that each
 module stays one concept: the edge's server, sessions and signaling in
 ``edge``, its media here. Every received track is drained (an aiortc video
 track nobody reads grows memory) and relayed to each subscriber, and decoded
-only while someone subscribes (``media_path.gate``). The agent's own tracks
-are offered to every participant of the call. Everything runs on the edge's loop.
+only while someone subscribes (``media_path.gate``). A video track nobody
+subscribes to is not even sent: its publisher is asked to pause it
+(``SendTrack``) and to send it again, from a keyframe, for the first
+subscriber. The agent's own tracks are offered to every participant of the
+call. Everything runs on the edge's loop.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from messages import MediaHealth, TrackType
 from transport._connection import Connection
 from transport.local import media_path
 from transport.local.session import PeerSession
-from transport.local.signaling import AgentTrack, EncodedFrame, Renegotiate
+from transport.local.signaling import AgentTrack, EncodedFrame, Renegotiate, SendTrack
 from transport.local.tracks import Drain, EncoderSafeTrack, SubscriberTrack
 
 __all__ = ["LocalMedia"]
@@ -43,6 +46,7 @@ class LocalMedia:
         self._drains: dict[str, Drain] = {}
         self._gates: dict[str, media_path.DecodeGate] = {}  # received tracks, decoded if read
         self._readers: dict[str, int] = {}  # live subscriptions per received track
+        self._pausable: dict[str, PeerSession] = {}  # video tracks, by id: who publishes each
         self._agent_tracks: dict[str, dict[str, tuple[MediaStreamTrack, AgentTrack]]] = {}
         self._agent_numbers = itertools.count(1)
 
@@ -68,8 +72,9 @@ class LocalMedia:
         if track is None:
             return None
         gate = self._gates.get(track_id)
-        if gate is not None:
+        if gate is not None and not gate.is_open:
             gate.open()  # decoding starts with the first reader (video: from a keyframe)
+            self._ask_to_send(track_id, send=True)
         self._readers[track_id] = self._readers.get(track_id, 0) + 1
         copy = self._relay.subscribe(track, buffered=False)
         return SubscriberTrack(copy, lambda: self._unsubscribed(track_id))
@@ -106,6 +111,12 @@ class LocalMedia:
         gate = self._gates.get(track_id)
         if gate is not None:
             gate.close()  # nobody reads it: no decoding
+            self._ask_to_send(track_id, send=False)
+
+    def _ask_to_send(self, track_id: str, *, send: bool) -> None:
+        publisher = self._pausable.get(track_id)
+        if publisher is not None:
+            publisher.send(SendTrack(track_id, send))
 
     async def publish_track(
         self, call_id: str, track: MediaStreamTrack, track_type: TrackType | None = None
@@ -158,21 +169,28 @@ class LocalMedia:
         copy = self._relay.subscribe(entry[0], buffered=False)
         return EncoderSafeTrack(copy) if copy.kind == "video" else copy
 
-    def track_arrived(self, track_id: str, receiver: RTCRtpReceiver) -> None:
-        """A participant's track ``track_id`` arrived: keep it for subscribers and drain it.
+    def track_arrived(
+        self, track_id: str, receiver: RTCRtpReceiver, publisher: PeerSession
+    ) -> None:
+        """``publisher``'s track ``track_id`` arrived: keep it for subscribers and drain it.
 
-        It is not decoded until someone subscribes (``add_track_subscriber``).
+        It is not decoded until someone subscribes (``add_track_subscriber``);
+        a video track is paused at its publisher until then.
         """
         drain = self._drains[track_id] = Drain(self._relay, receiver.track)
         self._tracks[track_id] = drain.source
         gate = media_path.gate(receiver)
         if gate is not None:
             self._gates[track_id] = gate
+            if receiver.track.kind == "video":  # audio is cheap and must not clip: it flows
+                self._pausable[track_id] = publisher
+                self._ask_to_send(track_id, send=False)
 
     async def track_gone(self, track_id: str) -> None:
         """A participant's track ended (unpublished, or its session ended): release it."""
         self._tracks.pop(track_id, None)
         self._readers.pop(track_id, None)
+        self._pausable.pop(track_id, None)
         gate = self._gates.pop(track_id, None)
         if gate is not None:
             gate.close()

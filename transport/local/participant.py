@@ -4,8 +4,10 @@ It has the same methods as ``MemoryParticipant`` (``join``, ``publish``,
 ``unpublish``, ``leave``) plus ``drop`` (vanish without leaving), so a test
 switches edges by changing one line. Each method returns once the edge has
 acted on it and every connection of the call has handled the result. Published
-tracks are synthetic (a tone, a moving pattern) unless you pass your own; the
-agent's tracks are received automatically (``agent_track(track_id)``).
+tracks are synthetic (a tone, a moving pattern) unless you pass your own; a
+published video track is paused while the edge says nobody reads it
+(``SendTrack``, ``is_sending``). The agent's tracks are received automatically
+(``agent_track(track_id)``).
 ``LocalParticipant.connect(url, call_id, token)`` joins from another process.
 Run it on an event loop; one participant belongs to one loop.
 """
@@ -45,6 +47,7 @@ from transport.local.signaling import (
     Roster,
     RosterDelta,
     RosterEntry,
+    SendTrack,
     SignalingError,
     SignalingVersionError,
     TrackSpec,
@@ -52,7 +55,7 @@ from transport.local.signaling import (
     decode_edge,
     encode,
 )
-from transport.local.tracks import Drain, synthetic_track
+from transport.local.tracks import Drain, PausableTrack, synthetic_track
 
 __all__ = ["FrameRefusedError", "LocalParticipant"]
 
@@ -84,6 +87,7 @@ class LocalParticipant:
         self.roster_view = RosterView()
         """The call's roster as this participant last heard it (the edge's, at its version)."""
         self._roster_changed = asyncio.Event()
+        self._sending_changed = asyncio.Event()
         self.tracks: dict[str, TrackType] = {}
         self._sources: dict[str, MediaStreamTrack] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -172,6 +176,9 @@ class LocalParticipant:
                         self._custom.get_nowait()  # keep the newest
                     self._custom.put_nowait(frame.data)
                     continue
+                if isinstance(frame, SendTrack):
+                    self._on_send_track(frame)
+                    continue
                 if isinstance(frame, Renegotiate):
                     if self._closing:
                         continue  # leaving: there is nothing to receive into
@@ -190,6 +197,34 @@ class LocalParticipant:
             self._replies.clear()
             if self._closed is None:  # the edge ended the session: release what is ours
                 self._closed = asyncio.get_running_loop().create_task(self._release())
+
+    def _on_send_track(self, frame: SendTrack) -> None:
+        source = self._sources.get(frame.track_id)
+        if isinstance(source, PausableTrack):
+            source.paused = not frame.send
+            self._sending_changed.set()
+
+    def is_sending(self, track_id: str) -> bool:
+        """Whether this participant sends its track ``track_id`` now.
+
+        ``False`` while the edge has it paused (a video track nobody reads), or
+        if it is not published. On the participant's loop.
+        """
+        source = self._sources.get(track_id)
+        return source is not None and not (isinstance(source, PausableTrack) and source.paused)
+
+    async def wait_until_sending(
+        self, track_id: str, sending: bool = True, timeout: float | None = None
+    ) -> None:
+        """Return once ``is_sending(track_id)`` is ``sending``, as the edge asks.
+
+        ``TimeoutError`` past ``timeout`` seconds (default ``reply_timeout``). On
+        the participant's loop; its reader must be running (joined).
+        """
+        async with asyncio.timeout(self.reply_timeout if timeout is None else timeout):
+            while self.is_sending(track_id) is not sending:
+                self._sending_changed.clear()
+                await self._sending_changed.wait()
 
     async def custom_event(self) -> dict[str, Any]:
         """The next custom event the agent sent (``send_custom_event``), waiting for one.
@@ -234,6 +269,8 @@ class LocalParticipant:
             msg = f"{self} has not joined"
             raise NotReadyError(msg)
         source = track if track is not None else synthetic_track(track_type)
+        if source.kind == "video":
+            source = PausableTrack(source)  # the edge pauses what nobody reads
         async with self._negotiation:
             pc = self._peer()
             sender = pc.addTrack(source)
@@ -242,12 +279,12 @@ class LocalParticipant:
             assert transceiver.mid is not None
             track_id = f"{self.participant_id}:{next(self._track_numbers)}"
             spec = TrackSpec(transceiver.mid, track_id, track_type)
+            self._sources[track_id] = source  # known before the answer: SendTrack may precede it
             answer: Answer = await self._request(
                 Offer(pc.localDescription.sdp, [spec], [], next(self._seq))
             )
             await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
         self.tracks[track_id] = track_type
-        self._sources[track_id] = source
         return track_id
 
     def _peer(self) -> RTCPeerConnection:

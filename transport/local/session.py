@@ -34,6 +34,7 @@ from messages import (
     TrackRemoved,
     TrackType,
 )
+from transport.local import media_path
 from transport.local.outbox import Flusher, Outbox, SendCounts
 from transport.local.signaling import (
     Answer,
@@ -64,8 +65,10 @@ class PeerSessionHost(Protocol):
         """A fresh copy of the agent's track ``track_id`` to send to one participant."""
         ...
 
-    def track_arrived(self, track_id: str, receiver: RTCRtpReceiver) -> None:
-        """A participant's track arrived at ``receiver``; the host keeps and drains it."""
+    def track_arrived(
+        self, track_id: str, receiver: RTCRtpReceiver, publisher: PeerSession
+    ) -> None:
+        """``publisher``'s track arrived at ``receiver``; the host keeps and drains it."""
         ...
 
     async def track_gone(self, track_id: str) -> None:
@@ -230,8 +233,13 @@ class PeerSession:
         if self._pc is None:
             self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pc = self._pc
+        published = {spec.mid for spec in frame.publish}
         try:
             await pc.setRemoteDescription(RTCSessionDescription(frame.sdp, "offer"))
+            for received in pc.getTransceivers():
+                if received.mid in published:
+                    # Before the answer, which starts the receiver of a connected peer.
+                    media_path.gate(received.receiver)
             for wanted in frame.receive:  # the agent's tracks go out on these
                 transceiver = next((t for t in pc.getTransceivers() if t.mid == wanted.mid), None)
                 source = self.edge.agent_track_source(self.call_id, wanted.track_id)
@@ -259,7 +267,7 @@ class PeerSession:
                 self.send(ErrorFrame(f"no transceiver with mid {spec.mid!r}", frame.seq))
                 continue
             self.tracks[spec.track_id] = spec
-            self.edge.track_arrived(spec.track_id, receiver)
+            self.edge.track_arrived(spec.track_id, receiver, self)
             await self.edge.apply(
                 TrackAdded(self.call_id, self.participant, spec.track_id, spec.track_type)
             )

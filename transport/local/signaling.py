@@ -12,9 +12,10 @@ client: ``Joined``, ``Answer``, ``Done`` (the edge has acted on a frame:
 presence is updated), ``Roster`` (who is in the call: a full snapshot) and
 ``RosterDelta`` (who joined, left or changed tracks since a roster version the
 client has), ``Renegotiate`` (the agent publishes tracks: offer to receive
-them), ``Custom`` (a custom event the agent sends, at most ``MAX_CUSTOM_EVENT``
-bytes of JSON), ``Error``. Only the client makes offers, so the two sides never
-offer at once.
+them), ``SendTrack`` (send a published video track, or pause it: nobody on the
+edge reads it), ``Custom`` (a custom event the agent sends, at most
+``MAX_CUSTOM_EVENT`` bytes of JSON), ``Error``. Only the client makes offers, so
+the two sides never offer at once.
 
 The roster is state, not a stream of events: a client that reads slowly gets
 the newest roster (a delta from the version it has, or a snapshot), never every
@@ -59,6 +60,7 @@ __all__ = [
     "Roster",
     "RosterDelta",
     "RosterEntry",
+    "SendTrack",
     "SignalingError",
     "SignalingVersionError",
     "TrackSpec",
@@ -76,8 +78,11 @@ MAX_CUSTOM_EVENT = 16 * 1024
 """Largest custom event the agent may send to participants, in bytes of JSON."""
 
 
-SIGNALING_VERSION = 2
-"""The signaling version this edge and its clients speak (2: conflated, versioned rosters)."""
+SIGNALING_VERSION = 3
+"""The signaling version this edge and its clients speak.
+
+2: conflated, versioned rosters; 3: ``SendTrack``, the edge pauses video nobody reads.
+"""
 
 VERSION_REFUSED = 4426
 """Close code of a socket whose client speaks another signaling version."""
@@ -193,6 +198,20 @@ class Renegotiate(_Frame, frozen=True):
     tracks: list[AgentTrack]
 
 
+class SendTrack(_Frame, frozen=True):
+    """Send the published track ``track_id`` (``send``), or stop sending it until asked again.
+
+    The edge asks a publisher to pause a video track that nobody on the edge
+    reads (it would only be received and dropped) and to send it again, from a
+    keyframe, when someone subscribes. A track is sent until the edge says
+    otherwise, and the newest ``SendTrack`` for it holds. A client that ignores
+    it costs the edge bandwidth and packet handling, never decoding.
+    """
+
+    track_id: str
+    send: bool
+
+
 class Custom(_Frame, frozen=True):
     """A custom event from the agent (``send_custom_event``): any JSON object."""
 
@@ -207,7 +226,9 @@ class ErrorFrame(_Frame, frozen=True, tag="Error"):
 
 
 ClientFrame = Join | Offer | Unpublish | Leave
-EdgeFrame = Joined | Answer | Done | Roster | RosterDelta | Renegotiate | Custom | ErrorFrame
+EdgeFrame = (
+    Joined | Answer | Done | Roster | RosterDelta | Renegotiate | SendTrack | Custom | ErrorFrame
+)
 
 _client_msgpack = msgspec.msgpack.Decoder(ClientFrame)
 _client_json = msgspec.json.Decoder(ClientFrame)

@@ -31,6 +31,7 @@ __all__ = [
     "EncoderSafeTrack",
     "EndableTrack",
     "PatternTrack",
+    "PausableTrack",
     "ToneTrack",
     "synthetic_track",
 ]
@@ -98,6 +99,37 @@ class EncoderSafeTrack(MediaStreamTrack):
             converted.pts, converted.time_base = frame.pts, frame.time_base
             return converted
         return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
+
+
+class PausableTrack(MediaStreamTrack):
+    """A published track that its publisher stops sending while ``paused``.
+
+    The sender waits in ``recv()``, so nothing is encoded or sent while it is
+    paused; the source is still read at its own pace and its frames dropped
+    (``dropped`` counts them), so a live source piles nothing up. The edge asks
+    for the pause (``SendTrack``) when nobody reads the track, and for frames
+    again with a keyframe request, which the sender honours with its next
+    frame. On the publisher's loop.
+    """
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source = source
+        self.paused = False
+        self.dropped = 0
+        """Frames of the source not sent because the track was paused."""
+
+    async def recv(self) -> Frame | Packet:
+        while True:
+            frame = await self._source.recv()
+            if not self.paused:
+                return frame
+            self.dropped += 1
 
     def stop(self) -> None:
         super().stop()

@@ -3,9 +3,11 @@
 // Signaling frames are JSON text; the edge answers each with a frame of the same seq.
 // The roster comes as a snapshot (Roster) or as a delta from the version the page has
 // (RosterDelta); applying them gives the edge's roster, in the order people joined.
+// The edge pauses a published video track nobody reads (SendTrack): the page then
+// stops sending it, and sends it again when asked.
 "use strict";
 
-const SIGNALING_VERSION = 2; // transport/local/signaling.py SIGNALING_VERSION
+const SIGNALING_VERSION = 3; // transport/local/signaling.py SIGNALING_VERSION
 
 const TRACK = { AUDIO: 1, VIDEO: 2, SCREEN_SHARE: 3, SCREEN_SHARE_AUDIO: 4 };
 const KIND_NAMES = { 1: "audio", 2: "video", 3: "screen", 4: "screen audio" };
@@ -20,6 +22,7 @@ document.getElementById("call").textContent = callId;
 const pc = new RTCPeerConnection({ iceServers: [] });
 const replies = new Map();
 const localTracks = [];
+const senders = new Map(); // published track id -> its RTCRtpSender (for SendTrack)
 let seq = 0;
 let trackNumber = 0;
 let participantId = null;
@@ -99,18 +102,44 @@ function iceGathered() {
   });
 }
 
-async function publish(entries) {
-  await negotiating;
-  const added = entries.map((entry) => ({ sender: pc.addTrack(entry.track), type: entry.type }));
-  await pc.setLocalDescription(await pc.createOffer());
-  await iceGathered();
-  const specs = added.map(({ sender, type }) => {
-    const transceiver = pc.getTransceivers().find((t) => t.sender === sender);
-    return { mid: transceiver.mid, track_id: `${participantId}:${++trackNumber}`, track_type: type };
+// Negotiations and sender changes run one at a time, in the order they were asked for.
+function inTurn(step) {
+  const done = negotiating.then(step);
+  negotiating = done.catch(() => {});
+  return done;
+}
+
+function publish(entries) {
+  return inTurn(async () => {
+    const added = entries.map((entry) => ({ sender: pc.addTrack(entry.track), type: entry.type }));
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGathered();
+    const specs = added.map(({ sender, type }) => {
+      const transceiver = pc.getTransceivers().find((t) => t.sender === sender);
+      const trackId = `${participantId}:${++trackNumber}`;
+      senders.set(trackId, sender);
+      return { mid: transceiver.mid, track_id: trackId, track_type: type };
+    });
+    const answer = await request({ type: "Offer", sdp: pc.localDescription.sdp, publish: specs });
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    return specs;
   });
-  const answer = await request({ type: "Offer", sdp: pc.localDescription.sdp, publish: specs });
-  await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-  return specs;
+}
+
+// The edge asks to pause a track nobody reads, or to send it again (from a keyframe:
+// a browser starts a resumed encoding with one).
+function sendTrack(frame) {
+  return inTurn(async () => {
+    const sender = senders.get(frame.track_id);
+    if (!sender) return;
+    const parameters = sender.getParameters();
+    for (const encoding of parameters.encodings) encoding.active = frame.send;
+    await sender.setParameters(parameters);
+    document.body.dataset.paused = [...senders]
+      .filter(([, s]) => s.getParameters().encodings.some((e) => !e.active))
+      .map(([id]) => id)
+      .join(",");
+  }).catch((error) => showStatus(`Cannot pause or resume a track: ${error.message}`, true));
 }
 
 // The agent publishes tracks: offer receive-only transceivers, then play what arrives.
@@ -123,7 +152,7 @@ pc.addEventListener("track", (event) => {
 let negotiating = Promise.resolve();
 
 function receive(tracks) {
-  negotiating = negotiating.then(async () => {
+  return inTurn(async () => {
     const added = tracks.map((t) => ({ transceiver: pc.addTransceiver(t.kind, { direction: "recvonly" }), track: t }));
     await pc.setLocalDescription(await pc.createOffer());
     await iceGathered();
@@ -131,7 +160,6 @@ function receive(tracks) {
     const answer = await request({ type: "Offer", sdp: pc.localDescription.sdp, publish: [], receive: specs });
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
   }).catch((error) => showStatus(`Cannot receive the agent: ${error.message}`, true));
-  return negotiating;
 }
 
 async function start() {
@@ -146,6 +174,7 @@ async function start() {
     if (frame.type === "Roster" || frame.type === "RosterDelta") return applyRoster(frame);
     if (frame.type === "Custom") return showCustom(frame.data);
     if (frame.type === "Renegotiate") return receive(frame.tracks);
+    if (frame.type === "SendTrack") return sendTrack(frame);
     const reply = replies.get(frame.seq);
     if (!reply) {
       if (frame.type === "Error") showStatus(frame.reason, true);
