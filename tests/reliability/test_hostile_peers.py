@@ -288,6 +288,9 @@ async def test_non_finite_or_negative_timeouts_and_delays_are_refused(bad: float
     await edge.close()
 
 
+@pytest.mark.skipif(
+    not Path("/proc/self/fd").is_dir(), reason="fd_exhaustion.py counts descriptors in /proc"
+)
 async def test_failed_accepts_are_reported_once_per_episode() -> None:
     """A process really out of descriptors (``fd_exhaustion.py``, a low ``RLIMIT_NOFILE``):
     every round of failed accepts makes one log line in all, no asyncio traceback, and
