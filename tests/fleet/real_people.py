@@ -9,9 +9,14 @@ from transport.fleet import RemoteConnectionRef
 from transport.local import LocalParticipant
 
 
+async def arrive(ref: RemoteConnectionRef, user_id: str) -> tuple[LocalParticipant, Any]:
+    """``user_id`` joins at the call's URL, publishing nothing; (participant, joined)."""
+    person = LocalParticipant(ref.url, ref.call_id, await ref.token(user_id))
+    return person, await person.join()
+
+
 async def visit(ref: RemoteConnectionRef, user_id: str) -> tuple[LocalParticipant, Any, str]:
     """``user_id`` joins at the call's URL and publishes video; (participant, joined, track)."""
-    person = LocalParticipant(ref.url, ref.call_id, await ref.token(user_id))
-    joined = await person.join()
+    person, joined = await arrive(ref, user_id)
     track = await person.publish(TrackType.VIDEO)
     return person, joined, track

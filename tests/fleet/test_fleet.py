@@ -10,6 +10,9 @@ import msgspec
 import pytest
 
 ray = pytest.importorskip("ray")
+pytest.importorskip("aiortc")
+
+from real_people import arrive  # noqa: E402
 
 from transport.fleet import (  # noqa: E402
     PresenceView,
@@ -19,6 +22,7 @@ from transport.fleet import (  # noqa: E402
     place,
 )
 
+WAIT = 20.0  # seconds any one step may take on a loaded 2-core machine
 LOST_AFTER = 2.0  # seconds without a heartbeat before a host is declared lost
 HEARTBEAT_S = 0.5  # transport.fleet.host's period: a host's last beat is at most this old
 REPORT_BOUND = 5 * (LOST_AFTER + LOST_AFTER / 4)  # 5x the expected time (the cluster benchmark
@@ -42,18 +46,21 @@ async def test_placement_cross_host_close_presence_and_a_lost_host(
     first = await place("call-1", "agent")
     second = await place("call-2", "agent")
     assert {first.host, second.host} == {"host-a", "host-b"}  # least loaded first
-    on_a = "call-1" if first.host == "host-a" else "call-2"
+    ref_a = first if first.host == "host-a" else second
+    on_a = ref_a.call_id
     on_b = "call-2" if on_a == "call-1" else "call-1"
 
-    # Presence made on host A (its local path) is what host B reads.
-    await a.participant_joins.remote(on_a, "alice")
-    await a.participant_joins.remote(on_a, "bob")
-    await a.participant_leaves.remote(on_a, "bob")
+    # Presence made on host A by people joining its edge is what host B reads.
+    alice, alice_joined = await arrive(ref_a, "alice")
+    bob, _ = await arrive(ref_a, "bob")
+    await bob.leave()
+    await a.settled.remote(on_a, WAIT)
     seen_on_a = _view(await a.local_presence.remote(on_a))
     seen_from_b = _view(await b.presence_seen_here.remote(on_a))
     assert seen_from_b == seen_on_a
-    assert seen_from_b.participants == ("alice__1",)
+    assert seen_from_b.participants == (alice_joined.id,)
     assert (await directory_presence(on_a)) == seen_on_a
+    await alice.leave()
 
     # A connection on host A is closed by an actor on host B.
     assert await b.close_remote.remote(on_a, "closed from host-b") == "closed"

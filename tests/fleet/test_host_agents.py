@@ -1,9 +1,10 @@
-"""The user's agent on a host, and a host declared lost while alive (two ``MemoryEdge`` hosts).
+"""The user's agent on a host, and a host declared lost while alive (two ``LocalEdge`` hosts).
 
 The agent below is pickled by value into the hosts' processes (this test
 module is not importable there). What it does depends on the call's name:
 ``fails-*`` raises once someone joins, ``busy-*`` never looks at its
 connection (an agent waiting on an LLM), any other waits until its call closes.
+People are real aiortc peers joining at the URL placement returns.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any
 import pytest
 
 ray = pytest.importorskip("ray")
+pytest.importorskip("aiortc")
 
 from ray import cloudpickle  # noqa: E402
+from real_people import arrive  # noqa: E402
 
-from transport import Connection, MemoryEdge  # noqa: E402
+from transport import Connection  # noqa: E402
 from transport.fleet import (  # noqa: E402
     AlreadyPlacedError,
     CallsLostEvent,
@@ -53,7 +56,7 @@ async def agent(connection: Connection) -> None:
 def fleet(fleet_of: Callable[..., dict[str, Any]]) -> Iterator[dict[str, Any]]:
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
-        yield fleet_of(HOSTS, lost_after=LOST_AFTER, max_sessions=10, edge=MemoryEdge, agent=agent)
+        yield fleet_of(HOSTS, lost_after=LOST_AFTER, max_sessions=10, agent=agent)
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
@@ -63,8 +66,9 @@ async def test_an_agent_that_fails_is_logged_and_its_call_closed_with_its_seat_b
 ) -> None:
     ref = await place("fails-1", "agent")
     host = fleet[ref.host]
-    await host.participant_joins.remote("fails-1", "alice")
+    alice, _ = await arrive(ref, "alice")
     await ref.wait_closed(timeout=WAIT)
+    await alice.leave()
     assert await host.agent_failures.remote() == [("fails-1", "ValueError: the agent broke")]
     assert await lookup("fails-1") is None
     assert (await seats_taken())[ref.host] == 0
@@ -137,10 +141,12 @@ async def test_a_host_declared_lost_while_alive_closes_its_calls_and_serves_agai
     found = await lookup("stalled-1")
     assert found is not None
     assert found.host == again.host  # its late goodbyes did not unregister the new placement
-    await other.participant_joins.remote("stalled-1", "bob")
+    bob, bob_joined = await arrive(again, "bob")  # at the call's new URL
+    await other.settled.remote("stalled-1", WAIT)
     view = await directory_presence("stalled-1")
     assert view is not None
-    assert view.participants == ("bob__1",)
+    assert view.participants == (bob_joined.id,)
+    await bob.leave()
     assert await seats_taken() == {ref.host: 0, again.host: 1}
 
     back = await place("after-fence", "agent")  # the fenced host takes calls again

@@ -18,7 +18,7 @@ import aiohttp
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-FLAGS = [
+HEADLESS = [
     "--headless=new",
     "--no-sandbox",
     "--disable-gpu",
@@ -29,9 +29,10 @@ FLAGS = [
     "--disable-quic",
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
-    "--remote-debugging-port=0",
-    "about:blank",
 ]
+"""Headless, with a fake camera and microphone it may use unasked (add ``--user-data-dir``)."""
+
+FLAGS = [*HEADLESS, "--remote-debugging-port=0", "about:blank"]
 
 
 class Browser:

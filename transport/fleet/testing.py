@@ -1,8 +1,8 @@
 """A host you can drive and break: for tests, benchmarks and your own failure drills.
 
 ``InstrumentedHost`` is a fleet ``Host`` with what a test needs and a
-production host never calls: presence injected without a participant,
-faults injected on purpose (``stall_until_placed_elsewhere`` blocks the
+production host never calls: a wait for a call's presence to reach the
+directory, faults injected on purpose (``stall_until_placed_elsewhere`` blocks the
 host's loop until the directory has moved its call), a wait for fences, and the local paths a
 benchmark compares the cross-host ones with. Start it as you start a
 ``Host``: ``InstrumentedHost.options(name=...).remote(host_id, ...)``. Every
@@ -83,20 +83,17 @@ class InstrumentedHostProcess(HostProcess):
             time.sleep(0.05)  # noqa: ASYNC251 (blocking on purpose: the fault being injected)
         return False
 
-    async def participant_joins(self, call_id: str, user_id: str) -> None:
-        """A participant ``user_id`` joins ``call_id``, told to its actor here, published."""
-        await self._locally(call_id, ParticipantJoined(call_id, _person(user_id)))
+    async def settled(self, call_id: str, timeout: float) -> None:
+        """Return once every change to ``call_id`` so far has reached the directory.
 
-    async def participant_leaves(self, call_id: str, user_id: str) -> None:
-        """That participant leaves."""
-        await self._locally(call_id, ParticipantLeft(call_id, _person(user_id)))
-
-    async def _locally(self, call_id: str, message: Any) -> None:
-        connection = self.connections[call_id]
-        connection.actor_ref.tell(message)  # the local path: no Ray involved
-        await connection.caught_up()
-        self._changed(call_id)
-        await self.published()
+        That is the connection's ``settled()`` (its events have reached this
+        host's handlers, which mark the call changed), then ``published()``.
+        Raises ``TimeoutError`` after ``timeout`` seconds, ``KeyError`` if the
+        call is not on this host.
+        """
+        async with asyncio.timeout(timeout):
+            await self.connections[call_id].settled()
+            await self.published()
 
     async def close_remote(self, call_id: str, reason: str) -> str:
         """From this host, close the connection to ``call_id`` wherever it lives; its state."""
