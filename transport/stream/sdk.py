@@ -39,6 +39,7 @@ from getstream.video.rtc.reconnection import ReconnectionStrategy
 from getstream.video.rtc.tracks import SubscriptionConfig, TrackSubscriptionConfig
 
 __all__ = [
+    "DISCONNECT",
     "MIGRATE",
     "REJOIN",
     "EdgeConnectionManager",
@@ -47,6 +48,8 @@ __all__ = [
     "release_threads",
 ]
 
+DISCONNECT: str = ReconnectionStrategy.DISCONNECT
+"""The SFU's strategy that says: leave, do not come back (the SDK would only leave)."""
 MIGRATE: str = ReconnectionStrategy.MIGRATE
 """The SDK's strategy that moves a connection to the SFU the coordinator names now."""
 REJOIN: str = ReconnectionStrategy.REJOIN
@@ -89,6 +92,7 @@ def _wake_connect_on_close() -> None:
 _wake_connect_on_close()
 
 _STRATEGIES = {
+    1: ReconnectionStrategy.DISCONNECT,  # WEBSOCKET_RECONNECT_STRATEGY_DISCONNECT
     2: ReconnectionStrategy.FAST,  # WEBSOCKET_RECONNECT_STRATEGY_FAST
     3: ReconnectionStrategy.REJOIN,
     4: ReconnectionStrategy.MIGRATE,
@@ -96,7 +100,7 @@ _STRATEGIES = {
 
 
 def reconnect_strategy(value: int) -> str | None:
-    """The SDK's strategy for an SFU ``WebsocketReconnectStrategy`` (``None``: none to run)."""
+    """The SDK's strategy for an SFU ``WebsocketReconnectStrategy`` (``None``: unspecified)."""
     return _STRATEGIES.get(value)
 
 
