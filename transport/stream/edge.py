@@ -163,14 +163,11 @@ class _Link:
         task.add_done_callback(self._tasks.discard)
 
     def _state_changed(self, change: Any) -> None:
-        from transport.stream.sdk import release_threads
-
         old, new = (_state_name(change.get("old")), _state_name(change.get("new")))
         self.edge.events.send(SfuLinkStateEvent(self.connection.call, old, new))
         ws_client = self.manager.ws_client
         if new in ("reconnecting", "migrating"):
-            self._lost_ws = ws_client
-            release_threads(ws_client)  # the SDK closes it after moving on
+            self._lost_ws = ws_client  # the SDK closes it after moving on, without waiting
         elif new == "joined" and old == "reconnecting" and ws_client is self._lost_ws:
             # The SDK's fast reconnect saw its lost websocket still marked running
             # (its socket thread had not caught up) and only restarted ICE.

@@ -11,8 +11,9 @@ not stall the servers answering them. Its methods may be called from any
 loop. Faults are methods: ``drop`` a client's websocket (the SDK reconnects
 fast), ``migrate`` a call to the next SFU (``GoAway``), ``send_error`` (an
 SFU ``Error`` with a reconnect strategy), ``end_call`` (``CallEnded``),
-``refuse_credentials``, ``slow_joins`` (the coordinator
-answers late) and ``hold_joins`` (a user's SFU joins wait until released).
+``refuse_credentials``, ``refuse_joins`` (the SFUs refuse a user's joins),
+``slow_joins`` (the coordinator answers late) and ``hold_joins`` (a user's SFU
+joins wait until released).
 """
 
 from __future__ import annotations
@@ -283,6 +284,23 @@ class StreamEmulator:
         for sfu in self._sfus:
             sfu.holds[user_id] = hold
         return hold
+
+    def refuse_joins(
+        self,
+        user_id: str,
+        message: str | None = "this user may not join",
+        code: int = models_pb2.ERROR_CODE_PERMISSION_DENIED,
+    ) -> None:
+        """Make every SFU answer ``user_id``'s joins with an ``Error`` (``code``, ``message``).
+
+        The SFU sends it as its first message and closes the websocket, as
+        Stream's SFU refuses a join; ``None`` lets the user's joins in again.
+        """
+        for sfu in self._sfus:
+            if message is None:
+                sfu.refusals.pop(user_id, None)
+            else:
+                sfu.refusals[user_id] = (code, message)
 
     async def watching(self, call_id: str, user_id: str, call_type: str = "default") -> None:
         """Return once ``user_id``'s SDK client watches the call: its events reach it now on."""
