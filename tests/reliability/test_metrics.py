@@ -198,3 +198,33 @@ async def test_restarts_are_counted_and_stay_counted_once_the_actor_stops(
     assert _value(_points(reader), "edge_actors.actor.restarts") == restarts + 1
     await actors.stop_all()
     assert _value(_points(reader), "edge_actors.actor.restarts") == restarts + 1
+
+
+async def test_frames_of_a_track_nobody_reads_are_counted_unread_until_someone_does(
+    reader: InMemoryMetricReader,
+) -> None:
+    pytest.importorskip("aiortc")
+    from transport import TrackType
+    from transport.local import LocalEdge
+
+    async def hear(track: Any, frames: int) -> None:
+        """Read ``frames`` audio frames (20 ms each): the media flows that long meanwhile."""
+        for _ in range(frames):
+            await asyncio.wait_for(track.recv(), 20)
+
+    async with LocalEdge() as edge:
+        await edge.join(User("agent"), await edge.create_call("unread"))
+        person = edge.participant("unread", "speaker")
+        await person.join()
+        audio_id = await person.publish(TrackType.AUDIO)
+        video_id = await person.publish(TrackType.VIDEO)
+        heard = edge.add_track_subscriber(audio_id)
+        await hear(heard, 100)  # two seconds of video arrive, and nobody reads it
+        unread = _value(_points(reader), "edge_actors.media.frames_unread")
+        assert unread > 0
+        watched = edge.add_track_subscriber(video_id)  # decoded from now on
+        await hear(heard, 100)
+        assert _value(_points(reader), "edge_actors.media.frames_unread") == unread
+        watched.stop()
+        heard.stop()
+        await person.leave()
