@@ -227,6 +227,11 @@ class StreamEdge(EdgeTransport):
     ``transport.stream.emulator.StreamEmulator``); ``client`` may be an
     ``getstream.AsyncStream`` you already have. ``track_types`` are the kinds
     of tracks the agent receives media of (presence covers every kind).
+
+    ``ConnectionOptions.duplicate_sessions`` applies to presence and events
+    only: Stream's API removes a user from a call, not one of its sessions,
+    so the session a policy turns away stays connected (``on_evict`` is not
+    overridden; kicking the user would remove the session kept too).
     """
 
     features = frozenset(
