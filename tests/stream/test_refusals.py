@@ -6,10 +6,19 @@ what Stream's API refuses, with the same status codes.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from transport.stream import StreamCredentialsError, StreamEdge, StreamRequestError
+from tests.stream.conftest import AGENT
+from transport.stream import (
+    StreamCredentialsError,
+    StreamEdge,
+    StreamJoinError,
+    StreamRequestError,
+)
 from transport.stream.emulator import StreamEmulator
+from transport.stream.emulator.wire import models_pb2
 
 
 async def test_a_request_stream_refuses_is_a_request_error_with_its_reason(
@@ -37,8 +46,6 @@ async def test_refused_credentials_are_a_credentials_error_not_a_request_error(
 async def test_closing_the_sdks_sfu_client_wakes_a_connect_still_waiting() -> None:
     # A cancelled SDK join closes its client while connect() waits for the SFU's first
     # message in an executor thread; unwoken, that thread would hold the loop's shutdown.
-    import asyncio
-
     from getstream.video.rtc.pb.stream.video.sfu.event import events_pb2
     from getstream.video.rtc.signaling import WebSocketClient
 
@@ -50,3 +57,30 @@ async def test_closing_the_sdks_sfu_client_wakes_a_connect_still_waiting() -> No
     waiting = asyncio.get_running_loop().run_in_executor(None, client.first_message_event.wait)
     client.close()
     assert await asyncio.wait_for(waiting, 10) is True
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        models_pb2.ERROR_CODE_PERMISSION_DENIED,  # the SDK gives up at once
+        models_pb2.ERROR_CODE_SFU_FULL,  # the SDK asks for other SFUs, which refuse too
+    ],
+)
+async def test_a_join_the_sfu_refuses_is_a_join_error_and_leaves_nothing_behind(
+    edge: StreamEdge, emulator: StreamEmulator, code: int
+) -> None:
+    await edge.authenticate(AGENT)
+    call = await edge.create_call("refused-join")
+    emulator.refuse_joins(AGENT.id, "no agents in this call", code)
+    before = asyncio.all_tasks()
+    with pytest.raises(StreamJoinError, match="no agents in this call") as refused:
+        await edge.join(AGENT, call)
+    assert not isinstance(refused.value, StreamCredentialsError | StreamRequestError)
+    assert edge.connections() == ()
+    assert asyncio.all_tasks() - before == set()  # no SDK task (coordinator, reconnect) is left
+    assert await emulator.sessions("refused-join") == []
+    # Nothing of the refused join is in the way of the next one.
+    emulator.refuse_joins(AGENT.id, None)
+    connection = await edge.join(AGENT, call)
+    assert edge.connections() == (connection,)
+    assert [s.user_id for s in await emulator.sessions("refused-join")] == [AGENT.id]

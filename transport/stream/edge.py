@@ -12,7 +12,9 @@ websocket's ``JoinResponse`` is diffed against what the connection knows:
 the SDK replaces its SFU without joined or left events, and its own
 participant list only grows. The SDK does not act on ``GoAway`` or on an SFU
 error's reconnect strategy; the link runs the SDK's migration or reconnect
-for them. Runs on one loop.
+for them (``FAST``, ``REJOIN``, ``MIGRATE``), closes the connection for
+``DISCONNECT`` (reason ``sfu_disconnect: <the SFU's message>``) and ignores an
+error with no strategy. Runs on one loop.
 """
 
 from __future__ import annotations
@@ -142,11 +144,16 @@ class _Link:
         self._reconnect(MIGRATE, "go_away")
 
     def _error(self, event: Any) -> None:
-        from transport.stream.sdk import reconnect_strategy
+        from transport.stream.sdk import DISCONNECT, reconnect_strategy
 
+        message = event.error.message
         strategy = reconnect_strategy(int(event.reconnect_strategy))
-        if strategy is not None:
-            self._reconnect(strategy, f"sfu error: {event.error.message}")
+        if strategy is None:  # an error about one request (a bad frame): nothing to redo
+            logger.debug("%s: the SFU reported an error: %s", self.connection.key, message)
+        elif strategy == DISCONNECT:  # the SDK would leave and tell nobody: close instead
+            self._send([Close(self.connection.call.id, f"sfu_disconnect: {message}")])
+        else:
+            self._reconnect(strategy, f"sfu error: {message}")
 
     def _reconnect(self, strategy: str, reason: str) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -156,14 +163,11 @@ class _Link:
         task.add_done_callback(self._tasks.discard)
 
     def _state_changed(self, change: Any) -> None:
-        from transport.stream.sdk import release_threads
-
         old, new = (_state_name(change.get("old")), _state_name(change.get("new")))
         self.edge.events.send(SfuLinkStateEvent(self.connection.call, old, new))
         ws_client = self.manager.ws_client
         if new in ("reconnecting", "migrating"):
-            self._lost_ws = ws_client
-            release_threads(ws_client)  # the SDK closes it after moving on
+            self._lost_ws = ws_client  # the SDK closes it after moving on, without waiting
         elif new == "joined" and old == "reconnecting" and ws_client is self._lost_ws:
             # The SDK's fast reconnect saw its lost websocket still marked running
             # (its socket thread had not caught up) and only restarted ICE.
@@ -223,6 +227,11 @@ class StreamEdge(EdgeTransport):
     ``transport.stream.emulator.StreamEmulator``); ``client`` may be an
     ``getstream.AsyncStream`` you already have. ``track_types`` are the kinds
     of tracks the agent receives media of (presence covers every kind).
+
+    ``ConnectionOptions.duplicate_sessions`` applies to presence and events
+    only: Stream's API removes a user from a call, not one of its sessions,
+    so the session a policy turns away stays connected (``on_evict`` is not
+    overridden; kicking the user would remove the session kept too).
     """
 
     features = frozenset(

@@ -13,20 +13,21 @@ each for a reason the emulator showed:
   thinks the network is back, forces a full rejoin; the SFU websocket's own
   loss detection already drives the SDK's reconnects.
 
-The SDK's websocket client ``close()`` runs on the event loop and waits there:
-for the server's reply to its close frame (up to 3 s) and for its socket and
-health-check threads (up to 2 s each; the latter sleeps 10 s between checks). Every call on the loop
-would stop meanwhile. ``close()`` closes that client in a worker thread before
-``leave()``; ``release_threads`` lets a client the SDK is about to close skip
-joining its threads, which end by themselves once it is closed (the
-health-check thread at its next wake-up): the edge calls it when the SDK
-starts reconnecting or migrating. Runs on the edge's loop.
+The SDK's websocket client ``close()`` waits: for the server's reply to its
+close frame (up to 3 s) and for its socket and health-check threads (up to
+2 s each; the latter sleeps 10 s between checks), and the SDK calls it on the
+event loop (a refused join, a reconnect, a migration), where every call would
+stop meanwhile. Importing this module makes that ``close()`` hand the waiting
+to a thread when it is called on a loop (``_close_without_waiting``);
+``close()`` here closes the client in a worker thread before ``leave()``.
+Runs on the edge's loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -39,6 +40,7 @@ from getstream.video.rtc.reconnection import ReconnectionStrategy
 from getstream.video.rtc.tracks import SubscriptionConfig, TrackSubscriptionConfig
 
 __all__ = [
+    "DISCONNECT",
     "MIGRATE",
     "REJOIN",
     "EdgeConnectionManager",
@@ -47,6 +49,8 @@ __all__ = [
     "release_threads",
 ]
 
+DISCONNECT: str = ReconnectionStrategy.DISCONNECT
+"""The SFU's strategy that says: leave, do not come back (the SDK would only leave)."""
 MIGRATE: str = ReconnectionStrategy.MIGRATE
 """The SDK's strategy that moves a connection to the SFU the coordinator names now."""
 REJOIN: str = ReconnectionStrategy.REJOIN
@@ -62,33 +66,49 @@ warnings.filterwarnings(
 )
 
 
-def _wake_connect_on_close() -> None:
-    """Make the SDK's SFU websocket client wake a ``connect()`` still waiting when it closes.
+def _close_without_waiting() -> None:
+    """Make the SDK's SFU websocket client's ``close()`` never block the loop or strand a connect.
 
-    ``WebSocketClient.connect()`` waits for the SFU's first message in a thread
-    of the default executor (``first_message_event.wait()``, no timeout). When
-    the join is cancelled (the agent's connection closed while it joined), the
-    SDK closes the client but never sets the event, so that thread waits
-    forever and the loop's executor cannot shut down. Closing now sets it; a
-    connect still waiting then ends (its caller is gone already). The class is
-    the SDK's, so this holds for every client in the process; idempotent.
+    On a thread running an event loop, ``close()`` hands the waiting part
+    (sending the close frame and reading the server's reply, up to 3 s) to a
+    thread of its own and does not join the client's socket and health-check
+    threads, which end by themselves once it is closed (the latter at its next
+    wake-up): the SDK closes clients on the loop when a join is refused and
+    when it reconnects or migrates, and every call on the loop would stop
+    meanwhile. Elsewhere (a worker thread) it waits as the SDK's does.
+
+    It also wakes a ``connect()`` still waiting: ``WebSocketClient.connect()``
+    waits for the SFU's first message in a thread of the default executor
+    (``first_message_event.wait()``, no timeout); when the join is cancelled
+    (the agent's connection closed while it joined), the SDK closes the client
+    but never sets the event, so that thread would wait forever and the loop's
+    executor could not shut down. The class is the SDK's, so this holds for
+    every client in the process; idempotent.
     """
     from getstream.video.rtc.signaling import WebSocketClient
 
     close = WebSocketClient.close
-    if close.__name__ == "close_and_wake":
+    if close.__name__ == "close_without_waiting":
         return
 
-    def close_and_wake(self: Any) -> None:
-        close(self)
+    def close_without_waiting(self: Any) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not on a loop: waiting is fine here
+            close(self)
+        else:
+            socket, self.ws = (None, None) if self.closed else (self.ws, None)
+            release_threads(self)
+            close(self)  # marks it closed and drops its listeners; nothing left to wait for
+            if socket is not None:
+                threading.Thread(target=socket.close, name="sfu-ws-close", daemon=True).start()
         self.first_message_event.set()
 
-    WebSocketClient.close = close_and_wake
+    WebSocketClient.close = close_without_waiting
 
-
-_wake_connect_on_close()
 
 _STRATEGIES = {
+    1: ReconnectionStrategy.DISCONNECT,  # WEBSOCKET_RECONNECT_STRATEGY_DISCONNECT
     2: ReconnectionStrategy.FAST,  # WEBSOCKET_RECONNECT_STRATEGY_FAST
     3: ReconnectionStrategy.REJOIN,
     4: ReconnectionStrategy.MIGRATE,
@@ -96,7 +116,7 @@ _STRATEGIES = {
 
 
 def reconnect_strategy(value: int) -> str | None:
-    """The SDK's strategy for an SFU ``WebsocketReconnectStrategy`` (``None``: none to run)."""
+    """The SDK's strategy for an SFU ``WebsocketReconnectStrategy`` (``None``: unspecified)."""
     return _STRATEGIES.get(value)
 
 
@@ -109,6 +129,9 @@ def release_threads(ws_client: Any) -> None:
     if ws_client is not None:
         ws_client.ping_thread = None
         ws_client.thread = None
+
+
+_close_without_waiting()
 
 
 def coordinator_ws_uri(base_url: str) -> str | None:

@@ -256,6 +256,15 @@ class Room:
                 told += 1
         return told
 
+    def error(self, user_id: str, frame: bytes) -> int:
+        """Send an ``Error`` event ``frame`` to every connected session of ``user_id``; how many."""
+        told = 0
+        for session in self.sessions.values():
+            if session.user_id == user_id and session.signal is not None:
+                session.signal.send(frame)
+                told += 1
+        return told
+
     # -- media -----------------------------------------------------------------
 
     async def publish(self, session: SfuSession, offer: str, tracks: Iterable[Any]) -> str:

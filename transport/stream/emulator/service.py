@@ -9,9 +9,11 @@ run elsewhere than the agent's loop: the SDK makes blocking calls on its
 caller's loop (closing a websocket waits for the server's reply), which must
 not stall the servers answering them. Its methods may be called from any
 loop. Faults are methods: ``drop`` a client's websocket (the SDK reconnects
-fast), ``migrate`` a call to the next SFU (``GoAway``), ``end_call``
-(``CallEnded``), ``refuse_credentials``, ``slow_joins`` (the coordinator
-answers late) and ``hold_joins`` (a user's SFU joins wait until released).
+fast), ``migrate`` a call to the next SFU (``GoAway``), ``send_error`` (an
+SFU ``Error`` with a reconnect strategy), ``end_call`` (``CallEnded``),
+``refuse_credentials``, ``refuse_joins`` (the SFUs refuse a user's joins),
+``slow_joins`` (the coordinator answers late) and ``hold_joins`` (a user's SFU
+joins wait until released).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from transport.stream.emulator.coordinator import Coordinator
 from transport.stream.emulator.room import Room, RoomLimits
 from transport.stream.emulator.sfu_server import EmulatedSfu, JoinHold, SfuLimits
 from transport.stream.emulator.tokens import Keys
-from transport.stream.emulator.wire import models_pb2
+from transport.stream.emulator.wire import error_event, models_pb2
 
 if TYPE_CHECKING:
     from transport.stream.edge import StreamEdge
@@ -244,6 +246,30 @@ class StreamEmulator:
 
         await self._on_loop(end())
 
+    async def send_error(
+        self,
+        call_id: str,
+        user_id: str,
+        strategy: int,
+        message: str = "the SFU asks this client to reconnect",
+        *,
+        code: int = models_pb2.ERROR_CODE_INTERNAL_SERVER_ERROR,
+        call_type: str = "default",
+    ) -> int:
+        """Send an SFU ``Error`` event with a reconnect ``strategy`` to ``user_id``'s sessions.
+
+        ``strategy`` is a ``WebsocketReconnectStrategy`` (``models_pb2``: ``UNSPECIFIED``,
+        ``DISCONNECT``, ``FAST``, ``REJOIN``, ``MIGRATE``), ``code`` an ``ErrorCode``.
+        The SFU only says it: the session and its websocket stay as they are,
+        and what happens next is the client's doing. Returns how many sessions got it.
+        """
+        frame = error_event(code, message, strategy)
+
+        async def send() -> int:
+            return self._room(call_id, call_type).error(user_id, frame)
+
+        return await self._on_loop(send())
+
     def refuse_credentials(self, reason: str | None) -> None:
         """Refuse every coordinator request with a 401 and ``reason`` (``None`` accepts again)."""
         self._coordinator.refusal = reason
@@ -258,6 +284,23 @@ class StreamEmulator:
         for sfu in self._sfus:
             sfu.holds[user_id] = hold
         return hold
+
+    def refuse_joins(
+        self,
+        user_id: str,
+        message: str | None = "this user may not join",
+        code: int = models_pb2.ERROR_CODE_PERMISSION_DENIED,
+    ) -> None:
+        """Make every SFU answer ``user_id``'s joins with an ``Error`` (``code``, ``message``).
+
+        The SFU sends it as its first message and closes the websocket, as
+        Stream's SFU refuses a join; ``None`` lets the user's joins in again.
+        """
+        for sfu in self._sfus:
+            if message is None:
+                sfu.refusals.pop(user_id, None)
+            else:
+                sfu.refusals[user_id] = (code, message)
 
     async def watching(self, call_id: str, user_id: str, call_type: str = "default") -> None:
         """Return once ``user_id``'s SDK client watches the call: its events reach it now on."""

@@ -183,6 +183,8 @@ class EmulatedSfu:
         self.limits = limits if limits is not None else SfuLimits()
         self.holds: dict[str, JoinHold] = {}
         """Users whose joins wait at this SFU until their hold is released."""
+        self.refusals: dict[str, tuple[int, str]] = {}
+        """Users whose joins this SFU refuses: the ``ErrorCode`` and message of its ``Error``."""
         self._keys = keys
         self._rooms = rooms
         self._links: dict[Link, SfuSession | None] = {}
@@ -271,6 +273,10 @@ class EmulatedSfu:
             hold = self.holds.get(grant.user_id)
             if hold is not None:
                 await hold.wait()
+            refusal = self.refusals.get(grant.user_id)
+            if refusal is not None:
+                refuse = refusal[0]
+                raise PermissionError(refusal[1])
             refuse = models_pb2.ERROR_CODE_PERMISSION_DENIED
             session, back = await room.admit(
                 grant.user_id, join.session_id, link, fast=join.fast_reconnect
