@@ -217,14 +217,15 @@ async def test_frames_of_a_track_nobody_reads_are_counted_unread_until_someone_d
         person = edge.participant("unread", "speaker")
         await person.join()
         audio_id = await person.publish(TrackType.AUDIO)
-        video_id = await person.publish(TrackType.VIDEO)
+        # A second audio track nobody reads (unread video is paused at its sender instead).
+        other_id = await person.publish(TrackType.SCREEN_SHARE_AUDIO)
         heard = edge.add_track_subscriber(audio_id)
-        await hear(heard, 100)  # two seconds of video arrive, and nobody reads it
+        await hear(heard, 100)  # two seconds of the other track arrive, and nobody reads it
         unread = _value(_points(reader), "edge_actors.media.frames_unread")
         assert unread > 0
-        watched = edge.add_track_subscriber(video_id)  # decoded from now on
+        also_heard = edge.add_track_subscriber(other_id)  # decoded from now on
         await hear(heard, 100)
         assert _value(_points(reader), "edge_actors.media.frames_unread") == unread
-        watched.stop()
+        also_heard.stop()
         heard.stop()
         await person.leave()
