@@ -2,10 +2,9 @@
 
 A mixin of ``LocalEdge`` (it needs the edge's sessions), apart so that each
 module stays one concept: the edge's server, sessions and signaling in
-``edge``, its media here. Every received track is relayed to each subscriber
-and decoded only while someone subscribes (``media_path.gate``), so a track
-nobody reads piles nothing up (an aiortc track nobody reads grows memory; one
-that cannot be gated is drained). A video track nobody
+``edge``, its media here. Every received track is drained (an aiortc video
+track nobody reads grows memory) and relayed to each subscriber, and decoded
+only while someone subscribes (``media_path.gate``). A video track nobody
 subscribes to is not even sent: its publisher is asked to pause it
 (``SendTrack``) and to send it again, from a keyframe, for the first
 subscriber. The agent's own tracks are offered to every participant of the
@@ -26,7 +25,7 @@ from transport._connection import Connection
 from transport.local import media_path
 from transport.local.session import PeerSession
 from transport.local.signaling import AgentTrack, EncodedFrame, Renegotiate, SendTrack
-from transport.local.tracks import Drain, EncoderSafeTrack, EndableTrack, SubscriberTrack
+from transport.local.tracks import Drain, EncoderSafeTrack, SubscriberTrack
 
 __all__ = ["LocalMedia"]
 
@@ -53,7 +52,7 @@ class LocalMedia:
 
     async def release_media(self) -> None:
         """Stop every received and every agent track (the edge is shutting down)."""
-        for track_id in list(self._tracks):
+        for track_id in list(self._drains):
             await self.track_gone(track_id)
         for tracks in self._agent_tracks.values():
             for track, _ in tracks.values():
@@ -173,27 +172,23 @@ class LocalMedia:
     def track_arrived(
         self, track_id: str, receiver: RTCRtpReceiver, publisher: PeerSession
     ) -> None:
-        """``publisher``'s track ``track_id`` arrived: keep it for subscribers.
+        """``publisher``'s track ``track_id`` arrived: keep it for subscribers and drain it.
 
-        It is not decoded until someone subscribes (``add_track_subscriber``),
-        so nothing piles up while nobody reads it; a video track is paused at
-        its publisher until then. A track that cannot be gated (its receiver
-        had started) is decoded anyway, and drained so that it piles up nothing.
+        It is not decoded until someone subscribes (``add_track_subscriber``);
+        a video track is paused at its publisher until then.
         """
+        drain = self._drains[track_id] = Drain(self._relay, receiver.track)
+        self._tracks[track_id] = drain.source
         gate = media_path.gate(receiver)
-        if gate is None:
-            drain = self._drains[track_id] = Drain(self._relay, receiver.track)
-            self._tracks[track_id] = drain.source
-            return
-        self._tracks[track_id] = EndableTrack(receiver.track)
-        self._gates[track_id] = gate
-        if receiver.track.kind == "video":  # audio is cheap and must not clip: it flows
-            self._pausable[track_id] = publisher
-            self._ask_to_send(track_id, send=False)
+        if gate is not None:
+            self._gates[track_id] = gate
+            if receiver.track.kind == "video":  # audio is cheap and must not clip: it flows
+                self._pausable[track_id] = publisher
+                self._ask_to_send(track_id, send=False)
 
     async def track_gone(self, track_id: str) -> None:
         """A participant's track ended (unpublished, or its session ended): release it."""
-        track = self._tracks.pop(track_id, None)
+        self._tracks.pop(track_id, None)
         self._readers.pop(track_id, None)
         self._pausable.pop(track_id, None)
         gate = self._gates.pop(track_id, None)
@@ -202,5 +197,3 @@ class LocalMedia:
         drain = self._drains.pop(track_id, None)
         if drain is not None:
             await drain.stop()
-        elif track is not None:
-            track.stop()  # ends every subscriber's copy
