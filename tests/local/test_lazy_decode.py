@@ -127,6 +127,25 @@ async def test_video_from_a_sender_that_ignores_pauses_reaches_no_decoder(edge: 
     await person.leave()
 
 
+async def test_a_subscriber_that_never_reads_piles_nothing_up(edge: LocalEdge) -> None:
+    await edge.join(User("agent"), await edge.create_call("idle-reader"))
+    person = edge.participant("idle-reader", "speaker")
+    await person.join()
+    audio_id = await person.publish(TrackType.AUDIO)
+    other_id = await person.publish(TrackType.SCREEN_SHARE_AUDIO)
+    clock = edge.add_track_subscriber(audio_id)
+    idle = edge.add_track_subscriber(other_id)  # subscribed, never read: decoded all the same
+    gate = edge._gates[other_id]  # noqa: SLF001
+    try:
+        await _frames(clock, 100)
+        assert gate.decoded > 50
+        assert gate.backlog <= 2  # the edge reads what it decodes; nothing waits for the reader
+    finally:
+        idle.stop()
+        clock.stop()
+    await person.leave()
+
+
 async def test_two_readers_keep_decoding_until_the_last_stops(edge: LocalEdge) -> None:
     await edge.join(User("agent"), await edge.create_call("readers"))
     person = edge.participant("readers", "speaker")
