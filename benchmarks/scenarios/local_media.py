@@ -6,33 +6,49 @@ rows to every video track too. In the ``separate`` rows the participants run
 in another process, so the CPU measured is the edge's own; the ``one-process``
 row keeps the earlier figure, participants and edge in one process. Over a
 fixed window the host's CPU gives participants per core. The edge decodes a
-track only while someone subscribes to it, so the agent that listens without
-watching pays for no video decoding (``audio_only_vs_video``).
+track only while someone subscribes to it and has the video nobody watches
+paused at its sender, so the agent that listens without watching pays for no
+video (``audio_only_vs_video``). The ``as filed`` row runs the same
+measurement on the library as it was when the media issue was filed (commit
+``FILED``, which decoded every track it received), taken from the git history
+into a directory of its own: ``audio_only_vs_filed`` is what listening costs now
+against then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
+import shutil
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks._measure import cpu_seconds, local_edge_missing
 
 NAME = "local_media"
 TARGETS: dict[str, tuple[str, str, float]] = {
-    "audio_only_vs_video": (
-        "host CPU per participant, agent listening only / listening and watching",
+    "audio_only_vs_filed": (
+        "host CPU per participant, agent listening only: now / the edge as filed",
         "<=",
         0.4,
     ),
 }
+FILED = "254b8aa"
+"""The last commit before the media issue's work: its edge decoded every track it received."""
 NOTES = [
     "separate: participants in another process (the edge's own CPU); one-process: both in one",
     "every participant shares audio and video; the agent subscribes to audio (+video: and video)",
+    f"as filed: the separate audio row on the library at {FILED}, from the git history",
 ]
-MODES = ("separate audio", "separate +video", "one-process +video")
+AS_FILED = "separate audio, as filed"
+MODES = ("separate audio", "separate +video", "one-process +video", AS_FILED)
 
 
 def available() -> str | None:
@@ -50,6 +66,8 @@ def points(quick: bool) -> list[dict[str, Any]]:
 def run(point: dict[str, Any]) -> dict[str, Any]:
     """Measure one point (in a fresh worker process: the host)."""
     mode: str = point["mode"]
+    if mode == AS_FILED:
+        return _run_as_filed(point)
     return asyncio.run(
         _run(point["participants"], point["hold_s"], mode.startswith("separate"), "+video" in mode)
     )
@@ -118,8 +136,57 @@ async def _run(n: int, hold: float, separate: bool, watch: bool) -> dict[str, An
     }
 
 
+def _run_as_filed(point: dict[str, Any]) -> dict[str, Any]:
+    """The ``separate audio`` point, host and people on the library at ``FILED``."""
+    tree = _filed_tree()
+    if tree is None:
+        return {"error": f"no git history here to take the library at {FILED} from"}
+    now = {**point, "mode": "separate audio"}
+    # From inside the tree, so that its actors, messages and transport are the ones imported
+    # (the benchmarks are today's, linked in); the people's process starts there too.
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks._worker", NAME, json.dumps(now)],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else f"exit status {done.returncode}"}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _filed_tree() -> Path | None:
+    """A directory with the library at ``FILED`` and today's benchmarks; ``None`` without git."""
+    root = Path(__file__).resolve().parents[2]
+    tree = Path(tempfile.gettempdir()) / f"edge-actors-{FILED}"
+    if not (tree / "transport").is_dir():
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", FILED, "actors", "messages", "transport"],
+            capture_output=True,
+            check=False,
+        )
+        if archive.returncode != 0:
+            return None
+        staging = Path(tempfile.mkdtemp(prefix=f"edge-actors-{FILED}-"))
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(staging, filter="data")
+        with contextlib.suppress(OSError):  # another run made it meanwhile: use that one
+            staging.rename(tree)  # whole or not at all
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (tree / "transport").is_dir():
+            return None
+    link = tree / "benchmarks"
+    if not link.exists():
+        link.symlink_to(root / "benchmarks")
+    return tree
+
+
 def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
-    """Results by mode and size; the ratio at the largest size both separate modes reached."""
+    """Results by mode and size; each ratio at the largest size both of its rows reached."""
     by: dict[str, dict[str, Any]] = {mode: {} for mode in MODES}
     for point, result in results:
         by[point["mode"]][str(point["participants"])] = result
@@ -133,4 +200,12 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str,
         if watching[per]:
             ratios["audio_only_vs_video"] = listening[per] / watching[per]
         headline = listening
+    filed = set(by["separate audio"]) & set(by[AS_FILED])
+    if filed:
+        size = max(filed, key=int)
+        then = by[AS_FILED][size].get("cpu_ms_per_s_per_participant")
+        if then:
+            ratios["audio_only_vs_filed"] = (
+                by["separate audio"][size]["cpu_ms_per_s_per_participant"] / then
+            )
     return {"results": by, "ratios": ratios, "headline": headline}
