@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test bench lint typecheck installed clean
+.PHONY: run test bench lint typecheck installed mutation clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +37,11 @@ installed: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks $(ARGS)
 
+# The contract's mutation check (pyproject.toml [tool.mutmut]); about an hour on 2 cores.
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[mutation]'
+	$(PY) -m mutmut run --max-children 2
+	$(PY) -m mutmut results
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info mutants
