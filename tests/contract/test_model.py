@@ -50,7 +50,7 @@ class _Model:
         self.tracks: dict[str, tuple[str, TrackType]] = {}
         self.state = ConnectionState.WAITING
         self.idle_since = 0.0
-        self.events: list[tuple[str, str]] = []
+        self.events: list[tuple[Any, ...]] = []
         self.closed = False
 
     def _transition(self, now: float) -> None:
@@ -76,10 +76,10 @@ class _Model:
         if self.closed or p.id not in self.present:
             return
         for track_id in [t for t, (owner, _) in self.tracks.items() if owner == p.id]:
-            del self.tracks[track_id]
-            self.events.append(("track_removed", track_id))
+            _, kind = self.tracks.pop(track_id)
+            self.events.append(("track_removed", track_id, kind, p.id))
         del self.present[p.id]
-        self.events.append(("left", p.id))
+        self.events.append(("left", p.id, "left"))
         self._transition(now)
 
     def add_track(self, p: Participant, track_id: str, kind: TrackType, now: float) -> None:
@@ -88,13 +88,13 @@ class _Model:
         if p.id not in self.present:
             self.join(p, now)
         self.tracks[track_id] = (p.id, kind)
-        self.events.append(("track_added", track_id))
+        self.events.append(("track_added", track_id, kind, p.id))
 
     def remove_track(self, track_id: str) -> None:
         if self.closed or track_id not in self.tracks:
             return
-        del self.tracks[track_id]
-        self.events.append(("track_removed", track_id))
+        owner, kind = self.tracks.pop(track_id)  # the registry's owner, whoever sent the removal
+        self.events.append(("track_removed", track_id, kind, owner))
 
     def close(self) -> None:
         if self.closed:
@@ -108,16 +108,16 @@ class _Model:
         self.events.append(("closed", ""))
 
 
-def _describe(event: Any) -> tuple[str, str]:
+def _describe(event: Any) -> tuple[Any, ...]:
     name = type(event).__name__
     if name == "ParticipantJoinedEvent":
         return ("joined", event.participant.id)
     if name == "ParticipantLeftEvent":
-        return ("left", event.participant.id)
+        return ("left", event.participant.id, event.reason)
     if name == "TrackAddedEvent":
-        return ("track_added", event.track_id)
+        return ("track_added", event.track_id, event.track_type, event.participant.id)
     if name == "TrackRemovedEvent":
-        return ("track_removed", event.track_id)
+        return ("track_removed", event.track_id, event.track_type, event.participant.id)
     if name == "ConnectionStateEvent":
         return ("state", event.state.value)
     if name == "ConnectionClosedEvent":
@@ -131,7 +131,7 @@ class ContractMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.clock = VirtualClock(start=100.0)
         self.edge = MemoryEdge(clock=self.clock)
-        self.seen: dict[str, list[tuple[str, str]]] = {call: [] for call in CALLS}
+        self.seen: dict[str, list[tuple[Any, ...]]] = {call: [] for call in CALLS}
 
         @self.edge.events.subscribe
         async def record(event: EdgeEvent) -> None:

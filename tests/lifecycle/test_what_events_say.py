@@ -1,0 +1,118 @@
+"""What a connection's events and lifecycle entries say, field by field, on a virtual clock.
+
+The other lifecycle tests check which events come and in what order; these
+check their content: whose track went, of which type, why someone left, and
+that a timer that fired too late changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from messages import Participant, ParticipantJoined, ParticipantKind, TrackAdded, TrackRemoved
+from transport import (
+    Connection,
+    ConnectionOptions,
+    ConnectionState,
+    LifecycleEntry,
+    MemoryEdge,
+    ParticipantLeftEvent,
+    TrackRemovedEvent,
+    TrackType,
+    User,
+    VirtualClock,
+)
+
+
+async def _join(edge: MemoryEdge, options: ConnectionOptions | None = None) -> Connection:
+    return await edge.join(User("agent"), await edge.create_call("c"), options=options)
+
+
+async def test_a_removed_tracks_event_names_its_owner_and_type_whoever_reports_it(
+    edge: MemoryEdge, log: list[Any]
+) -> None:
+    connection = await _join(edge)
+    ann = Participant(None, "ann", "ann__1", ParticipantKind.SIP)
+    connection.actor_ref.tell(ParticipantJoined("c", ann))
+    connection.actor_ref.tell(TrackAdded("c", ann, "t1", TrackType.SCREEN_SHARE))
+    stranger = Participant(None, "bob", "bob__9")  # an edge may name anyone, or no one useful
+    connection.actor_ref.tell(TrackRemoved("c", stranger, "t1"))
+    await connection.settled()
+    await edge.events.drain()
+    [removed] = [e for e in log if isinstance(e, TrackRemovedEvent)]
+    assert (removed.track_id, removed.track_type) == ("t1", TrackType.SCREEN_SHARE)
+    assert removed.participant == ann  # the registry's owner, as it joined
+    assert removed.call.id == "c"
+
+
+async def test_grace_running_out_is_noted_with_its_reason_at_its_time(
+    edge: MemoryEdge, clock: VirtualClock, log: list[Any]
+) -> None:
+    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
+    alice = edge.participant("c", "alice")
+    joined = await alice.join()
+    await alice.publish(TrackType.AUDIO)
+    await alice.drop()
+    clock.advance(10)
+    await connection.settled()
+    await edge.events.drain()
+    lifecycle = (await connection.report()).lifecycle
+    assert lifecycle[-1] == LifecycleEntry(
+        1_010.0, "dropped", joined.id, "alice", "grace period over"
+    )
+    left = [e for e in log if isinstance(e, ParticipantLeftEvent)]
+    assert [(e.participant.id, e.reason) for e in left] == [(joined.id, "dropped")]
+    assert connection.presence.tracks == ()
+
+
+async def test_a_grace_timer_that_fires_after_the_comeback_changes_nothing(
+    edge: MemoryEdge, clock: VirtualClock, log: list[Any]
+) -> None:
+    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
+    alice = edge.participant("c", "alice")
+    joined = await alice.join()
+    await alice.drop()
+    # The comeback reaches the mailbox first; the timer fires right behind it.
+    connection.actor_ref.tell(ParticipantJoined("c", Participant(None, "alice", "alice__2")))
+    clock.advance(10)
+    await connection.settled()
+    await edge.events.drain()
+    assert connection.state is ConnectionState.ACTIVE
+    assert [p.id for p in connection.participants] == ["alice__2"]
+    assert not [e for e in log if isinstance(e, ParticipantLeftEvent)]
+    report = await connection.report()
+    assert report.restarts == 0  # the late timer was recognised, not tripped over
+    assert [(e.what, e.participant_id) for e in report.lifecycle[-2:]] == [
+        ("reconnecting", joined.id),
+        ("rejoined", "alice__2"),
+    ]
+
+
+class _RefusingEdge(MemoryEdge):
+    """An edge whose eviction of a duplicate session fails."""
+
+    def on_evict(self, connection: Connection, participant: Participant, reason: str) -> None:
+        raise RuntimeError("cannot disconnect that session")
+
+
+async def test_an_eviction_that_fails_is_logged_naming_the_session_and_changes_nothing(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    edge = _RefusingEdge(clock=clock)
+    try:
+        options = ConnectionOptions(duplicate_sessions="newest")
+        connection = await _join(edge, options)
+        first = Participant(None, "ann", "ann__1")
+        connection.actor_ref.tell(ParticipantJoined("c", first))
+        with caplog.at_level(logging.ERROR, logger="actors.connection"):
+            connection.actor_ref.tell(ParticipantJoined("c", Participant(None, "ann", "ann__2")))
+            await connection.settled()
+        [record] = [r for r in caplog.records if r.name == "actors.connection"]
+        assert record.getMessage() == f"{connection.key}: evicting ann__1 failed"
+        assert record.exc_info is not None
+        assert [p.id for p in connection.participants] == ["ann__2"]  # the policy still held
+    finally:
+        await edge.close()
