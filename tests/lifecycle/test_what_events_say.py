@@ -116,3 +116,22 @@ async def test_an_eviction_that_fails_is_logged_naming_the_session_and_changes_n
         assert [p.id for p in connection.participants] == ["ann__2"]  # the policy still held
     finally:
         await edge.close()
+
+
+async def test_a_track_that_arrives_late_for_a_dropped_participant_goes_when_grace_runs_out(
+    edge: MemoryEdge, clock: VirtualClock, log: list[Any]
+) -> None:
+    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
+    alice = edge.participant("c", "alice")
+    joined = await alice.join()
+    await alice.drop()
+    # A track announcement that was on its way when the session dropped.
+    connection.actor_ref.tell(TrackAdded("c", joined, "late", TrackType.AUDIO))
+    await connection.settled()
+    clock.advance(10)
+    await connection.settled()
+    await edge.events.drain()
+    assert connection.participants == ()
+    assert connection.presence.tracks == ()  # presence shows no track of someone gone
+    removed = [e for e in log if isinstance(e, TrackRemovedEvent)]
+    assert [(e.track_id, e.participant.id) for e in removed] == [("late", joined.id)]
