@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from actors.waits import settle
 from messages import Participant, ParticipantJoined
 from transport import (
     AtLeast,
@@ -182,3 +183,15 @@ async def test_close_fails_every_pending_wait(edge: MemoryEdge) -> None:
     for task in tasks:
         with pytest.raises(ConnectionClosedError):
             await task
+
+
+async def test_a_wait_settled_from_another_thread_is_resolved_on_its_own_loop() -> None:
+    loop = asyncio.get_running_loop()
+    met, closed = loop.create_future(), loop.create_future()
+    error = ConnectionClosedError.of("c1")
+    await asyncio.to_thread(settle, met)  # as an actor on another loop settles a wait
+    await asyncio.to_thread(settle, closed, error)
+    assert await asyncio.wait_for(met, 5) is None
+    with pytest.raises(ConnectionClosedError) as raised:
+        await asyncio.wait_for(closed, 5)
+    assert raised.value is error

@@ -15,9 +15,11 @@ from messages import ConnectionClosedError, ParticipantJoined, TrackAdded
 from transport import (
     ConnectionClosedEvent,
     ConnectionState,
+    LifecycleEntry,
     MemoryEdge,
     TrackType,
     User,
+    VirtualClock,
 )
 
 
@@ -111,10 +113,12 @@ async def test_connection_actor_restart_keeps_presence_and_tracks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("transport._connection.ConnectionActor", _BrokenOnce)
-    edge = MemoryEdge()
+    clock = VirtualClock(start=500.0)
+    edge = MemoryEdge(clock=clock)
     connection = await edge.join(User("agent"), await edge.create_call("c"))
     alice = edge.participant("c", "alice")
     await alice.join()
+    clock.advance(2.5)
     added: list[str] = []
 
     @edge.events.subscribe
@@ -126,6 +130,11 @@ async def test_connection_actor_restart_keeps_presence_and_tracks(
     assert connection.state is ConnectionState.ACTIVE
     assert _actor(connection.actor_ref).restart_count == 1
     assert len(_actor(connection.actor_ref)._tracks) == 1  # noqa: SLF001
+    report = await connection.report()
+    assert (report.restarts, report.lifecycle[-1]) == (
+        1,
+        LifecycleEntry(502.5, "restarted", reason="RuntimeError('handler bug')"),
+    )
     await edge.close()
     assert added == ["closed"]
 
@@ -152,7 +161,7 @@ async def test_connection_out_of_restarts_closes_with_the_reason(
     waiter = asyncio.ensure_future(connection.wait_for_participant())
     for n in range(3):
         edge.deliver(ParticipantJoined("c", _participant(f"u{n}")))
-    with pytest.raises(ConnectionClosedError):
+    with pytest.raises(ConnectionClosedError, match=f"connection {connection.key} is closed"):
         await waiter
     await edge.events.drain()
     assert connection.state is ConnectionState.CLOSED
