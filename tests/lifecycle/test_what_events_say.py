@@ -135,3 +135,16 @@ async def test_a_track_that_arrives_late_for_a_dropped_participant_goes_when_gra
     assert connection.presence.tracks == ()  # presence shows no track of someone gone
     removed = [e for e in log if isinstance(e, TrackRemovedEvent)]
     assert [(e.track_id, e.participant.id) for e in removed] == [("late", joined.id)]
+
+
+async def test_removing_a_track_nobody_published_is_ignored_and_said_at_debug_level(
+    edge: MemoryEdge, log: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    connection = await _join(edge)
+    caplog.set_level(logging.DEBUG, logger="actors.connection")
+    connection.actor_ref.tell(TrackRemoved("c", Participant(None, "ann", "ann__1"), "ghost"))
+    await connection.settled()
+    await edge.events.drain()
+    assert not [e for e in log if isinstance(e, TrackRemovedEvent)]
+    said = [r.getMessage() for r in caplog.records if r.name == "actors.connection"]
+    assert said == [f"{connection.key}: unknown track ghost removed; ignored"]

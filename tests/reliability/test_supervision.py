@@ -147,7 +147,7 @@ class _AlwaysBroken(ConnectionActor):
 
 
 async def test_connection_out_of_restarts_closes_with_the_reason(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr("transport._connection.ConnectionActor", _AlwaysBroken)
     edge = MemoryEdge()
@@ -159,10 +159,16 @@ async def test_connection_out_of_restarts_closes_with_the_reason(
         reasons.append(event.reason)
 
     waiter = asyncio.ensure_future(connection.wait_for_participant())
-    for n in range(3):
+    caplog.set_level(logging.DEBUG, logger="actors.connection")
+    for n in range(5):
         edge.deliver(ParticipantJoined("c", _participant(f"u{n}")))
     with pytest.raises(ConnectionClosedError, match=f"connection {connection.key} is closed"):
         await waiter
+    dropped = [r.getMessage() for r in caplog.records if "stopped before handling" in r.message]
+    assert dropped == [  # the joins still queued when it stopped: said, not lost in silence
+        f"{connection.key} stopped before handling {ParticipantJoined('c', _participant(u))!r}"
+        for u in ("u2", "u3", "u4")
+    ]
     await edge.events.drain()
     assert connection.state is ConnectionState.CLOSED
     assert reasons == ["failed: RuntimeError('handler bug')"]
