@@ -52,7 +52,7 @@ import msgspec
 from actors._actor import AsyncioActor
 from actors._api import teller
 from actors._supervision import RestartPolicy
-from actors.clock import Clock, SystemClock, Timer
+from actors.clock import Clock, Timer
 from actors.connection_interface import (
     CatchUp,
     ConnectionOptions,
@@ -167,17 +167,17 @@ class ConnectionActor(AsyncioActor):
         agent_user_id: str,
         cell: PresenceCell,
         emit: Emit,
-        owner: ConnectionOwner | None = None,
-        options: ConnectionOptions | None = None,
-        clock: Clock | None = None,
+        owner: ConnectionOwner | None,
+        options: ConnectionOptions,
+        clock: Clock,
     ) -> None:
         super().__init__()
         self.key = key
         self.call_id = call_id
         self.call = call
         self.agent_user_id = agent_user_id
-        self.options = options if options is not None else ConnectionOptions()
-        self._clock = clock if clock is not None else SystemClock()
+        self.options = options
+        self._clock = clock
         self._cell = cell
         self._emit = emit
         self._owner = owner
