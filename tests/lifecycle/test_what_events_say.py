@@ -7,6 +7,7 @@ that a timer that fired too late changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,9 +18,12 @@ from transport import (
     Connection,
     ConnectionOptions,
     ConnectionState,
+    ConnectionStateEvent,
+    EmptyFor,
     LifecycleEntry,
     MemoryEdge,
     ParticipantLeftEvent,
+    ParticipantRejoinedEvent,
     TrackRemovedEvent,
     TrackType,
     User,
@@ -148,3 +152,112 @@ async def test_removing_a_track_nobody_published_is_ignored_and_said_at_debug_le
     assert not [e for e in log if isinstance(e, TrackRemovedEvent)]
     said = [r.getMessage() for r in caplog.records if r.name == "actors.connection"]
     assert said == [f"{connection.key}: unknown track ghost removed; ignored"]
+
+
+async def test_a_state_event_names_the_state_before_and_when_idleness_began(
+    edge: MemoryEdge, clock: VirtualClock, log: list[Any]
+) -> None:
+    connection = await _join(edge)
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    clock.advance(4)
+    await alice.leave()
+    await edge.events.drain()
+    states = [e for e in log if isinstance(e, ConnectionStateEvent)]
+    assert [(e.state, e.previous, e.idle_since, e.call.id) for e in states] == [
+        (ConnectionState.ACTIVE, ConnectionState.WAITING, 0.0, "c"),
+        (ConnectionState.IDLE, ConnectionState.ACTIVE, 1_004.0, "c"),
+    ]
+    assert connection.presence.since == 1_004.0
+
+
+async def test_a_state_keeps_the_time_it_began_while_people_come_and_go_within_it(
+    edge: MemoryEdge, clock: VirtualClock
+) -> None:
+    connection = await _join(edge)
+    alice, bob = edge.participant("c", "alice"), edge.participant("c", "bob")
+    await alice.join()
+    clock.advance(3)
+    await bob.join()
+    await bob.publish(TrackType.AUDIO)
+    clock.advance(3)
+    await bob.leave()
+    assert connection.state is ConnectionState.ACTIVE
+    assert connection.presence.since == 1_000.0  # active since alice came
+
+
+async def test_a_time_based_wait_coming_due_before_the_idle_timeout_does_not_close(
+    edge: MemoryEdge, clock: VirtualClock
+) -> None:
+    connection = await _join(edge, ConnectionOptions(idle_timeout=30))
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    await alice.leave()
+    empty = asyncio.ensure_future(connection.wait_for(EmptyFor(5)))
+    await connection.settled()
+    clock.advance(5)
+    await asyncio.wait_for(empty, 5)  # the actor's tick at 5 s settles the wait...
+    await connection.settled()
+    assert connection.state is ConnectionState.IDLE  # ...and is not the idle timeout
+    clock.advance(25)
+    await connection.settled()
+    assert connection.state is ConnectionState.CLOSED
+
+
+@pytest.mark.parametrize("policy", ["oldest", "newest"])
+async def test_a_duplicate_session_is_noted_and_announced_with_its_call(
+    edge: MemoryEdge, clock: VirtualClock, log: list[Any], policy: str
+) -> None:
+    connection = await _join(edge, ConnectionOptions(duplicate_sessions=policy))  # type: ignore[arg-type]
+    first = await edge.participant("c", "ann").join()
+    clock.advance(2)
+    second = await edge.participant("c", "ann").join()
+    await connection.settled()
+    await edge.events.drain()
+    lifecycle = (await connection.report()).lifecycle
+    if policy == "oldest":
+        loser, reason = second, "duplicate"
+        assert lifecycle[-1] == LifecycleEntry(1_002.0, "refused", second.id, "ann", reason)
+    else:
+        loser, reason = first, "replaced"
+        assert lifecycle[-2:] == (
+            LifecycleEntry(1_002.0, "replaced", first.id, "ann", reason),
+            LifecycleEntry(1_002.0, "joined", second.id, "ann"),
+        )
+    left = [e for e in log if isinstance(e, ParticipantLeftEvent)]
+    assert [(e.participant.id, e.reason, e.call.id) for e in left] == [(loser.id, reason, "c")]
+
+
+async def test_a_comeback_is_noted_naming_the_session_it_took_over_from(
+    edge: MemoryEdge, clock: VirtualClock
+) -> None:
+    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
+    alice = edge.participant("c", "alice")
+    first = await alice.join()
+    await alice.drop()
+    clock.advance(3)
+    second = await edge.participant("c", "alice").join()
+    lifecycle = (await connection.report()).lifecycle
+    assert lifecycle == (
+        LifecycleEntry(1_000.0, "joined", first.id, "alice"),
+        LifecycleEntry(1_000.0, "reconnecting", first.id, "alice", "dropped"),
+        LifecycleEntry(1_003.0, "rejoined", second.id, "alice", first.id),
+    )
+
+
+async def test_the_same_session_back_within_grace_rejoins_as_itself(
+    edge: MemoryEdge, log: list[Any]
+) -> None:
+    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
+    alice = edge.participant("c", "alice")
+    joined = await alice.join()
+    await alice.drop()
+    connection.actor_ref.tell(ParticipantJoined("c", joined))  # its transport came back
+    await connection.settled()
+    await edge.events.drain()
+    assert connection.state is ConnectionState.ACTIVE
+    assert connection.participants == (joined,)
+    [back] = [e for e in log if isinstance(e, ParticipantRejoinedEvent)]
+    assert (back.participant, back.previous, back.call.id) == (joined, joined, "c")
+    report = await connection.report()
+    assert (report.restarts, report.lifecycle[-1].what) == (0, "rejoined")
