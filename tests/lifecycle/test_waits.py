@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from actors.waits import settle
-from messages import Participant, ParticipantJoined
+from actors.waits import RemoveWaiter, settle
+from messages import Close, Participant, ParticipantJoined
 from transport import (
     AtLeast,
     ConnectionClosedError,
@@ -195,3 +195,64 @@ async def test_a_wait_settled_from_another_thread_is_resolved_on_its_own_loop() 
     with pytest.raises(ConnectionClosedError) as raised:
         await asyncio.wait_for(closed, 5)
     assert raised.value is error
+
+
+async def test_a_wait_that_reaches_the_actor_after_its_close_fails_naming_the_connection(
+    edge: MemoryEdge,
+) -> None:
+    connection = await _connection(edge)
+    connection.actor_ref.tell(Close("c", "call_ended"))  # queued; the Connection has not seen it
+    with pytest.raises(ConnectionClosedError, match=f"connection {connection.key} is closed"):
+        await asyncio.wait_for(connection.wait_for_participant(), 5)
+
+
+async def test_a_cancelled_wait_still_listed_does_not_hold_up_the_waits_after_it(
+    edge: MemoryEdge,
+) -> None:
+    connection = await _connection(edge)
+    first = await _pending(connection, Someone())
+    second = await _pending(connection, UserPresent("ann"))
+    connection.actor_ref.tell(ParticipantJoined("c", Participant(None, "ann", "ann__1")))
+    first.cancel()  # its future is done before the join is handled; its removal comes after
+    await asyncio.wait_for(second, 5)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_time_based_and_presence_waits_mixed_each_come_true_on_time(
+    edge: MemoryEdge, clock: VirtualClock
+) -> None:
+    connection = await _connection(edge)
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    await alice.leave()
+    soon = await _pending(connection, EmptyFor(0.5))  # due in half a second
+    later = await _pending(connection, EmptyFor(10))
+    someone = await _pending(connection, Someone())  # due never: no timer of its own
+    later.cancel()  # its removal leaves the half-second timer running
+    await connection.settled()
+    clock.advance(0.5)
+    await asyncio.wait_for(soon, 5)
+    assert not someone.done()
+    await alice.join()
+    await asyncio.wait_for(someone, 5)
+    with pytest.raises(asyncio.CancelledError):
+        await later
+
+
+async def test_removing_a_wait_it_does_not_have_changes_nothing(edge: MemoryEdge) -> None:
+    connection = await _connection(edge)
+    waiting = await _pending(connection, Someone())
+    stranger: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    connection.actor_ref.tell(RemoveWaiter(connection.key, stranger))
+    await edge.participant("c", "alice").join()
+    await asyncio.wait_for(waiting, 5)
+    assert (await connection.report()).restarts == 0
+
+
+def test_settling_a_wait_whose_loop_has_closed_is_a_no_op() -> None:
+    loop = asyncio.new_event_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    loop.close()
+    settle(future)  # from a thread with no loop: nobody is left to wake, and nothing raises
+    assert not future.done()

@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from messages import Participant, ParticipantJoined, ParticipantKind, TrackAdded, TrackRemoved
+from messages import (
+    Participant,
+    ParticipantJoined,
+    ParticipantKind,
+    ParticipantLeft,
+    TrackAdded,
+    TrackRemoved,
+)
 from transport import (
     Connection,
     ConnectionOptions,
@@ -261,3 +268,57 @@ async def test_the_same_session_back_within_grace_rejoins_as_itself(
     assert (back.participant, back.previous, back.call.id) == (joined, joined, "c")
     report = await connection.report()
     assert (report.restarts, report.lifecycle[-1].what) == (0, "rejoined")
+
+
+async def test_a_drop_takes_the_tracks_out_at_once_with_their_type_and_call(
+    edge: MemoryEdge, log: list[Any]
+) -> None:
+    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
+    alice = edge.participant("c", "alice")
+    joined = await alice.join()
+    await alice.publish(TrackType.VIDEO)
+    await alice.drop()
+    await edge.events.drain()
+    [removed] = [e for e in log if isinstance(e, TrackRemovedEvent)]
+    assert (removed.track_type, removed.participant.id, removed.call.id) == (
+        TrackType.VIDEO,
+        joined.id,
+        "c",
+    )
+    assert connection.presence.tracks == ()
+
+
+async def test_an_unpublished_track_leaves_presence(edge: MemoryEdge) -> None:
+    connection = await _join(edge)
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    audio = await alice.publish(TrackType.AUDIO)
+    video = await alice.publish(TrackType.VIDEO)
+    await alice.unpublish(audio)
+    assert [t.track_id for t in connection.presence.tracks] == [video]
+
+
+async def test_a_refused_session_is_ignored_until_it_leaves_and_others_are_not(
+    edge: MemoryEdge,
+) -> None:
+    connection = await _join(edge, ConnectionOptions(duplicate_sessions="oldest"))
+    tell = connection.actor_ref.tell
+    first = Participant(None, "ann", "ann__1")
+    second = Participant(None, "ann", "ann__2")
+    bob = Participant(None, "bob", "bob__1")
+    tell(ParticipantJoined("c", first))
+    tell(ParticipantJoined("c", second))  # refused: ann is here already
+    tell(TrackAdded("c", second, "t2", TrackType.AUDIO))  # ignored with its session
+    tell(ParticipantJoined("c", bob))
+    tell(TrackAdded("c", bob, "t3", TrackType.VIDEO))  # others are heard as ever
+    await connection.settled()
+    assert [p.id for p in connection.participants] == ["ann__1", "bob__1"]
+    assert [t.track_id for t in connection.presence.tracks] == ["t3"]
+    tell(ParticipantLeft("c", bob))
+    tell(ParticipantLeft("c", second))  # the refused session goes: nothing to announce
+    tell(ParticipantLeft("c", first))
+    await connection.settled()
+    assert connection.participants == ()
+    tell(ParticipantJoined("c", second))  # back once ann has gone: welcome now
+    await connection.settled()
+    assert [p.id for p in connection.participants] == ["ann__2"]
