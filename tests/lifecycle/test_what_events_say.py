@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
+import actors
+from actors.connection_interface import ReportRequest
 from messages import (
+    Close,
     Participant,
     ParticipantJoined,
     ParticipantKind,
@@ -22,7 +25,10 @@ from messages import (
     TrackRemoved,
 )
 from transport import (
+    CallEndedEvent,
     Connection,
+    ConnectionClosedError,
+    ConnectionClosedEvent,
     ConnectionOptions,
     ConnectionState,
     ConnectionStateEvent,
@@ -30,10 +36,12 @@ from transport import (
     LifecycleEntry,
     MemoryEdge,
     ParticipantLeftEvent,
+    ParticipantReconnectingEvent,
     ParticipantRejoinedEvent,
     TrackRemovedEvent,
     TrackType,
     User,
+    UserPresent,
     VirtualClock,
 )
 
@@ -322,3 +330,106 @@ async def test_a_refused_session_is_ignored_until_it_leaves_and_others_are_not(
     tell(ParticipantJoined("c", second))  # back once ann has gone: welcome now
     await connection.settled()
     assert [p.id for p in connection.participants] == ["ann__2"]
+
+
+async def test_a_call_ended_under_a_connection_says_so_everywhere(
+    edge: MemoryEdge, clock: VirtualClock, log: list[Any]
+) -> None:
+    connection = await _join(edge)
+    alice = edge.participant("c", "alice")
+    await alice.join()
+    waiting = asyncio.ensure_future(connection.wait_for(UserPresent("bob")))
+    await connection.settled()
+    clock.advance(6)
+    version = connection.presence.version
+    connection.actor_ref.tell(Close("c", "call_ended"))  # as the edge delivers it
+    report = await actors.ask(connection.actor_ref, ReportRequest())  # right behind it
+    assert (report.state, report.participants, report.tracks) == (ConnectionState.CLOSED, (), ())
+    assert report.lifecycle[-1] == LifecycleEntry(1_006.0, "call_ended", reason="call_ended")
+    presence = connection.presence
+    assert (presence.state, presence.since, presence.version) == (
+        ConnectionState.CLOSED,
+        1_006.0,
+        version + 1,
+    )
+    with pytest.raises(ConnectionClosedError, match=r"is closed \(call_ended\)"):
+        await waiting
+    await connection.close()  # joins the close the call's end began
+    await edge.events.drain()
+    ended = [e for e in log if isinstance(e, CallEndedEvent)]
+    assert [(e.call.id, e.reason) for e in ended] == [("c", "call_ended")]
+    closing = [e for e in log if isinstance(e, ConnectionStateEvent)][-1]
+    assert (closing.state, closing.previous, closing.idle_since) == (
+        ConnectionState.CLOSED,
+        ConnectionState.ACTIVE,
+        0.0,
+    )
+    closed = [e for e in log if isinstance(e, ConnectionClosedEvent)]
+    assert [e.reason for e in closed] == ["call_ended"]
+
+
+async def test_leaving_dropping_and_coming_back_are_noted_with_their_reasons(
+    edge: MemoryEdge, clock: VirtualClock, log: list[Any]
+) -> None:
+    connection = await _join(edge, ConnectionOptions(reconnect_grace=0.5))
+    alice, bob = edge.participant("c", "alice"), edge.participant("c", "bob")
+    a, b = await alice.join(), await bob.join()
+    await alice.leave()
+    clock.advance(1)
+    await bob.drop()  # half a second of grace is grace
+    await edge.events.drain()
+    [reconnecting] = [e for e in log if isinstance(e, ParticipantReconnectingEvent)]
+    assert (reconnecting.participant, reconnecting.call.id) == (b, "c")
+    lifecycle = (await connection.report()).lifecycle
+    assert lifecycle[-2:] == (
+        LifecycleEntry(1_000.0, "left", a.id, "alice", "left"),
+        LifecycleEntry(1_001.0, "reconnecting", b.id, "bob", "dropped"),
+    )
+
+
+async def test_without_grace_a_drop_is_noted_as_dropped() -> None:
+    clock = VirtualClock(start=50.0)
+    edge = MemoryEdge(clock=clock)
+    try:
+        connection = await _join(edge)
+        alice = edge.participant("c", "alice")
+        joined = await alice.join()
+        await alice.drop()
+        entry = (await connection.report()).lifecycle[-1]
+        assert entry == LifecycleEntry(50.0, "dropped", joined.id, "alice", "dropped")
+    finally:
+        await edge.close()
+
+
+async def test_the_lifecycle_keeps_the_newest_entries_up_to_its_length(edge: MemoryEdge) -> None:
+    connection = await _join(edge, ConnectionOptions(lifecycle_history=3))
+    people = [edge.participant("c", name) for name in ("a", "b", "c", "d", "e")]
+    for person in people:
+        await person.join()
+    lifecycle = (await connection.report()).lifecycle
+    assert [(e.what, e.user_id) for e in lifecycle] == [
+        ("joined", "c"),
+        ("joined", "d"),
+        ("joined", "e"),
+    ]
+
+
+async def test_the_newest_session_takes_the_place_of_the_older_one_and_its_tracks_go(
+    edge: MemoryEdge,
+) -> None:
+    connection = await _join(edge, ConnectionOptions(duplicate_sessions="newest"))
+    first = edge.participant("c", "ann")
+    await first.join()
+    await first.publish(TrackType.AUDIO)
+    second = await edge.participant("c", "ann").join()
+    assert connection.participants == (second,)
+    assert connection.presence.tracks == ()
+
+
+async def test_the_agents_own_tracks_are_not_presence(edge: MemoryEdge) -> None:
+    connection = await _join(edge)
+    agent = Participant(None, "agent", "agent__1")
+    connection.actor_ref.tell(TrackAdded("c", agent, "mine", TrackType.AUDIO))
+    await connection.settled()
+    assert (connection.participants, connection.presence.tracks) == ((), ())
+    assert connection.state is ConnectionState.WAITING
