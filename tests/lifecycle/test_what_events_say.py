@@ -352,7 +352,7 @@ async def test_a_call_ended_under_a_connection_says_so_everywhere(
         1_006.0,
         version + 1,
     )
-    with pytest.raises(ConnectionClosedError, match=r"is closed \(call_ended\)"):
+    with pytest.raises(ConnectionClosedError, match=rf"{connection.key} is closed \(call_ended\)"):
         await waiting
     await connection.close()  # joins the close the call's end began
     await edge.events.drain()
@@ -433,3 +433,13 @@ async def test_the_agents_own_tracks_are_not_presence(edge: MemoryEdge) -> None:
     await connection.settled()
     assert (connection.participants, connection.presence.tracks) == ((), ())
     assert connection.state is ConnectionState.WAITING
+
+
+async def test_a_connection_closed_by_its_agent_notes_closed(
+    edge: MemoryEdge, clock: VirtualClock
+) -> None:
+    connection = await _join(edge)
+    clock.advance(2)
+    connection.actor_ref.tell(Close("c", "closed"))
+    report = await actors.ask(connection.actor_ref, ReportRequest())
+    assert report.lifecycle[-1] == LifecycleEntry(1_002.0, "closed", reason="closed")

@@ -150,8 +150,10 @@ async def test_connection_out_of_restarts_closes_with_the_reason(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr("transport._connection.ConnectionActor", _AlwaysBroken)
-    edge = MemoryEdge()
+    clock = VirtualClock(start=30.0)
+    edge = MemoryEdge(clock=clock)
     connection = await edge.join(User("agent"), await edge.create_call("c"))
+    clock.advance(1.5)
     reasons: list[str] = []
 
     @edge.events.subscribe
@@ -171,6 +173,7 @@ async def test_connection_out_of_restarts_closes_with_the_reason(
     ]
     await edge.events.drain()
     assert connection.state is ConnectionState.CLOSED
+    assert connection.presence.since == 31.5  # closed when it ran out of restarts
     assert reasons == ["failed: RuntimeError('handler bug')"]
     await edge.close()
 
@@ -182,9 +185,11 @@ def _participant(user_id: str) -> Any:
 
 
 async def test_a_connection_actor_stopped_by_someone_else_closes_its_connection() -> None:
-    edge = MemoryEdge()
+    clock = VirtualClock(start=70.0)
+    edge = MemoryEdge(clock=clock)
     connection = await edge.join(User("agent"), await edge.create_call("c"))
     await edge.participant("c", "alice").join()
+    clock.advance(5)
     reasons: list[str] = []
 
     @edge.events.subscribe
@@ -198,6 +203,7 @@ async def test_a_connection_actor_stopped_by_someone_else_closes_its_connection(
         await waiter
     await connection.close()  # the close the stop began; nothing is left to do
     assert connection.state is ConnectionState.CLOSED
+    assert connection.presence.since == 75.0  # closed when it was stopped
     assert connection.participants == ()
     assert reasons == ["stopped"]
     assert edge.connections() == ()
