@@ -443,3 +443,18 @@ async def test_a_connection_closed_by_its_agent_notes_closed(
     connection.actor_ref.tell(Close("c", "closed"))
     report = await actors.ask(connection.actor_ref, ReportRequest())
     assert report.lifecycle[-1] == LifecycleEntry(1_002.0, "closed", reason="closed")
+
+
+async def test_the_events_of_a_close_travel_in_the_connections_own_lane(edge: MemoryEdge) -> None:
+    connection = await _join(edge)
+    release = asyncio.Event()
+
+    @edge.events.subscribe
+    async def held(event: ConnectionClosedEvent) -> None:
+        await release.wait()
+
+    connection.actor_ref.tell(Close("c", "call_ended"))
+    await actors.ask(connection.actor_ref, ReportRequest())  # handled: its events are queued
+    assert not await edge.events.settled(connection.key, timeout=0)  # what settled() awaits
+    release.set()
+    assert await edge.events.settled(connection.key, timeout=5)
