@@ -133,10 +133,10 @@ function sendTrack(frame) {
     const sender = senders.get(frame.track_id);
     if (!sender) return;
     const parameters = sender.getParameters();
-    for (const encoding of parameters.encodings) encoding.active = frame.send;
+    for (const encoding of parameters.encodings || []) encoding.active = frame.send;
     await sender.setParameters(parameters);
     document.body.dataset.paused = [...senders]
-      .filter(([, s]) => s.getParameters().encodings.some((e) => !e.active))
+      .filter(([, s]) => (s.getParameters().encodings || []).some((e) => !e.active))
       .map(([id]) => id)
       .join(",");
   }).catch((error) => showStatus(`Cannot pause or resume a track: ${error.message}`, true));
