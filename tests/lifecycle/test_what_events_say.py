@@ -50,6 +50,15 @@ async def _join(edge: MemoryEdge, options: ConnectionOptions | None = None) -> C
     return await edge.join(User("agent"), await edge.create_call("c"), options=options)
 
 
+async def _alice_dropped(edge: MemoryEdge) -> tuple[Connection, Participant]:
+    """A connection with 10 s of grace, and alice joined and dropped: reconnecting."""
+    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
+    alice = edge.participant("c", "alice")
+    joined = await alice.join()
+    await alice.drop()
+    return connection, joined
+
+
 async def test_a_removed_tracks_event_names_its_owner_and_type_whoever_reports_it(
     edge: MemoryEdge, log: list[Any]
 ) -> None:
@@ -90,10 +99,7 @@ async def test_grace_running_out_is_noted_with_its_reason_at_its_time(
 async def test_a_grace_timer_that_fires_after_the_comeback_changes_nothing(
     edge: MemoryEdge, clock: VirtualClock, log: list[Any]
 ) -> None:
-    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
-    alice = edge.participant("c", "alice")
-    joined = await alice.join()
-    await alice.drop()
+    connection, joined = await _alice_dropped(edge)
     # The comeback reaches the mailbox first; the timer fires right behind it.
     connection.actor_ref.tell(ParticipantJoined("c", Participant(None, "alice", "alice__2")))
     clock.advance(10)
@@ -140,10 +146,7 @@ async def test_an_eviction_that_fails_is_logged_naming_the_session_and_changes_n
 async def test_a_track_that_arrives_late_for_a_dropped_participant_goes_when_grace_runs_out(
     edge: MemoryEdge, clock: VirtualClock, log: list[Any]
 ) -> None:
-    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
-    alice = edge.participant("c", "alice")
-    joined = await alice.join()
-    await alice.drop()
+    connection, joined = await _alice_dropped(edge)
     # A track announcement that was on its way when the session dropped.
     connection.actor_ref.tell(TrackAdded("c", joined, "late", TrackType.AUDIO))
     await connection.settled()
@@ -246,10 +249,7 @@ async def test_a_duplicate_session_is_noted_and_announced_with_its_call(
 async def test_a_comeback_is_noted_naming_the_session_it_took_over_from(
     edge: MemoryEdge, clock: VirtualClock
 ) -> None:
-    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
-    alice = edge.participant("c", "alice")
-    first = await alice.join()
-    await alice.drop()
+    connection, first = await _alice_dropped(edge)
     clock.advance(3)
     second = await edge.participant("c", "alice").join()
     lifecycle = (await connection.report()).lifecycle
@@ -263,10 +263,7 @@ async def test_a_comeback_is_noted_naming_the_session_it_took_over_from(
 async def test_the_same_session_back_within_grace_rejoins_as_itself(
     edge: MemoryEdge, log: list[Any]
 ) -> None:
-    connection = await _join(edge, ConnectionOptions(reconnect_grace=10))
-    alice = edge.participant("c", "alice")
-    joined = await alice.join()
-    await alice.drop()
+    connection, joined = await _alice_dropped(edge)
     connection.actor_ref.tell(ParticipantJoined("c", joined))  # its transport came back
     await connection.settled()
     await edge.events.drain()
