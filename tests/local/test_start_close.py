@@ -78,6 +78,17 @@ def _other_tasks() -> set[asyncio.Task[Any]]:
     return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
 
 
+async def _close_while_starting(hold: Hold) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
+    """A new edge's start held at ``hold``, and its close begun meanwhile: both, running."""
+    edge = LocalEdge()
+    starting = asyncio.ensure_future(edge.start())
+    await asyncio.wait_for(hold.reached.wait(), LIMIT)
+    closing = asyncio.ensure_future(edge.close())
+    await asyncio.sleep(0)  # one turn of the loop, whose ready queue is FIFO: close() begins
+    assert edge.closing
+    return starting, closing
+
+
 async def test_close_before_the_bind_leaves_nothing_listening(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -85,12 +96,7 @@ async def test_close_before_the_bind_leaves_nothing_listening(
     _hold_runner_setup(monkeypatch, hold)
     binds = _record_binds(monkeypatch)
     before = _other_tasks()
-    edge = LocalEdge()
-    starting = asyncio.ensure_future(edge.start())
-    await asyncio.wait_for(hold.reached.wait(), LIMIT)
-    closing = asyncio.ensure_future(edge.close())
-    await asyncio.sleep(0)  # one turn of the loop, whose ready queue is FIFO: close() begins
-    assert edge.closing
+    starting, closing = await _close_while_starting(hold)
     assert not closing.done()  # it waits for the start
     hold.release.set()
     await asyncio.wait_for(closing, LIMIT)
@@ -104,12 +110,7 @@ async def test_close_during_the_bind_closes_the_listener(monkeypatch: pytest.Mon
     hold = Hold()
     binds = _record_binds(monkeypatch, hold)
     before = _other_tasks()
-    edge = LocalEdge()
-    starting = asyncio.ensure_future(edge.start())
-    await asyncio.wait_for(hold.reached.wait(), LIMIT)
-    closing = asyncio.ensure_future(edge.close())
-    await asyncio.sleep(0)  # one turn of the loop, whose ready queue is FIFO: close() begins
-    assert edge.closing
+    starting, closing = await _close_while_starting(hold)
     hold.release.set()  # the bind happens now, after the close began
     await asyncio.wait_for(closing, LIMIT)
     with pytest.raises(EdgeClosedError, match="closed while it started"):
