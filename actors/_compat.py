@@ -309,7 +309,7 @@ class DecodeGate:
                 name="video-decoder",
                 daemon=True,
             ).start()
-            # Every source the track ever had (aiortc lists only the last 10 s'):
+            # Every source the track ever had (aiortc lists only those of the last 10 s):
             # a paused sender has sent nothing for a while and needs it most.
             for ssrc in list(self._receiver._RTCRtpReceiver__remote_streams):
                 asking = loop.create_task(self._receiver._send_rtcp_pli(ssrc))
