@@ -172,22 +172,22 @@ class _InlineDecoder:
 
     aiortc puts each encoded frame on a queue a decoder thread reads, and the
     thread hands each decoded frame back to the loop. This decodes in ``put``
-    (on the loop, where the receiver calls it) with the same decoder, and puts
-    the frames on the track's queue in the same order; ``put(None)`` ends the
-    track, as the thread would.
+    (on the loop, where the receiver calls it) with the same decoder, and hands
+    the frames on (``deliver``: the track's queue) in the same order;
+    ``put(None)`` ends the track, as the thread would.
     """
 
-    __slots__ = ("_codec", "_decoder", "_track_queue")
+    __slots__ = ("_codec", "_decoder", "_deliver")
 
-    def __init__(self, track_queue: asyncio.Queue[Any]) -> None:
-        self._track_queue = track_queue
+    def __init__(self, deliver: Callable[[Any], None]) -> None:
+        self._deliver = deliver
         self._codec: str | None = None
         self._decoder: Any = None
 
     def put(self, task: tuple[Any, Any] | None) -> None:
         if task is None:
             self._decoder = None
-            self._track_queue.put_nowait(None)
+            self._deliver(None)
             return
         codec, encoded = task
         if codec.name != self._codec:
@@ -195,7 +195,7 @@ class _InlineDecoder:
 
             self._decoder, self._codec = get_decoder(codec), codec.name
         for frame in self._decoder.decode(encoded):
-            self._track_queue.put_nowait(frame)
+            self._deliver(frame)
 
 
 def encode_and_decode_audio_on_the_loop() -> None:
@@ -232,7 +232,7 @@ def encode_and_decode_audio_on_the_loop() -> None:
         queue = self._RTCRtpReceiver__decoder_queue
         audio = self._RTCRtpReceiver__kind == "audio"
         if audio and not self._RTCRtpReceiver__started and not isinstance(queue, DecodeGate):
-            self._RTCRtpReceiver__decoder_queue = _InlineDecoder(self._track._queue)
+            self._RTCRtpReceiver__decoder_queue = _InlineDecoder(self._track._queue.put_nowait)
         await receive(self, parameters)
 
     def work(loop: Any, input_q: Any, output_q: Any) -> None:
@@ -257,15 +257,17 @@ class DecodeGate:
     loop; video in one thread of the gate's, started by ``open()`` and ended by
     ``close()`` (a video frame takes too long to decode on the loop), and
     ``open()`` asks the sender for a keyframe, so decoding starts from one.
-    ``received`` and ``decoded`` count encoded frames in and frames out. On
-    the receiver's loop.
+    Decoded frames go to the receiver's track, as aiortc's would, unless
+    ``deliver_to`` names another taker. ``received`` and ``decoded`` count
+    encoded frames in and frames out. On the receiver's loop.
     """
 
     def __init__(self, receiver: Any) -> None:
         self._receiver = receiver
         self._track_queue: asyncio.Queue[Any] = receiver._track._queue
+        self._deliver: Callable[[Any], None] = self._track_queue.put_nowait
         self._video = receiver._RTCRtpReceiver__kind == "video"
-        self._decoder = _InlineDecoder(self._track_queue)
+        self._decoder = _InlineDecoder(self._hand_on)
         self._inbox: Any = None  # the video thread's queue while open
         self._asking: set[asyncio.Task[None]] = set()  # keyframe requests on their way
         self.is_open = False
@@ -274,12 +276,20 @@ class DecodeGate:
         self.unread = 0
         """Encoded frames dropped undecoded: nobody read the track then."""
         self.decoded = 0
-        """Frames handed to the track (audio: at once; video: as its thread decodes them)."""
+        """Frames handed on (audio: at once; video: as its thread decodes them)."""
+
+    def deliver_to(self, take: Callable[[Any], None]) -> None:
+        """Hand each decoded frame to ``take`` from now on, and ``None`` when the track ends.
+
+        In place of the receiver's track, whose queue then stays empty: the
+        taker is called on the loop, once per frame, and must not block.
+        """
+        self._deliver = take
 
     def put(self, task: tuple[Any, Any] | None) -> None:
         if task is None:  # the receiver stops: end the track, as aiortc's thread would
             self.close()
-            self._track_queue.put_nowait(None)
+            self._deliver(None)
             return
         self.received += 1
         if not self.is_open:
@@ -288,9 +298,7 @@ class DecodeGate:
         if self._inbox is not None:
             self._inbox.put(task)
             return
-        before = self._track_queue.qsize()
         self._decoder.put(task)
-        self.decoded += self._track_queue.qsize() - before
 
     def open(self) -> None:
         """Decode from now on (for video: in a thread, from a keyframe asked for now)."""
@@ -318,7 +326,10 @@ class DecodeGate:
 
     @property
     def backlog(self) -> int:
-        """Frames decoded and not read yet, and frames waiting for the video thread (any thread)."""
+        """Frames waiting for the video thread, and decoded ones left on the receiver's track.
+
+        The second stays 0 with a taker (``deliver_to``). Any thread.
+        """
         waiting = self._inbox.qsize() if self._inbox is not None else 0
         return self._track_queue.qsize() + waiting
 
@@ -354,7 +365,7 @@ class DecodeGate:
 
     def _hand_on(self, frame: Any) -> None:
         self.decoded += 1
-        self._track_queue.put_nowait(frame)
+        self._deliver(frame)
 
 
 def gate_decoding(receiver: Any) -> DecodeGate | None:

@@ -1,7 +1,7 @@
 """Received tracks are released when their peer goes, even if they never carried a frame.
 
-aiortc ends a received track only once its decoder has run; a track that never
-got a packet would keep the relay task reading it forever. Real peers on
+aiortc ends a received track only once its decoder has run: a track that never
+got a packet would keep whatever reads it waiting forever. Real peers on
 loopback, each publishing a track whose source never yields a frame.
 """
 
@@ -55,9 +55,14 @@ async def test_a_track_that_never_sent_a_frame_is_released_when_its_peer_leaves(
     person = edge.participant("room", "mia")
     await person.join()
     async with asyncio.timeout(LIMIT):
-        await person.publish(TrackType.AUDIO, Mute())
+        track_id = await person.publish(TrackType.AUDIO, Mute())
         await connection.wait_for(TrackPublished(TrackType.AUDIO, user_id="mia"))
+        copy = edge.add_track_subscriber(track_id)
+        assert copy is not None
+        reading = asyncio.ensure_future(copy.recv())  # waits: no frame will come
         await person.leave()
+        with pytest.raises(MediaStreamError):  # the track ended with its peer
+            await reading
         await _every_task_ended(before)
 
 

@@ -2,9 +2,9 @@
 
 A mixin of ``LocalEdge`` (it needs the edge's sessions), apart so that each
 module stays one concept: the edge's server, sessions and signaling in
-``edge``, its media here. Every received track is drained (an aiortc video
-track nobody reads grows memory) and relayed to each subscriber, and decoded
-only while someone subscribes (``media_path.gate``). A video track nobody
+``edge``, its media here. Every received track is decoded only while someone
+subscribes (``media_path.gate``), and its decoder hands each frame straight to
+every subscriber's copy (a ``Fanout``: no task between them). A video track nobody
 subscribes to is not even sent: its publisher is asked to pause it
 (``SendTrack``) and to send it again, from a keyframe, for the first
 subscriber. The agent's own tracks are offered to every participant of the
@@ -23,9 +23,10 @@ from aiortc.contrib.media import MediaRelay
 from messages import MediaHealth, TrackType
 from transport._connection import Connection
 from transport.local import media_path
+from transport.local.fanout import Fanout
 from transport.local.session import PeerSession
 from transport.local.signaling import AgentTrack, EncodedFrame, Renegotiate, SendTrack
-from transport.local.tracks import Drain, EncoderSafeTrack, SubscriberTrack
+from transport.local.tracks import EncoderSafeTrack
 
 __all__ = ["LocalMedia"]
 
@@ -41,9 +42,8 @@ class LocalMedia:
 
     def init_media(self) -> None:
         """Start with no tracks (``LocalEdge.__init__`` calls it)."""
-        self._relay = MediaRelay()
-        self._tracks: dict[str, MediaStreamTrack] = {}
-        self._drains: dict[str, Drain] = {}
+        self._relay = MediaRelay()  # the agent's tracks, to each participant
+        self._received: dict[str, Fanout] = {}  # participants' tracks, to each subscriber
         self._gates: dict[str, media_path.DecodeGate] = {}  # received tracks, decoded if read
         self._readers: dict[str, int] = {}  # live subscriptions per received track
         self._pausable: dict[str, PeerSession] = {}  # video tracks, by id: who publishes each
@@ -52,7 +52,7 @@ class LocalMedia:
 
     async def release_media(self) -> None:
         """Stop every received and every agent track (the edge is shutting down)."""
-        for track_id in list(self._drains):
+        for track_id in list(self._received):
             await self.track_gone(track_id)
         for tracks in self._agent_tracks.values():
             for track, _ in tracks.values():
@@ -68,16 +68,15 @@ class LocalMedia:
         (never published, or unpublished or gone already), as vision-agents'
         ``EdgeTransport`` contract has it. Call it on the edge's loop.
         """
-        track = self._tracks.get(track_id)
-        if track is None:
+        fanout = self._received.get(track_id)
+        if fanout is None:
             return None
         gate = self._gates.get(track_id)
         if gate is not None and not gate.is_open:
             gate.open()  # decoding starts with the first reader (video: from a keyframe)
             self._ask_to_send(track_id, send=True)
         self._readers[track_id] = self._readers.get(track_id, 0) + 1
-        copy = self._relay.subscribe(track, buffered=False)
-        return SubscriberTrack(copy, lambda: self._unsubscribed(track_id))
+        return fanout.subscribe(lambda: self._unsubscribed(track_id))
 
     def media_health(self, call_id: str | None = None) -> tuple[MediaHealth, ...]:
         """Per call: its participants' tracks as this edge receives them (any thread)."""
@@ -172,15 +171,17 @@ class LocalMedia:
     def track_arrived(
         self, track_id: str, receiver: RTCRtpReceiver, publisher: PeerSession
     ) -> None:
-        """``publisher``'s track ``track_id`` arrived: keep it for subscribers and drain it.
+        """``publisher``'s track ``track_id`` arrived: keep it for subscribers.
 
         It is not decoded until someone subscribes (``add_track_subscriber``);
         a video track is paused at its publisher until then.
         """
-        drain = self._drains[track_id] = Drain(self._relay, receiver.track)
-        self._tracks[track_id] = drain.source
+        fanout = self._received[track_id] = Fanout(receiver.track.kind)
         gate = media_path.gate(receiver)
-        if gate is not None:
+        if gate is None:  # aiortc decodes it already: read all it yields (unread, it piles up)
+            fanout.feed_from(receiver.track)
+        else:
+            gate.deliver_to(fanout.push)
             self._gates[track_id] = gate
             if receiver.track.kind == "video":  # audio is cheap and must not clip: it flows
                 self._pausable[track_id] = publisher
@@ -188,12 +189,11 @@ class LocalMedia:
 
     async def track_gone(self, track_id: str) -> None:
         """A participant's track ended (unpublished, or its session ended): release it."""
-        self._tracks.pop(track_id, None)
         self._readers.pop(track_id, None)
         self._pausable.pop(track_id, None)
         gate = self._gates.pop(track_id, None)
         if gate is not None:
             gate.close()
-        drain = self._drains.pop(track_id, None)
-        if drain is not None:
-            await drain.stop()
+        fanout = self._received.pop(track_id, None)
+        if fanout is not None:
+            await fanout.stop()

@@ -24,12 +24,12 @@ from urllib.parse import quote
 
 import aiohttp
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaRelay
 from aiortc.exceptions import InvalidStateError
 
 from actors.clock import check_seconds
 from messages import EdgeActorsError, NotReadyError, Participant, TrackType
 from transport.local import media_path
+from transport.local.fanout import Fanout
 from transport.local.roster import RosterView
 from transport.local.signaling import (
     SIGNALING_VERSION,
@@ -55,7 +55,7 @@ from transport.local.signaling import (
     decode_edge,
     encode,
 )
-from transport.local.tracks import Drain, PausableTrack, synthetic_track
+from transport.local.tracks import PausableTrack, synthetic_track
 
 __all__ = ["FrameRefusedError", "LocalParticipant"]
 
@@ -98,9 +98,8 @@ class LocalParticipant:
         self._seq = itertools.count(1)
         self._track_numbers = itertools.count(1)
         self._negotiation = asyncio.Lock()  # one offer at a time
-        self._relay = MediaRelay()
-        self._received: dict[str, asyncio.Future[MediaStreamTrack]] = {}
-        self._drains: list[Drain] = []
+        self._received: dict[str, asyncio.Future[Fanout]] = {}  # the agent's tracks, by id
+        self._fanouts: list[Fanout] = []  # every track received, each read all the time
         self._receiving: set[asyncio.Task[None]] = set()
         self._closing = False  # once set, no new negotiation starts (a closed pc stays closed)
         self._closed: asyncio.Task[None] | None = None  # the one close, once begun
@@ -314,11 +313,12 @@ class LocalParticipant:
             log("%s: cannot receive the agent's tracks: %r", self, exc)
             return
         for transceiver, wanted in added:
-            drain = Drain(self._relay, transceiver.receiver.track)
-            self._drains.append(drain)
+            fanout = Fanout(transceiver.receiver.track.kind)
+            fanout.feed_from(transceiver.receiver.track)  # unread, an aiortc track piles up
+            self._fanouts.append(fanout)
             waiter = self._received[wanted.track_id]
             if not waiter.done():
-                waiter.set_result(drain.source)
+                waiter.set_result(fanout)
 
     async def agent_track(self, track_id: str) -> MediaStreamTrack:
         """The agent's track ``track_id`` as this participant receives it (a new subscription).
@@ -326,8 +326,8 @@ class LocalParticipant:
         Waits until the edge has offered it; read the track or stop it.
         """
         waiter = self._received.setdefault(track_id, asyncio.get_running_loop().create_future())
-        remote = await asyncio.shield(waiter)
-        return self._relay.subscribe(remote, buffered=False)
+        fanout = await asyncio.shield(waiter)
+        return fanout.subscribe()
 
     async def unpublish(self, track_id: str) -> None:
         """Stop publishing ``track_id`` (aiortc cannot remove a track: this is signalled)."""
@@ -361,9 +361,9 @@ class LocalParticipant:
             task.cancel()
         # Ended before the peer connection closes: none may make a new one after.
         await asyncio.gather(*receiving, return_exceptions=True)
-        for drain in self._drains:
-            await drain.stop()
-        self._drains.clear()
+        for fanout in self._fanouts:
+            await fanout.stop()
+        self._fanouts.clear()
         for source in self._sources.values():
             source.stop()
         self._sources.clear()

@@ -1,25 +1,18 @@
-"""Media helpers of the local edge: synthetic sources and the drain every received track needs.
+"""Media helpers of the local edge: synthetic sources, and tracks that wrap another.
 
-A remote video track that nobody reads grows memory without bound (DESIGN.md),
-so the edge reads every track it receives through a ``MediaRelay``: one
-unbuffered subscription is drained by a ``Drain`` task, and each subscriber the
-agent asks for gets its own unbuffered subscription. Stopping the drain ends
-the track for all of them, even if it never carried a frame. Runs on the
-edge's loop.
+``ToneTrack`` and ``PatternTrack`` are what participants publish when they have
+no media of their own; ``PausableTrack`` is how a publisher stops sending what
+nobody watches; ``EncoderSafeTrack`` lets several encoders share one video
+track. Each runs on the loop of whoever reads it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import math
-from collections.abc import Callable
 
 import numpy
 from aiortc import MediaStreamTrack
-from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from av import AudioFrame, VideoFrame
 from av.frame import Frame
 from av.packet import Packet
@@ -27,16 +20,12 @@ from av.packet import Packet
 from messages import TrackType
 
 __all__ = [
-    "Drain",
     "EncoderSafeTrack",
-    "EndableTrack",
     "PatternTrack",
     "PausableTrack",
     "ToneTrack",
     "synthetic_track",
 ]
-
-logger = logging.getLogger(__name__)
 
 
 class ToneTrack(AudioStreamTrack):
@@ -141,92 +130,3 @@ def synthetic_track(track_type: TrackType) -> MediaStreamTrack:
     if track_type in (TrackType.AUDIO, TrackType.SCREEN_SHARE_AUDIO):
         return ToneTrack()
     return PatternTrack()
-
-
-class EndableTrack(MediaStreamTrack):
-    """A received track that ends when we stop it, even while a ``recv()`` waits for a frame.
-
-    aiortc's remote track ends only once its decoder has run, so one that never
-    got a packet (the peer left first, or never sent media) would hold its
-    reader, a relay's worker task, forever. ``stop()`` cancels that wait and
-    the reader gets ``MediaStreamError``, as at the end of any track.
-    """
-
-    def __init__(self, source: MediaStreamTrack) -> None:
-        super().__init__()
-        self.kind = source.kind
-        self._source = source
-        self._reader: asyncio.Task[object] | None = None
-
-    async def recv(self) -> Frame | Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        self._reader = asyncio.current_task()
-        try:
-            return await self._source.recv()
-        except asyncio.CancelledError:
-            reader = asyncio.current_task()
-            if self.readyState == "live" or reader is None:
-                raise  # cancelled by someone else
-            reader.uncancel()
-            raise MediaStreamError from None
-        finally:
-            self._reader = None
-
-    def stop(self) -> None:
-        if self.readyState == "live":
-            super().stop()
-            if self._reader is not None:
-                self._reader.cancel()
-
-
-class SubscriberTrack(MediaStreamTrack):
-    """One subscriber's copy of a received track; ``stopped`` is called once when it stops."""
-
-    def __init__(self, source: MediaStreamTrack, stopped: Callable[[], None]) -> None:
-        super().__init__()
-        self.kind = source.kind
-        self._source = source
-        self._stopped: Callable[[], None] | None = stopped
-
-    async def recv(self) -> Frame | Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        return await self._source.recv()
-
-    def stop(self) -> None:
-        super().stop()
-        self._source.stop()
-        stopped, self._stopped = self._stopped, None
-        if stopped is not None:
-            stopped()
-
-
-class Drain:
-    """Reads a received track until it ends or ``stop()``, so nothing piles up.
-
-    ``source`` is the track to relay to anyone else who wants its frames (an
-    ``EndableTrack`` over the received one): ``stop()`` ends it, and with it
-    every copy relayed from it.
-    """
-
-    def __init__(self, relay: MediaRelay, track: MediaStreamTrack) -> None:
-        self.frames = 0
-        self.source = EndableTrack(track)
-        """The received track as the relay reads it: subscribe copies to this one."""
-        self._sink = relay.subscribe(self.source, buffered=False)
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
-            while True:
-                await self._sink.recv()
-                self.frames += 1
-
-    async def stop(self) -> None:
-        """Stop reading, release the subscription and end ``source`` (and its copies)."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._sink.stop()
-        self.source.stop()

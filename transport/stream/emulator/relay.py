@@ -25,12 +25,12 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 from av.frame import Frame
 from av.packet import Packet
 
-from transport.local.tracks import Drain, EncoderSafeTrack
+from transport.local.fanout import Fanout
+from transport.local.tracks import EncoderSafeTrack
 
 __all__ = ["Feed", "Outbound", "PublisherPeer", "SubscriberPeer", "peer_connection"]
 
@@ -48,22 +48,22 @@ class Feed:
     def __init__(self, track_type: int, remote: MediaStreamTrack) -> None:
         self.track_type = track_type
         self.remote = remote
-        self._relay = MediaRelay()
-        self._drain = Drain(self._relay, remote)
+        self._fanout = Fanout(remote.kind)
+        self._fanout.feed_from(remote)
 
     @property
     def frames(self) -> int:
         """How many frames the SFU has received on this track."""
-        return self._drain.frames
+        return self._fanout.frames
 
     def tap(self) -> MediaStreamTrack:
         """A new copy of the track for one subscriber (frames as they come, none buffered)."""
-        copy = self._relay.subscribe(self.remote, buffered=False)
+        copy = self._fanout.subscribe()
         return EncoderSafeTrack(copy) if self.remote.kind == "video" else copy
 
     async def stop(self) -> None:
-        """Stop reading the track."""
-        await self._drain.stop()
+        """Stop reading the track (its copies end)."""
+        await self._fanout.stop()
 
 
 class Outbound(MediaStreamTrack):
