@@ -65,6 +65,7 @@ _COLUMNS = (
     "retained_of_peak",
     "participants_per_core",
     "cpu_ms_per_s_per_participant",
+    "beside_cpu_ms_per_s_per_participant",
     "audio_fps_per_participant",
     "video_fps_per_participant",
     "tells_per_s",
