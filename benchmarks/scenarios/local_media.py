@@ -12,8 +12,9 @@ video (``audio_only_vs_video``). The ``as filed`` row runs the same
 measurement on the library as it was when the media issue was filed (commit
 ``FILED``, which decoded every track it received), taken from the git history
 into a directory of its own, and runs today's beside it over the same window
-(``beside_...``): ``audio_only_vs_filed`` is what listening costs now against then,
-both measured at once, so a machine that runs slower for a minute slows both.
+(``beside_cpu_ms_per_s_per_participant``): ``audio_only_vs_filed`` is what
+listening costs now against then, both measured at once, so a machine that
+runs slower for a minute slows both.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ NOTES = [
     "separate: participants in another process (the edge's own CPU); one-process: both in one",
     "every participant shares audio and video; the agent subscribes to audio (+video: and video)",
     f"as filed: the separate audio row on the library at {FILED}, from the git history,",
-    "  with today's run beside it over the same window (beside)",
+    "  with today's run beside it over the same window (beside_cpu_ms_per_s_per_participant)",
 ]
 AS_FILED = "separate audio, as filed"
 MODES = ("separate audio", "separate +video", "one-process +video", AS_FILED)
