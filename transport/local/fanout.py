@@ -3,7 +3,7 @@
 A received track has one source of frames and any number of readers. aiortc's
 ``MediaRelay`` puts a task between them that reads the source and wakes every
 copy, and an unread aiortc video track grows memory, so every received track
-also needed a task reading it all the time: three task wake-ups per frame
+also needed a copy that a task read all the time: two task wake-ups per frame
 besides the reader's own. A ``Fanout`` is pushed to instead. The edge's decode
 gate hands it each decoded frame (``push``), and each copy keeps only the
 newest frame it has not read yet, so a slow reader skips frames and nothing
