@@ -275,3 +275,25 @@ async def test_live_agent_joins_a_stream_call() -> None:
     assert connection.state is ConnectionState.WAITING
     await connection.close()
     await edge.close()
+
+
+async def test_closing_during_the_sdks_reconnect_leaves_no_reconnect_running(
+    edge: StreamEdge, emulator: StreamEmulator
+) -> None:
+    def reconnecting() -> list[asyncio.Task[Any]]:
+        return [
+            task
+            for task in asyncio.all_tasks()
+            if task.get_coro().__qualname__.endswith("._on_signaling_connection_lost")
+        ]
+
+    connection = await _agent_in(edge, "closing")
+    hold = emulator.hold_joins(AGENT.id)
+    try:
+        await emulator.drop("closing", AGENT.id)
+        await hold.arrived()  # the SDK reconnects after its lost websocket: its join waits
+        assert len(reconnecting()) == 1
+        await connection.close()
+        assert reconnecting() == []  # ended with the connection, not left retrying for 30 s
+    finally:
+        hold.release()

@@ -151,19 +151,43 @@ class EdgeConnectionManager(ConnectionManager):  # type: ignore[misc]
         config = SubscriptionConfig(default=TrackSubscriptionConfig(track_types=list(track_types)))
         super().__init__(call=call, user_id=user_id, create=True, subscription_config=config)
         self._coordinator_uri = coordinator_ws_uri(str(call.client.base_url or ""))
+        self._reconnecting: set[asyncio.Task[Any]] = set()
 
     async def open(self) -> None:
         """Join: the coordinator, then the SFU (the SDK's ``connect()``)."""
         await self.connect()
 
     async def close(self) -> None:
-        """Leave the call and release everything, without holding the loop."""
+        """Leave the call and release everything, without holding the loop.
+
+        A reconnect the SDK began after losing its websocket ends first.
+        """
+        reconnecting = list(self._reconnecting)
+        for task in reconnecting:
+            task.cancel()
+        await asyncio.gather(*reconnecting, return_exceptions=True)
         ws_client: Any = getattr(self, "ws_client", None)
         if ws_client is not None:  # the SDK would close it on the loop, waiting for the server
             release_threads(ws_client)
             self.ws_client = None
             await asyncio.to_thread(ws_client.close)
         await self.leave()
+
+    async def _on_signaling_connection_lost(self, reason: str) -> None:
+        """The SDK's reconnect after a lost SFU websocket, in a task ``close()`` ends.
+
+        The SDK runs it in a task of its event emitter and never ends that
+        task: a reconnect still under way when the connection closes would go
+        on retrying for up to 30 s, or wait for a join that never comes, after
+        the connection has gone. On the loop.
+        """
+        task = asyncio.current_task()
+        assert task is not None  # the emitter runs it as a task of its own
+        self._reconnecting.add(task)
+        try:
+            await super()._on_signaling_connection_lost(reason)
+        finally:
+            self._reconnecting.discard(task)
 
     async def _connect_coordinator_ws(self) -> None:
         if self._coordinator_uri is None:
