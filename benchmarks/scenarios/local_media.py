@@ -150,24 +150,27 @@ def _run_as_filed(point: dict[str, Any]) -> dict[str, Any]:
     at = time.time() + 1.0  # both hosts start now; their windows begin and end together
     now = {**point, "mode": "separate audio", "at": at}
     # From inside the tree, so that its actors, messages and transport are the ones imported
-    # (the benchmarks are today's, linked in); the people's process starts there too.
-    filed = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._worker", NAME, json.dumps(now)],
-        cwd=tree,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        beside = asyncio.run(_run(point["participants"], point["hold_s"], True, False, at))
-        out, err = filed.communicate(timeout=200)
-    finally:
-        if filed.poll() is None:
-            filed.kill()
-            filed.communicate()
-    if filed.returncode != 0:
-        lines = err.strip().splitlines()
-        return {"error": lines[-1] if lines else f"exit status {filed.returncode}"}
+    # (the benchmarks are today's, linked in); the people's process starts there too. Its
+    # log goes to a file: a pipe nobody reads while today's host runs could fill and stall it.
+    with tempfile.TemporaryFile("w+") as log:
+        filed = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._worker", NAME, json.dumps(now)],
+            cwd=tree,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        try:
+            beside = asyncio.run(_run(point["participants"], point["hold_s"], True, False, at))
+            out, _ = filed.communicate(timeout=200)
+        finally:
+            if filed.poll() is None:
+                filed.kill()
+                filed.communicate()
+        if filed.returncode != 0:
+            log.seek(0)
+            lines = log.read().strip().splitlines()
+            return {"error": lines[-1] if lines else f"exit status {filed.returncode}"}
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["beside_cpu_ms_per_s_per_participant"] = beside["cpu_ms_per_s_per_participant"]
     return result
