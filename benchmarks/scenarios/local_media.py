@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -150,12 +151,16 @@ def _run_as_filed(point: dict[str, Any]) -> dict[str, Any]:
     at = time.time() + 1.0  # both hosts start now; their windows begin and end together
     now = {**point, "mode": "separate audio", "at": at}
     # From inside the tree, so that its actors, messages and transport are the ones imported
-    # (the benchmarks are today's, linked in); the people's process starts there too. Its
-    # log goes to a file: a pipe nobody reads while today's host runs could fill and stall it.
+    # (the current directory comes first on the path) and the benchmarks are this checkout's
+    # (on PYTHONPATH, after it); the people's process starts there too. Its log goes to a
+    # file: a pipe nobody reads while today's host runs could fill and stall it.
+    paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     with tempfile.TemporaryFile("w+") as log:
         filed = subprocess.Popen(
             [sys.executable, "-m", "benchmarks._worker", NAME, json.dumps(now)],
             cwd=tree,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -177,7 +182,7 @@ def _run_as_filed(point: dict[str, Any]) -> dict[str, Any]:
 
 
 def _filed_tree() -> Path | None:
-    """A directory with the library at ``FILED`` and today's benchmarks; ``None`` without git."""
+    """A directory with the library at ``FILED`` (and nothing else); ``None`` without git."""
     root = Path(__file__).resolve().parents[2]
     tree = Path(tempfile.gettempdir()) / f"edge-actors-{FILED}"
     if not (tree / "transport").is_dir():
@@ -196,9 +201,9 @@ def _filed_tree() -> Path | None:
         shutil.rmtree(staging, ignore_errors=True)
         if not (tree / "transport").is_dir():
             return None
-    link = tree / "benchmarks"
-    if not link.exists():
-        link.symlink_to(root / "benchmarks")
+    stale = tree / "benchmarks"  # earlier runs linked some checkout's benchmarks in
+    if stale.is_symlink():
+        stale.unlink(missing_ok=True)
     return tree
 
 
