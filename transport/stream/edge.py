@@ -83,7 +83,6 @@ class _Link:
         self.presence = SfuPresence(connection.call.id, connection.agent_user.id)
         self._roster_of: Any = None  # the SFU websocket whose roster the actor was last told
         self._lost_ws: Any = None  # the SFU websocket the SDK was on when it began reconnecting
-        self._tasks: set[asyncio.Task[None]] = set()
         self._handlers: list[tuple[str, Callable[..., None]]] = [
             ("participant_joined", self._joined),
             ("participant_left", self._left),
@@ -103,8 +102,6 @@ class _Link:
         for name, handler in self._handlers:
             with contextlib.suppress(Exception):
                 self.manager.remove_listener(name, handler)
-        for task in self._tasks:
-            task.cancel()
 
     def _send(self, messages: list[Message]) -> None:
         for message in messages:
@@ -156,11 +153,7 @@ class _Link:
             self._reconnect(strategy, f"sfu error: {message}")
 
     def _reconnect(self, strategy: str, reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self.manager.reconnector.reconnect(strategy, reason)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.manager.reconnect_soon(strategy, reason)  # ended by the manager's close()
 
     def _state_changed(self, change: Any) -> None:
         old, new = (_state_name(change.get("old")), _state_name(change.get("new")))

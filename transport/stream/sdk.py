@@ -160,7 +160,8 @@ class EdgeConnectionManager(ConnectionManager):  # type: ignore[misc]
     async def close(self) -> None:
         """Leave the call and release everything, without holding the loop.
 
-        A reconnect the SDK began after losing its websocket ends first.
+        Every reconnect under way ends first: those ``reconnect_soon`` began
+        and the SDK's own after a lost websocket.
         """
         reconnecting = list(self._reconnecting)
         for task in reconnecting:
@@ -173,6 +174,11 @@ class EdgeConnectionManager(ConnectionManager):  # type: ignore[misc]
             await asyncio.to_thread(ws_client.close)
         await self.leave()
 
+    def reconnect_soon(self, strategy: str, reason: str) -> None:
+        """Start the SDK's reconnect with ``strategy`` in a task ``close()`` ends. On the loop."""
+        reconnect = self.reconnector.reconnect(strategy, reason)
+        self._keep(asyncio.get_running_loop().create_task(reconnect))
+
     async def _on_signaling_connection_lost(self, reason: str) -> None:
         """The SDK's reconnect after a lost SFU websocket, in a task ``close()`` ends.
 
@@ -183,11 +189,13 @@ class EdgeConnectionManager(ConnectionManager):  # type: ignore[misc]
         """
         task = asyncio.current_task()
         assert task is not None  # the emitter runs it as a task of its own
+        self._keep(task)
+        await super()._on_signaling_connection_lost(reason)
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold ``task`` (a reconnect) until it ends, for ``close()`` to end it first."""
         self._reconnecting.add(task)
-        try:
-            await super()._on_signaling_connection_lost(reason)
-        finally:
-            self._reconnecting.discard(task)
+        task.add_done_callback(self._reconnecting.discard)
 
     async def _connect_coordinator_ws(self) -> None:
         if self._coordinator_uri is None:
