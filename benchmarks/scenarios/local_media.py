@@ -45,6 +45,8 @@ TARGETS: dict[str, tuple[str, str, float]] = {
 }
 FILED = "254b8aa"
 """The last commit before the media issue's work: its edge decoded every track it received."""
+ROOT = Path(__file__).resolve().parents[2]
+"""This checkout: its git history holds ``FILED``, and its benchmarks run both hosts."""
 NOTES = [
     "separate: participants in another process (the edge's own CPU); one-process: both in one",
     "every participant shares audio and video; the agent subscribes to audio (+video: and video)",
@@ -154,7 +156,7 @@ def _run_as_filed(point: dict[str, Any]) -> dict[str, Any]:
     # (the current directory comes first on the path) and the benchmarks are this checkout's
     # (on PYTHONPATH, after it); the people's process starts there too. Its log goes to a
     # file: a pipe nobody reads while today's host runs could fill and stall it.
-    paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+    paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     with tempfile.TemporaryFile("w+") as log:
         filed = subprocess.Popen(
@@ -183,11 +185,10 @@ def _run_as_filed(point: dict[str, Any]) -> dict[str, Any]:
 
 def _filed_tree() -> Path | None:
     """A directory with the library at ``FILED`` (and nothing else); ``None`` without git."""
-    root = Path(__file__).resolve().parents[2]
     tree = Path(tempfile.gettempdir()) / f"edge-actors-{FILED}"
     if not (tree / "transport").is_dir():
         archive = subprocess.run(
-            ["git", "-C", str(root), "archive", FILED, "actors", "messages", "transport"],
+            ["git", "-C", str(ROOT), "archive", FILED, "actors", "messages", "transport"],
             capture_output=True,
             check=False,
         )
